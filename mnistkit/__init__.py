@@ -1,0 +1,98 @@
+"""mnistkit: train, evaluate and explain neural-network digit classifiers on MNIST.
+
+The public surface is re-exported here once; submodules hold the details::
+
+    import mnistkit
+    data = mnistkit.datasets.load("mnist")
+    trainer = mnistkit.Trainer(mnistkit.get_model("cnn"), mnistkit.TrainConfig(epochs=3))
+    trainer.fit(data.train, val=data.test)
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from mnistkit import callbacks, datasets, devices, loaders, metrics, models
+from mnistkit.callbacks import (
+    Callback,
+    EarlyStopping,
+    MetricsLogger,
+    ModelCheckpoint,
+    ProgressBar,
+    TrainingStateCheckpoint,
+)
+from mnistkit.checkpoints import LoadedModel, ModelMetadata, load_model, save_model
+from mnistkit.datasets import DatasetSplits, Split, list_datasets
+from mnistkit.devices import resolve_device, seed_everything
+from mnistkit.exceptions import (
+    CheckpointError,
+    ConfigError,
+    CorruptFileError,
+    DatasetError,
+    DatasetNotFoundError,
+    DeviceError,
+    DeviceFallbackWarning,
+    DownloadError,
+    ImageError,
+    MnistkitError,
+    MnistkitWarning,
+    PrecisionFallbackWarning,
+)
+from mnistkit.inference import predict, predict_proba
+from mnistkit.loaders import DeviceLoader, train_val_split
+from mnistkit.metrics import Report
+from mnistkit.models import get_model, list_models, summary
+from mnistkit.trainer import History, TrainConfig, Trainer
+
+try:
+    __version__ = version("mnistkit")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Callback",
+    "CheckpointError",
+    "ConfigError",
+    "CorruptFileError",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "DatasetSplits",
+    "DeviceError",
+    "DeviceFallbackWarning",
+    "DeviceLoader",
+    "DownloadError",
+    "EarlyStopping",
+    "History",
+    "ImageError",
+    "LoadedModel",
+    "MetricsLogger",
+    "MnistkitError",
+    "MnistkitWarning",
+    "ModelCheckpoint",
+    "ModelMetadata",
+    "PrecisionFallbackWarning",
+    "ProgressBar",
+    "Report",
+    "Split",
+    "TrainConfig",
+    "Trainer",
+    "TrainingStateCheckpoint",
+    "__version__",
+    "callbacks",
+    "datasets",
+    "devices",
+    "get_model",
+    "list_datasets",
+    "list_models",
+    "load_model",
+    "loaders",
+    "metrics",
+    "models",
+    "predict",
+    "predict_proba",
+    "resolve_device",
+    "save_model",
+    "seed_everything",
+    "summary",
+    "train_val_split",
+]

@@ -1,0 +1,254 @@
+"""Devices, numeric precision and seeding, each decided in one place.
+
+* :func:`resolve_device` turns ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or a
+  :class:`torch.device` into a concrete, available :class:`torch.device`.
+* :func:`resolve_precision` turns ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"`` into a
+  :class:`PrecisionPlan` whose :meth:`~PrecisionPlan.autocast` is the context every forward pass
+  runs under.
+* :func:`seed_everything` seeds Python, NumPy and PyTorch and returns a :class:`torch.Generator`
+  for shuffling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mnistkit.exceptions import ConfigError, DeviceError, PrecisionFallbackWarning
+
+__all__ = [
+    "PRECISIONS",
+    "PrecisionPlan",
+    "available_devices",
+    "resolve_device",
+    "resolve_precision",
+    "seed_everything",
+]
+
+#: The precisions mnistkit accepts, in the spelling Lightning popularised.
+PRECISIONS: tuple[str, ...] = ("32", "bf16-mixed", "16-mixed")
+
+DeviceLike = str | torch.device
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def available_devices() -> list[str]:
+    """List the device names usable on this machine, best first.
+
+    Returns
+    -------
+    list of str
+        For example ``["cuda:0", "cuda:1", "cpu"]`` or ``["mps", "cpu"]``; ``"cpu"`` is always
+        last.
+    """
+    names = (
+        [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
+    if _mps_available():
+        names.append("mps")
+    names.append("cpu")
+    return names
+
+
+def resolve_device(spec: DeviceLike | None = "auto") -> torch.device:
+    """Resolve a device specification to an available :class:`torch.device`.
+
+    Parameters
+    ----------
+    spec : str or torch.device or None, default="auto"
+        ``"auto"`` (or ``None``) picks CUDA, then Apple's MPS, then the CPU. ``"cuda"`` means
+        the current CUDA device, ``"cuda:N"`` a given one.
+
+    Returns
+    -------
+    torch.device
+        A device on which tensors can be allocated now.
+
+    Raises
+    ------
+    DeviceError
+        If the name is not understood, or names a device this machine does not have; the
+        message lists the devices that are available.
+    """
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() == "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if isinstance(spec, torch.device):
+        device = spec
+    elif isinstance(spec, str):
+        try:
+            device = torch.device(spec.strip().lower())
+        except (RuntimeError, ValueError):
+            raise DeviceError(
+                f"Argument 'device' must be one of 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' "
+                f"but got {spec!r}; available here: {', '.join(available_devices())}."
+            ) from None
+    else:
+        raise DeviceError(
+            f"Argument 'device' must be a str or torch.device but got {type(spec).__name__} "
+            f"({spec!r})."
+        )
+    available = ", ".join(available_devices())
+    if device.type == "cpu":
+        return torch.device("cpu")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"Device {str(device)!r} was requested but CUDA is not available "
+                f"(torch {torch.__version__}, built with CUDA {torch.version.cuda}); "
+                f"available here: {available}. Pass device='auto' or 'cpu'."
+            )
+        index = torch.cuda.current_device() if device.index is None else device.index
+        if index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"Device {str(device)!r} was requested but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s); available here: {available}."
+            )
+        return torch.device("cuda", index)
+    if device.type == "mps":
+        if not _mps_available():
+            raise DeviceError(
+                f"Device 'mps' was requested but Apple's MPS backend is not available; "
+                f"available here: {available}."
+            )
+        return torch.device("mps")
+    raise DeviceError(
+        f"Argument 'device' must be one of 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' but got "
+        f"{str(device)!r}; available here: {available}."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PrecisionPlan:
+    """How the forward pass runs: full float32, or autocast to a 16-bit type.
+
+    Attributes
+    ----------
+    precision : str
+        The precision actually used, one of :data:`PRECISIONS`.
+    device_type : str
+        ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    dtype : torch.dtype or None
+        The autocast dtype, or ``None`` for plain float32.
+    use_grad_scaler : bool
+        Whether float16 gradients need loss scaling (CUDA ``"16-mixed"`` only).
+    """
+
+    precision: str
+    device_type: str
+    dtype: torch.dtype | None
+    use_grad_scaler: bool
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        """Context manager under which forward passes and losses are computed."""
+        if self.dtype is None:
+            yield
+            return
+        with torch.autocast(device_type=self.device_type, dtype=self.dtype):
+            yield
+
+
+def resolve_precision(precision: str, device: torch.device) -> PrecisionPlan:
+    """Choose the autocast plan for ``precision`` on ``device``.
+
+    Parameters
+    ----------
+    precision : {"32", "bf16-mixed", "16-mixed"}
+        ``"32"`` trains in float32. The mixed modes run matrix multiplications and convolutions
+        in a 16-bit type under :func:`torch.autocast` while weights stay float32.
+    device : torch.device
+        The resolved device (see :func:`resolve_device`).
+
+    Returns
+    -------
+    PrecisionPlan
+
+    Raises
+    ------
+    DeviceError
+        If ``precision`` is not one of :data:`PRECISIONS`.
+
+    Warns
+    -----
+    PrecisionFallbackWarning
+        ``"16-mixed"`` on the CPU falls back to ``"bf16-mixed"`` (float16 autocast on CPUs is
+        slow and needs loss scaling); ``"bf16-mixed"`` on a CUDA GPU without bfloat16 support
+        falls back to ``"16-mixed"``; mixed precision on MPS falls back to ``"32"``.
+    """
+    if precision not in PRECISIONS:
+        raise DeviceError(
+            f"Argument 'precision' must be one of {', '.join(map(repr, PRECISIONS))} but got "
+            f"{precision!r}."
+        )
+    kind = device.type
+    if precision == "32":
+        return PrecisionPlan("32", kind, None, use_grad_scaler=False)
+    if kind == "mps":
+        warnings.warn(
+            f"precision={precision!r} is not supported on MPS by mnistkit; using '32'.",
+            PrecisionFallbackWarning,
+            stacklevel=2,
+        )
+        return PrecisionPlan("32", kind, None, use_grad_scaler=False)
+    if kind == "cpu":
+        if precision == "16-mixed":
+            warnings.warn(
+                "precision='16-mixed' on the CPU falls back to 'bf16-mixed' (float16 autocast "
+                "on CPUs is slow and needs loss scaling).",
+                PrecisionFallbackWarning,
+                stacklevel=2,
+            )
+        return PrecisionPlan("bf16-mixed", kind, torch.bfloat16, use_grad_scaler=False)
+    # CUDA
+    if precision == "bf16-mixed":
+        if torch.cuda.is_bf16_supported():
+            return PrecisionPlan("bf16-mixed", kind, torch.bfloat16, use_grad_scaler=False)
+        warnings.warn(
+            f"precision='bf16-mixed' is not supported on {device}; using '16-mixed'.",
+            PrecisionFallbackWarning,
+            stacklevel=2,
+        )
+    return PrecisionPlan("16-mixed", kind, torch.float16, use_grad_scaler=True)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's, NumPy's and PyTorch's random number generators.
+
+    Parameters
+    ----------
+    seed : int
+        A non-negative integer below 2**32.
+
+    Returns
+    -------
+    torch.Generator
+        A CPU generator seeded with ``seed``, meant for shuffling and augmentation, so that
+        data order does not depend on how much other code drew from the global generator.
+
+    Raises
+    ------
+    ConfigError
+        If ``seed`` is not an integer in ``[0, 2**32)``.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ConfigError(f"Argument 'seed' must be an integer in [0, 2**32) but got {seed!r}.")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator

@@ -1,0 +1,86 @@
+"""Exceptions and warning categories raised by mnistkit.
+
+Every error mnistkit raises on purpose derives from one root, so callers can
+catch them all with ``except mnistkit.MnistkitError``::
+
+    MnistkitError
+    ├── ConfigError          (also a ValueError)  bad argument or configuration value
+    ├── DeviceError          (also a ValueError)  unknown or unavailable device / precision
+    ├── DatasetError                               anything about data sets on disk
+    │   ├── DatasetNotFoundError                   files missing and download=False
+    │   ├── CorruptFileError                       a file fails verification
+    │   └── DownloadError                          every mirror failed
+    ├── CheckpointError                            an unreadable or mismatched model file
+    └── ImageError                                 a user image that cannot be read
+
+    MnistkitWarning (UserWarning)
+    ├── DeviceFallbackWarning                      a documented fallback was taken
+    └── PrecisionFallbackWarning
+
+Messages name the argument or file, the bad value, and what would be accepted.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "CorruptFileError",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "DeviceError",
+    "DeviceFallbackWarning",
+    "DownloadError",
+    "ImageError",
+    "MnistkitError",
+    "MnistkitWarning",
+    "PrecisionFallbackWarning",
+]
+
+
+class MnistkitError(Exception):
+    """Root of every error mnistkit raises on purpose."""
+
+
+class ConfigError(MnistkitError, ValueError):
+    """An argument or configuration value is invalid."""
+
+
+class DeviceError(MnistkitError, ValueError):
+    """A device or precision was requested that is unknown or not available."""
+
+
+class DatasetError(MnistkitError):
+    """A data set could not be found, read, verified or downloaded."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """The data set's files are not on disk and downloading was not allowed."""
+
+
+class CorruptFileError(DatasetError):
+    """A data file is truncated, malformed or does not match its checksum."""
+
+
+class DownloadError(DatasetError):
+    """Every mirror failed to deliver a verified file."""
+
+
+class CheckpointError(MnistkitError):
+    """A model or training-state file is missing, malformed or does not fit the model."""
+
+
+class ImageError(MnistkitError):
+    """A user's image file cannot be opened or converted."""
+
+
+class MnistkitWarning(UserWarning):
+    """Base category of the warnings mnistkit emits."""
+
+
+class DeviceFallbackWarning(MnistkitWarning):
+    """A requested device feature is unavailable and a documented fallback is used."""
+
+
+class PrecisionFallbackWarning(MnistkitWarning):
+    """A requested precision is unsupported on the device; a fallback is used."""

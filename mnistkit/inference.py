@@ -1,0 +1,125 @@
+"""Inference: images in, class probabilities out, in batches and without autograd."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnistkit.devices import DeviceLike, resolve_device
+from mnistkit.exceptions import ConfigError
+
+__all__ = ["ImagesLike", "as_image_batch", "predict", "predict_proba"]
+
+#: Images accepted for prediction: a tensor or array of shape (N, 28, 28), (N, 1, 28, 28)
+#: or one (28, 28) image; ``uint8`` pixels in [0, 255] or floats in [0, 1].
+ImagesLike = torch.Tensor | np.ndarray
+
+
+def as_image_batch(images: ImagesLike) -> torch.Tensor:
+    """Bring images to a float32 tensor of shape (N, 1, H, W) with pixels in [0, 1].
+
+    Raises
+    ------
+    ConfigError
+        For a type, shape or value range that is not an image batch.
+    """
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    if not isinstance(images, torch.Tensor):
+        raise ConfigError(
+            f"Argument 'images' must be a torch.Tensor or numpy.ndarray but got "
+            f"{type(images).__name__}."
+        )
+    if images.ndim == 2:
+        images = images.unsqueeze(0)
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ConfigError(
+            f"Argument 'images' must have shape (N, 28, 28), (N, 1, 28, 28) or (28, 28) but got "
+            f"{tuple(images.shape)}."
+        )
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32).div_(255.0)
+    if images.is_floating_point():
+        images = images.to(torch.float32)
+        if images.numel() and (float(images.min()) < 0.0 or float(images.max()) > 1.0):
+            raise ConfigError(
+                "Argument 'images' holds floats outside [0, 1] (range "
+                f"[{float(images.min()):.3g}, {float(images.max()):.3g}]); pass uint8 pixels "
+                "or floats scaled to [0, 1], not normalised values."
+            )
+        return images
+    raise ConfigError(
+        f"Argument 'images' must be uint8 or floating point but got dtype {images.dtype}."
+    )
+
+
+def predict_proba(
+    model: nn.Module,
+    images: ImagesLike,
+    *,
+    mean: float = 0.1307,
+    std: float = 0.3081,
+    device: DeviceLike | None = None,
+    batch_size: int = 1024,
+) -> torch.Tensor:
+    """Class probabilities for ``images``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns logits (B, C) for normalised (B, 1, 28, 28) input.
+    images : tensor or array
+        See :data:`ImagesLike`.
+    mean, std : float
+        The normalisation the model was trained with.
+    device : str or torch.device, optional
+        Defaults to the device of the model's parameters.
+    batch_size : int, default=1024
+
+    Returns
+    -------
+    torch.Tensor
+        float32 (N, C) on the CPU; each row sums to 1.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(
+            f"Argument 'batch_size' must be a positive integer but got {batch_size!r}."
+        )
+    batch = as_image_batch(images)
+    if device is None:
+        parameter = next(model.parameters(), None)
+        target = parameter.device if parameter is not None else torch.device("cpu")
+    else:
+        target = resolve_device(device)
+    was_training = model.training
+    model.eval()
+    outputs: list[torch.Tensor] = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, batch.shape[0], batch_size):
+                chunk = batch[start : start + batch_size].to(target)
+                chunk = (chunk - mean) / std
+                logits = model(chunk).float()  # (B, C)
+                outputs.append(torch.softmax(logits, dim=1).cpu())
+    finally:
+        model.train(was_training)
+    if not outputs:
+        return torch.empty(0, 0)
+    return torch.cat(outputs)
+
+
+def predict(
+    model: nn.Module,
+    images: ImagesLike,
+    *,
+    mean: float = 0.1307,
+    std: float = 0.3081,
+    device: DeviceLike | None = None,
+    batch_size: int = 1024,
+) -> torch.Tensor:
+    """Predicted class index for each image, an ``int64`` tensor (N,) on the CPU."""
+    probs = predict_proba(model, images, mean=mean, std=std, device=device, batch_size=batch_size)
+    return probs.argmax(dim=1)

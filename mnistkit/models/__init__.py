@@ -1,0 +1,26 @@
+"""Models: a registry of builders and the networks themselves.
+
+>>> from mnistkit.models import get_model, list_models
+>>> list_models()
+['cnn', 'lenet5', 'linear', 'mlp']
+"""
+
+from __future__ import annotations
+
+from mnistkit.models._registry import architecture_of, get_model, list_models, register_model
+from mnistkit.models.networks import CNN, MLP, LeNet5, Linear
+from mnistkit.models.summary import LayerInfo, ModelSummary, summary
+
+__all__ = [
+    "CNN",
+    "MLP",
+    "LayerInfo",
+    "LeNet5",
+    "Linear",
+    "ModelSummary",
+    "architecture_of",
+    "get_model",
+    "list_models",
+    "register_model",
+    "summary",
+]

@@ -1,0 +1,117 @@
+"""The model registry: names mapped to builders, explicitly (no module crawling)."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from mnistkit.exceptions import ConfigError
+from mnistkit.models.networks import CNN, MLP, LeNet5, Linear
+
+__all__ = ["ARCHITECTURE_ATTR", "architecture_of", "get_model", "list_models", "register_model"]
+
+#: Attribute set on models built by :func:`get_model`: ``{"name": ..., "config": {...}}``.
+ARCHITECTURE_ATTR = "mnistkit_architecture"
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "linear": Linear,
+    "mlp": MLP,
+    "cnn": CNN,
+    "lenet5": LeNet5,
+}
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`get_model`, sorted."""
+    return sorted(_BUILDERS)
+
+
+def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
+    """Add a builder to the registry so :func:`get_model` and :func:`mnistkit.load_model` know it.
+
+    Parameters
+    ----------
+    name : str
+        Lower-case registry name; must not be taken.
+    builder : callable
+        Called with keyword arguments only; returns an :class:`torch.nn.Module`.
+    """
+    if not isinstance(name, str) or not name or name != name.lower():
+        raise ConfigError(f"Argument 'name' must be a non-empty lower-case str but got {name!r}.")
+    if name in _BUILDERS:
+        raise ConfigError(f"A model named {name!r} is already registered.")
+    _BUILDERS[name] = builder
+
+
+def get_model(name: str, **config: Any) -> nn.Module:
+    """Build a registered model.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_models`: ``"linear"``, ``"mlp"``, ``"cnn"`` (the default of the
+        CLI), ``"lenet5"``.
+    **config
+        Keyword arguments of the model's class, e.g. ``hidden_sizes=(512,)`` for ``"mlp"``.
+
+    Returns
+    -------
+    torch.nn.Module
+        The model, with its name and configuration recorded (used by
+        :func:`mnistkit.save_model`).
+
+    Raises
+    ------
+    ConfigError
+        Unknown name (with a "did you mean" hint) or an argument the model does not take.
+
+    Examples
+    --------
+    >>> from mnistkit import get_model
+    >>> model = get_model("mlp", hidden_sizes=(128,))
+    >>> sum(p.numel() for p in model.parameters())
+    101770
+    """
+    key = name.strip().lower() if isinstance(name, str) else name
+    try:
+        builder = _BUILDERS[key]
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(name).lower(), list(_BUILDERS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"Unknown model {name!r}; expected one of: {', '.join(list_models())}.{hint}"
+        ) from None
+    accepted = [
+        p.name
+        for p in inspect.signature(builder).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    unknown = sorted(set(config) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"Model {key!r} does not take argument(s) {', '.join(map(repr, unknown))}; it "
+            f"accepts: {', '.join(accepted) or 'no arguments'}."
+        )
+    try:
+        model = builder(**config)
+    except TypeError as exc:
+        raise ConfigError(f"Model {key!r}: {exc}") from None
+    setattr(model, ARCHITECTURE_ATTR, {"name": key, "config": _jsonable(config)})
+    return model
+
+
+def architecture_of(model: nn.Module) -> dict[str, Any] | None:
+    """The ``{"name", "config"}`` record of a model built by :func:`get_model`, else ``None``."""
+    record = getattr(model, ARCHITECTURE_ATTR, None)
+    return dict(record) if isinstance(record, dict) else None
+
+
+def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out

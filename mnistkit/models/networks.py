@@ -1,0 +1,245 @@
+"""The networks: softmax regression, a multi-layer perceptron, a CNN and LeNet-5.
+
+Every model takes normalised images of shape (B, 1, 28, 28) and returns raw class scores
+(logits) of shape (B, num_classes); the softmax that turns scores into probabilities lives in
+the loss (:func:`torch.nn.functional.cross_entropy`) and in :meth:`mnistkit.Trainer.predict_proba`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from mnistkit.exceptions import ConfigError
+
+__all__ = ["CNN", "MLP", "LeNet5", "Linear"]
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "silu": nn.SiLU,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+def _activation(name: str) -> nn.Module:
+    try:
+        return _ACTIVATIONS[name]()
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"Argument 'activation' must be one of {', '.join(map(repr, _ACTIVATIONS))} but got "
+            f"{name!r}."
+        ) from None
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"Argument {name!r} must be a positive integer but got {value!r}.")
+    return value
+
+
+def _probability(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
+        raise ConfigError(f"Argument {name!r} must be a number in [0, 1) but got {value!r}.")
+    return float(value)
+
+
+class Linear(nn.Module):
+    """Softmax regression: one fully connected layer from the 784 pixels to the classes.
+
+    Each class ``k`` has a weight per pixel and a bias; its score is ``x · w_k + b_k``. With
+    784 × 10 weights and 10 biases it has 7,850 parameters and reaches about 92.5% on MNIST.
+
+    Parameters
+    ----------
+    num_classes : int, default=10
+    in_features : int, default=784
+        Pixels per image (28 × 28).
+    """
+
+    def __init__(self, *, num_classes: int = 10, in_features: int = 784) -> None:
+        super().__init__()
+        self.num_classes = _positive_int("num_classes", num_classes)
+        self.in_features = _positive_int("in_features", in_features)
+        self.fc = nn.Linear(self.in_features, self.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.fc(x.flatten(1))  # (B, 784) -> (B, C)
+        return logits
+
+
+class MLP(nn.Module):
+    """A multi-layer perceptron: fully connected hidden layers with a non-linear activation.
+
+    The default (784 → 256 → 128 → 10, ReLU, dropout 0.1) has 235,146 parameters and reaches
+    about 98% on MNIST.
+
+    Parameters
+    ----------
+    hidden_sizes : sequence of int, default=(256, 128)
+        Width of each hidden layer.
+    activation : str, default="relu"
+        One of ``"relu"``, ``"gelu"``, ``"tanh"``, ``"sigmoid"``, ``"silu"``, ``"leaky_relu"``.
+    dropout : float, default=0.1
+        Dropout probability after each hidden activation.
+    num_classes : int, default=10
+    in_features : int, default=784
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden_sizes: Sequence[int] = (256, 128),
+        activation: str = "relu",
+        dropout: float = 0.1,
+        num_classes: int = 10,
+        in_features: int = 784,
+    ) -> None:
+        super().__init__()
+        if isinstance(hidden_sizes, int | str) or not isinstance(hidden_sizes, Sequence):
+            raise ConfigError(
+                f"Argument 'hidden_sizes' must be a sequence of positive integers, e.g. (256, 128),"
+                f" but got {hidden_sizes!r}."
+            )
+        self.hidden_sizes = tuple(_positive_int("hidden_sizes", h) for h in hidden_sizes)
+        self.activation = activation
+        self.dropout = _probability("dropout", dropout)
+        self.num_classes = _positive_int("num_classes", num_classes)
+        self.in_features = _positive_int("in_features", in_features)
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = self.in_features
+        for hidden in self.hidden_sizes:
+            layers += [nn.Linear(width, hidden), _activation(activation)]
+            if self.dropout > 0:
+                layers.append(nn.Dropout(self.dropout))
+            width = hidden
+        layers.append(nn.Linear(width, self.num_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.layers(x)  # (B, 1, 28, 28) -> (B, C)
+        return logits
+
+
+class CNN(nn.Module):
+    """The classic convolutional network: convolution + max-pooling stages, then dense layers.
+
+    Each stage is a 3×3 convolution (padding 1), ReLU and 2×2 max-pooling, halving the image:
+    28 → 14 → 7. The feature maps are flattened into fully connected layers. The default
+    (channels (32, 64), hidden 128, dropout 0.25) has 421,642 parameters.
+
+    Parameters
+    ----------
+    channels : sequence of int, default=(32, 64)
+        Output channels of each convolution stage (one to four stages).
+    hidden : int, default=128
+        Width of the fully connected hidden layer (0 for none).
+    dropout : float, default=0.25
+        Dropout before each fully connected layer.
+    batch_norm : bool, default=False
+        Batch normalisation after each convolution. Off by default: it barely changes the
+        accuracy here and, on CPUs, makes a training step about ten times slower
+        (``benchmarks/bench_models.py``).
+    num_classes : int, default=10
+    """
+
+    def __init__(
+        self,
+        *,
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 128,
+        dropout: float = 0.25,
+        batch_norm: bool = False,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        if isinstance(channels, int | str) or not isinstance(channels, Sequence):
+            raise ConfigError(
+                f"Argument 'channels' must be a sequence of positive integers, e.g. (32, 64), "
+                f"but got {channels!r}."
+            )
+        if not 1 <= len(channels) <= 4:
+            raise ConfigError(
+                f"Argument 'channels' must have 1 to 4 stages (28 → 14 → 7 → 3 → 1 pixels) but "
+                f"got {len(channels)}: {tuple(channels)!r}."
+            )
+        self.channels = tuple(_positive_int("channels", c) for c in channels)
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
+            raise ConfigError(f"Argument 'hidden' must be an integer >= 0 but got {hidden!r}.")
+        self.hidden = hidden
+        self.dropout = _probability("dropout", dropout)
+        self.batch_norm = bool(batch_norm)
+        self.num_classes = _positive_int("num_classes", num_classes)
+        stages: list[nn.Module] = []
+        in_channels, size = 1, 28
+        for out_channels in self.channels:
+            stages += [
+                nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=not self.batch_norm),
+                nn.BatchNorm2d(out_channels) if self.batch_norm else nn.Identity(),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
+            in_channels, size = out_channels, size // 2
+        self.features = nn.Sequential(*stages)
+        flat = in_channels * size * size
+        head: list[nn.Module] = [nn.Flatten(), nn.Dropout(self.dropout)]
+        if self.hidden:
+            head += [nn.Linear(flat, self.hidden), nn.ReLU(), nn.Dropout(self.dropout)]
+            flat = self.hidden
+        head.append(nn.Linear(flat, self.num_classes))
+        self.classifier = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)  # (B, 1, 28, 28) -> (B, C_last, 7, 7) for two stages
+        logits: torch.Tensor = self.classifier(x)  # -> (B, num_classes)
+        return logits
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 (LeCun et al., 1998) in its common modern form.
+
+    Two 5×5 convolution + pooling stages (6 and 16 channels; the first padded so 28×28 inputs
+    match the original 32×32), then 120 → 84 → 10 fully connected layers: 61,706 parameters.
+
+    Parameters
+    ----------
+    activation : str, default="relu"
+        ``"tanh"`` with ``pooling="avg"`` is closest to the 1998 network.
+    pooling : {"max", "avg"}, default="max"
+    num_classes : int, default=10
+    """
+
+    def __init__(
+        self, *, activation: str = "relu", pooling: str = "max", num_classes: int = 10
+    ) -> None:
+        super().__init__()
+        if pooling not in ("max", "avg"):
+            raise ConfigError(f"Argument 'pooling' must be 'max' or 'avg' but got {pooling!r}.")
+        self.activation = activation
+        self.pooling = pooling
+        self.num_classes = _positive_int("num_classes", num_classes)
+        pool: type[nn.Module] = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2),  # (B, 6, 28, 28)
+            _activation(activation),
+            pool(2),  # (B, 6, 14, 14)
+            nn.Conv2d(6, 16, 5),  # (B, 16, 10, 10)
+            _activation(activation),
+            pool(2),  # (B, 16, 5, 5)
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120),
+            _activation(activation),
+            nn.Linear(120, 84),
+            _activation(activation),
+            nn.Linear(84, self.num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.classifier(self.features(x))  # (B, 1, 28, 28) -> (B, C)
+        return logits

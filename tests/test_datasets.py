@@ -1,0 +1,253 @@
+"""mnistkit.datasets on the real files: counts, histograms, constants, bad files, downloads."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import mnistkit
+from mnistkit import datasets
+from mnistkit.datasets import DatasetSplits
+
+MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def test_list_datasets() -> None:
+    assert datasets.list_datasets() == ["fashion-mnist", "mnist"]
+    assert mnistkit.list_datasets() == ["fashion-mnist", "mnist"]
+
+
+def test_mnist_counts_and_types(mnist: DatasetSplits) -> None:
+    assert len(mnist.train) == 60_000
+    assert len(mnist.test) == 10_000
+    assert mnist.train.images.shape == (60_000, 28, 28)
+    assert mnist.train.images.dtype == torch.uint8
+    assert mnist.train.labels.dtype == torch.int64
+    assert mnist.train.classes == tuple("0123456789")
+    assert mnist.train.class_counts().tolist() == MNIST_TRAIN_COUNTS
+    assert mnist.test.class_counts().tolist() == MNIST_TEST_COUNTS
+
+
+def test_fashion_counts_and_classes(fashion: DatasetSplits) -> None:
+    assert len(fashion.train) == 60_000
+    assert len(fashion.test) == 10_000
+    assert fashion.train.class_counts().tolist() == [6000] * 10
+    assert fashion.test.class_counts().tolist() == [1000] * 10
+    assert fashion.classes[0] == "T-shirt/top"
+    assert fashion.classes[9] == "Ankle boot"
+
+
+def test_normalisation_constants(mnist: DatasetSplits, fashion: DatasetSplits) -> None:
+    pixels = mnist.train.images.to(torch.float64) / 255
+    assert pixels.mean().item() == pytest.approx(0.1307, abs=5e-5)
+    assert pixels.std().item() == pytest.approx(0.3081, abs=5e-5)
+    assert mnist.train.mean == 0.1307
+    assert mnist.train.std == 0.3081
+    fpixels = fashion.train.images.to(torch.float64) / 255
+    assert fpixels.mean().item() == pytest.approx(fashion.train.mean, abs=5e-5)
+    assert fpixels.std().item() == pytest.approx(fashion.train.std, abs=5e-5)
+
+
+def test_split_is_a_torch_dataset(mnist: DatasetSplits) -> None:
+    image, label = mnist.test[0]
+    assert image.shape == (1, 28, 28)
+    assert image.dtype == torch.float32
+    assert 0.0 <= image.min().item() and image.max().item() == 1.0
+    assert label == 7  # the first MNIST test digit is a 7
+    loader = torch.utils.data.DataLoader(mnist.test, batch_size=32)
+    images, labels = next(iter(loader))
+    assert images.shape == (32, 1, 28, 28)
+    assert labels.tolist() == mnist.test.labels[:32].tolist()
+
+
+def test_subset_copies(mnist: DatasetSplits) -> None:
+    part = mnist.test.subset(slice(0, 100))
+    assert len(part) == 100
+    part.images[0].zero_()
+    assert mnist.test.images[0].sum() > 0
+    picked = mnist.test.subset([3, 1, 2])
+    assert picked.labels.tolist() == mnist.test.labels[[3, 1, 2]].tolist()
+
+
+def test_uncompressed_files_and_root_argument(data_root: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for stem in FILES:
+        (folder / stem).write_bytes(gzip.decompress((data_root / "mnist" / f"{stem}.gz").read_bytes()))
+    loaded = datasets.load("mnist", root=tmp_path, download=False)
+    assert loaded.test.class_counts().tolist() == MNIST_TEST_COUNTS
+
+
+def test_env_variable_is_used(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MNISTKIT_DATA_DIR", str(data_root))
+    assert datasets.data_dir() == data_root
+    assert datasets.load("mnist", download=False).root == data_root
+    monkeypatch.delenv("MNISTKIT_DATA_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere")
+    assert datasets.data_dir() == Path("/somewhere/mnistkit")
+
+
+def test_unknown_name() -> None:
+    with pytest.raises(mnistkit.ConfigError, match="'fashion-mnist', 'mnist'"):
+        datasets.load("cifar10")
+
+
+def test_missing_files_without_download(tmp_path: Path) -> None:
+    with pytest.raises(mnistkit.DatasetNotFoundError, match="download=True"):
+        datasets.load("mnist", root=tmp_path, download=False)
+    (tmp_path / "mnist").mkdir()
+    with pytest.raises(mnistkit.DatasetNotFoundError, match="train-images-idx3-ubyte"):
+        datasets.load("mnist", root=tmp_path, download=False)
+
+
+# --------------------------------------------------------------------------- bad files
+def _copy_mnist(data_root: Path, dest: Path) -> Path:
+    folder = dest / "mnist"
+    shutil.copytree(data_root / "mnist", folder)
+    return folder
+
+
+def _rewrite(path: Path, transform: object) -> None:
+    raw = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(transform(raw)))  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("stem", "transform", "match"),
+    [
+        ("t10k-labels-idx1-ubyte", lambda b: b[:-10], "truncated"),
+        ("t10k-labels-idx1-ubyte", lambda b: b"\x00\x00\x07\x01" + b[4:], "wrong magic number"),
+        ("t10k-labels-idx1-ubyte", lambda b: b + b"\x00", "trailing bytes"),
+        ("t10k-labels-idx1-ubyte", lambda b: b[:2], "too short"),
+        # one flipped pixel: well-formed, but not the original content
+        ("t10k-images-idx3-ubyte", lambda b: b[:1000] + bytes([b[1000] ^ 1]) + b[1001:], "SHA-256"),
+    ],
+)
+def test_bad_files_are_clear_errors(
+    data_root: Path, tmp_path: Path, stem: str, transform: object, match: str
+) -> None:
+    folder = _copy_mnist(data_root, tmp_path)
+    target = folder / f"{stem}.gz"
+    _rewrite(target, transform)
+    with pytest.raises(mnistkit.CorruptFileError, match=match) as info:
+        datasets.load("mnist", root=tmp_path, download=False)
+    assert str(target) in str(info.value) or "t10k-images" in str(info.value)
+    assert isinstance(info.value, mnistkit.MnistkitError)
+
+
+def test_count_mismatch_without_sha_check(data_root: Path, tmp_path: Path) -> None:
+    folder = _copy_mnist(data_root, tmp_path)
+    _rewrite(folder / "t10k-labels-idx1-ubyte.gz", lambda b: b[:4] + (9999).to_bytes(4, "big") + b[8:-1])
+    with pytest.raises(mnistkit.CorruptFileError, match="counts must agree") as info:
+        datasets.load("mnist", root=tmp_path, download=False, verify=False)
+    assert "t10k-labels-idx1-ubyte.gz" in str(info.value)
+
+
+def test_empty_and_truncated_gzip(data_root: Path, tmp_path: Path) -> None:
+    folder = _copy_mnist(data_root, tmp_path)
+    target = folder / "train-labels-idx1-ubyte.gz"
+    target.write_bytes(b"")
+    with pytest.raises(mnistkit.CorruptFileError, match="empty") as info:
+        datasets.load("mnist", root=tmp_path, download=False)
+    assert str(target) in str(info.value)
+    raw = (data_root / "mnist" / "train-labels-idx1-ubyte.gz").read_bytes()
+    target.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(mnistkit.CorruptFileError, match="gzip") as info:
+        datasets.load("mnist", root=tmp_path, download=False)
+    assert str(target) in str(info.value)
+
+
+def test_read_idx_returns_declared_shape(data_root: Path) -> None:
+    labels = datasets.read_idx(data_root / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    assert labels.shape == (10_000,)
+    assert labels.dtype == np.uint8
+    assert np.bincount(labels).tolist() == MNIST_TEST_COUNTS
+
+
+def test_verify_reports_each_file(data_root: Path) -> None:
+    result = datasets.verify("fashion-mnist", root=data_root)
+    assert sorted(Path(p).name for p in result) == sorted(f"{s}.gz" for s in FILES)
+    assert set(result.values()) == {"ok"}
+
+
+# --------------------------------------------------------------------------- downloads
+class _MirrorHandler(http.server.BaseHTTPRequestHandler):
+    """``/good/<file>`` serves the real file; ``/html/...`` an error page; ``/wrong/...`` the
+    test-labels file whatever was asked (a checksum failure)."""
+
+    root: Path
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        route, _, name = self.path.strip("/").partition("/")
+        real = self.root / name
+        if route == "good" and real.is_file():
+            body, kind = real.read_bytes(), "application/octet-stream"
+        elif route == "html":
+            body, kind = b"<html><body>Moved</body></html>", "text/html"
+        elif route == "wrong":
+            body, kind = (self.root / "t10k-labels-idx1-ubyte.gz").read_bytes(), "application/gzip"
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def mirror(data_root: Path) -> Iterator[str]:
+    handler = type("Handler", (_MirrorHandler,), {"root": data_root / "mnist"})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_download_falls_through_to_a_working_mirror(
+    mirror: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The served files are recompressed copies: their MD5 is not the canonical one, so they
+    # are accepted on the SHA-256 of their content; "wrong" fails both checks.
+    mirrors = [f"{mirror}/missing", f"{mirror}/html", f"{mirror}/wrong", f"{mirror}/good"]
+    loaded = datasets.load("mnist", root=tmp_path, mirrors=mirrors, progress=False)
+    assert loaded.train.class_counts().tolist() == MNIST_TRAIN_COUNTS
+    names = sorted(p.name for p in (tmp_path / "mnist").iterdir())
+    assert names == sorted(f"{s}.gz" for s in FILES)  # nothing half-written left behind
+    assert "HTML page" in caplog.text
+    assert "404" in caplog.text
+
+
+def test_download_all_mirrors_fail(mirror: str, tmp_path: Path) -> None:
+    mirrors = [f"{mirror}/missing", f"{mirror}/wrong"]
+    with pytest.raises(mnistkit.DownloadError) as info:
+        datasets.load("mnist", root=tmp_path, mirrors=mirrors, progress=False)
+    message = str(info.value)
+    assert f"{mirror}/missing/train-images-idx3-ubyte.gz" in message
+    assert f"{mirror}/wrong/train-images-idx3-ubyte.gz" in message
+    assert "MNISTKIT_DATA_DIR" in message
+    assert list((tmp_path / "mnist").iterdir()) == []

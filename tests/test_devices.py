@@ -1,0 +1,92 @@
+"""mnistkit.devices: resolution, precision plans and seeding (CI has no GPU)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import mnistkit
+from mnistkit.devices import available_devices, resolve_device, resolve_precision, seed_everything
+
+
+def test_auto_and_cpu() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available() and torch.backends.mps.is_available():
+        expected = "mps"
+    assert resolve_device("auto").type == expected
+    assert resolve_device(None).type == expected
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(" CPU ") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert available_devices()[-1] == "cpu"
+
+
+@pytest.mark.parametrize("spec", ["gpu", "cuda:x", "tpu", ""])
+def test_bad_names(spec: str) -> None:
+    with pytest.raises(mnistkit.DeviceError, match="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") as info:
+        resolve_device(spec)
+    assert repr(spec) in str(info.value)
+    assert "available here: " in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_bad_type() -> None:
+    with pytest.raises(mnistkit.DeviceError, match="str or torch.device"):
+        resolve_device(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+@pytest.mark.parametrize("spec", ["cuda", "cuda:0", "cuda:3"])
+def test_unavailable_cuda(spec: str) -> None:
+    with pytest.raises(mnistkit.DeviceError, match="CUDA is not available") as info:
+        resolve_device(spec)
+    assert "available here: cpu" in str(info.value)
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="checks the error without MPS")
+def test_unavailable_mps() -> None:
+    with pytest.raises(mnistkit.DeviceError, match="MPS backend is not available"):
+        resolve_device("mps")
+
+
+def test_precision_plans_on_cpu() -> None:
+    cpu = torch.device("cpu")
+    plan = resolve_precision("32", cpu)
+    assert plan.dtype is None and plan.precision == "32"
+    with plan.autocast():
+        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.float32
+    plan = resolve_precision("bf16-mixed", cpu)
+    with plan.autocast():
+        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.bfloat16
+    with pytest.warns(mnistkit.PrecisionFallbackWarning, match="falls back to 'bf16-mixed'"):
+        plan = resolve_precision("16-mixed", cpu)
+    assert plan.precision == "bf16-mixed" and not plan.use_grad_scaler
+
+
+def test_precision_fallback_on_mps_is_documented() -> None:
+    with pytest.warns(mnistkit.PrecisionFallbackWarning):
+        plan = resolve_precision("bf16-mixed", torch.device("mps"))
+    assert plan.precision == "32"
+
+
+def test_bad_precision() -> None:
+    with pytest.raises(mnistkit.DeviceError, match="'32', 'bf16-mixed', '16-mixed'"):
+        resolve_precision("fp8", torch.device("cpu"))
+
+
+def test_seed_everything_repeats() -> None:
+    gen = seed_everything(123)
+    first = (random.random(), np.random.rand(), torch.rand(3), torch.randperm(10, generator=gen))
+    gen = seed_everything(123)
+    second = (random.random(), np.random.rand(), torch.rand(3), torch.randperm(10, generator=gen))
+    assert first[0] == second[0] and first[1] == second[1]
+    assert torch.equal(first[2], second[2]) and torch.equal(first[3], second[3])
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "1", True])
+def test_bad_seed(seed: object) -> None:
+    with pytest.raises(mnistkit.ConfigError, match="'seed'"):
+        seed_everything(seed)  # type: ignore[arg-type]

@@ -1,0 +1,91 @@
+"""DeviceLoader and train_val_split on real MNIST."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mnistkit
+from mnistkit.datasets import DatasetSplits
+from mnistkit.loaders import DeviceLoader, train_val_split
+
+
+def test_batches_cover_the_split_once(mnist: DatasetSplits) -> None:
+    gen = torch.Generator().manual_seed(1)
+    loader = DeviceLoader(mnist.test, batch_size=64, shuffle=True, generator=gen)
+    assert len(loader) == 157  # ceil(10000 / 64)
+    seen = []
+    for images, labels in loader:
+        assert images.dtype == torch.float32 and images.shape[1:] == (1, 28, 28)
+        assert labels.dtype == torch.int64 and len(labels) == len(images)
+        seen.append(labels)
+    labels = torch.cat(seen)
+    assert len(labels) == 10_000
+    assert torch.bincount(labels).tolist() == mnist.test.class_counts().tolist()
+    assert not torch.equal(labels, mnist.test.labels)  # shuffled
+
+
+def test_normalisation_matches_torchvision(mnist: DatasetSplits) -> None:
+    from torchvision.transforms import functional as TF
+
+    loader = DeviceLoader(mnist.test, batch_size=8)
+    images, labels = next(iter(loader))
+    expected = TF.normalize(mnist.test.images[:8].unsqueeze(1).float() / 255, [0.1307], [0.3081])
+    torch.testing.assert_close(images, expected)
+    assert labels.tolist() == mnist.test.labels[:8].tolist()
+    # the whole training split normalises to mean 0, std 1
+    train = DeviceLoader(mnist.train, batch_size=60_000)
+    batch, _ = next(iter(train))
+    assert batch.mean().item() == pytest.approx(0.0, abs=1e-3)
+    assert batch.std().item() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_seeded_order_is_reproducible(mnist: DatasetSplits) -> None:
+    def first_labels(seed: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed)
+        return next(iter(DeviceLoader(mnist.test, batch_size=32, shuffle=True, generator=gen)))[1]
+
+    assert torch.equal(first_labels(5), first_labels(5))
+    assert not torch.equal(first_labels(5), first_labels(6))
+
+
+def test_drop_last_and_augment(mnist: DatasetSplits) -> None:
+    calls = []
+
+    def flip(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        calls.append(batch.shape[0])
+        return batch.flip(-1)
+
+    loader = DeviceLoader(mnist.test, batch_size=3000, drop_last=True, augment=flip)
+    sizes = [len(labels) for _, labels in loader]
+    assert sizes == [3000, 3000, 3000] and len(loader) == 3
+    assert calls == [3000, 3000, 3000]
+    plain = next(iter(DeviceLoader(mnist.test, batch_size=4)))[0]
+    flipped = next(iter(DeviceLoader(mnist.test, batch_size=4, augment=flip)))[0]
+    torch.testing.assert_close(flipped, plain.flip(-1))
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
+def test_bad_batch_size(mnist: DatasetSplits, batch_size: object) -> None:
+    with pytest.raises(mnistkit.ConfigError, match="'batch_size'"):
+        DeviceLoader(mnist.test, batch_size=batch_size)  # type: ignore[arg-type]
+
+
+def test_train_val_split_is_stratified_and_disjoint(mnist: DatasetSplits) -> None:
+    train, val = train_val_split(mnist.train, val_fraction=0.1, seed=0)
+    assert len(train) + len(val) == 60_000
+    assert len(val) == pytest.approx(6_000, abs=10)
+    ratio = val.class_counts().double() / mnist.train.class_counts().double()
+    assert torch.allclose(ratio, torch.full((10,), 0.1, dtype=torch.float64), atol=1e-3)
+    again_train, again_val = train_val_split(mnist.train, val_fraction=0.1, seed=0)
+    assert torch.equal(val.labels, again_val.labels)
+    # disjoint: no validation image is also in the training part
+    train_keys = {row.tobytes() for row in train.images.numpy()}
+    overlap = sum(row.tobytes() in train_keys for row in val.images.numpy())
+    assert overlap == 0
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 2])
+def test_bad_val_fraction(mnist: DatasetSplits, fraction: float) -> None:
+    with pytest.raises(mnistkit.ConfigError, match="val_fraction"):
+        train_val_split(mnist.test, val_fraction=fraction)
