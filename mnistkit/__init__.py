@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from mnistkit import callbacks, datasets, devices, loaders, metrics, models
+from mnistkit import callbacks, datasets, devices, loaders, metrics, models, plotting
 from mnistkit.callbacks import (
     Callback,
     EarlyStopping,
@@ -88,6 +88,7 @@ __all__ = [
     "loaders",
     "metrics",
     "models",
+    "plotting",
     "predict",
     "predict_proba",
     "resolve_device",

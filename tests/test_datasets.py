@@ -67,7 +67,7 @@ def test_split_is_a_torch_dataset(mnist: DatasetSplits) -> None:
     image, label = mnist.test[0]
     assert image.shape == (1, 28, 28)
     assert image.dtype == torch.float32
-    assert 0.0 <= image.min().item() and image.max().item() == 1.0
+    assert image.min().item() >= 0.0 and image.max().item() == 1.0
     assert label == 7  # the first MNIST test digit is a 7
     loader = torch.utils.data.DataLoader(mnist.test, batch_size=32)
     images, labels = next(iter(loader))
@@ -88,7 +88,9 @@ def test_uncompressed_files_and_root_argument(data_root: Path, tmp_path: Path) -
     folder = tmp_path / "mnist"
     folder.mkdir()
     for stem in FILES:
-        (folder / stem).write_bytes(gzip.decompress((data_root / "mnist" / f"{stem}.gz").read_bytes()))
+        (folder / stem).write_bytes(
+            gzip.decompress((data_root / "mnist" / f"{stem}.gz").read_bytes())
+        )
     loaded = datasets.load("mnist", root=tmp_path, download=False)
     assert loaded.test.class_counts().tolist() == MNIST_TEST_COUNTS
 
@@ -152,7 +154,9 @@ def test_bad_files_are_clear_errors(
 
 def test_count_mismatch_without_sha_check(data_root: Path, tmp_path: Path) -> None:
     folder = _copy_mnist(data_root, tmp_path)
-    _rewrite(folder / "t10k-labels-idx1-ubyte.gz", lambda b: b[:4] + (9999).to_bytes(4, "big") + b[8:-1])
+    _rewrite(
+        folder / "t10k-labels-idx1-ubyte.gz", lambda b: b[:4] + (9999).to_bytes(4, "big") + b[8:-1]
+    )
     with pytest.raises(mnistkit.CorruptFileError, match="counts must agree") as info:
         datasets.load("mnist", root=tmp_path, download=False, verify=False)
     assert "t10k-labels-idx1-ubyte.gz" in str(info.value)

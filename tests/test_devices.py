@@ -26,7 +26,9 @@ def test_auto_and_cpu() -> None:
 
 @pytest.mark.parametrize("spec", ["gpu", "cuda:x", "tpu", ""])
 def test_bad_names(spec: str) -> None:
-    with pytest.raises(mnistkit.DeviceError, match="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") as info:
+    with pytest.raises(
+        mnistkit.DeviceError, match="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+    ) as info:
         resolve_device(spec)
     assert repr(spec) in str(info.value)
     assert "available here: " in str(info.value)

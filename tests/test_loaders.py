@@ -77,7 +77,7 @@ def test_train_val_split_is_stratified_and_disjoint(mnist: DatasetSplits) -> Non
     assert len(val) == pytest.approx(6_000, abs=10)
     ratio = val.class_counts().double() / mnist.train.class_counts().double()
     assert torch.allclose(ratio, torch.full((10,), 0.1, dtype=torch.float64), atol=1e-3)
-    again_train, again_val = train_val_split(mnist.train, val_fraction=0.1, seed=0)
+    _again_train, again_val = train_val_split(mnist.train, val_fraction=0.1, seed=0)
     assert torch.equal(val.labels, again_val.labels)
     # disjoint: no validation image is also in the training part
     train_keys = {row.tobytes() for row in train.images.numpy()}

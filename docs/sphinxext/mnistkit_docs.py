@@ -1,0 +1,161 @@
+"""Small Sphinx helpers for the mnistkit documentation.
+
+* :class:`ExampleOrder` orders the gallery: the examples named in :data:`GALLERY_ORDER` first,
+  in that order, then any others by file name.
+* A ``missing-reference`` handler lets docstrings name an object by any public path. Most
+  public names are importable from two places, e.g. ``mnistkit.Trainer`` and
+  ``mnistkit.trainer.Trainer``, but the API reference documents each object once. When a
+  reference to one path does not resolve, the handler imports the object, finds where it is
+  documented and links there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+
+#: File names of the gallery examples, in reading order.
+GALLERY_ORDER: tuple[str, ...] = (
+    "plot_quickstart.py",
+    "plot_compare_models.py",
+    "plot_confusion_and_top_losses.py",
+    "plot_what_a_cnn_sees.py",
+    "plot_custom_module_and_callback.py",
+    "plot_fashion_mnist.py",
+    "plot_backprop_from_scratch.py",
+)
+
+
+class ExampleOrder:
+    """Sort key for ``within_subsection_order``: :data:`GALLERY_ORDER`, then by file name.
+
+    sphinx-gallery instantiates the class with the gallery folder and calls it with each
+    file name; it is named by its import path in ``conf.py`` so that the configuration stays
+    picklable.
+    """
+
+    def __init__(self, src_dir: str | Path) -> None:
+        self.src_dir = src_dir
+
+    def __call__(self, filename: str) -> tuple[int, str]:
+        name = Path(filename).name
+        try:
+            return GALLERY_ORDER.index(name), name
+        except ValueError:
+            return len(GALLERY_ORDER), name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.src_dir)!r})"
+
+
+_MISSING = object()
+
+
+def _import_path(name: str) -> Any:
+    """The object at dotted path ``name`` under ``mnistkit``, or ``_MISSING``.
+
+    Class attributes are looked up statically so that a classmethod or property is the same
+    object whichever class path leads to it.
+    """
+    parts = name.split(".")
+    if parts[0] != "mnistkit":
+        return _MISSING
+    obj: Any = None
+    consumed = 0
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        consumed = i
+        break
+    if consumed == 0:
+        return _MISSING
+    for attr in parts[consumed:]:
+        try:
+            obj = inspect.getattr_static(obj, attr) if inspect.isclass(obj) else getattr(obj, attr)
+        except AttributeError:
+            return _MISSING
+    return obj
+
+
+class _DocumentedIndex:
+    """Maps objects to the name under which the API reference documents them."""
+
+    def __init__(self, env: BuildEnvironment) -> None:
+        self.by_id: dict[tuple[int, str], str] = {}
+        self.names: list[str] = []
+        for fullname in env.domains["py"].objects:
+            if not fullname.startswith("mnistkit"):
+                continue
+            self.names.append(fullname)
+            obj = _import_path(fullname)
+            if obj is not _MISSING:
+                # the last name component guards against shared small ints and strings
+                self.by_id.setdefault((id(obj), fullname.rsplit(".", 1)[-1]), fullname)
+
+    def find(self, obj: Any, short: str) -> str | None:
+        return self.by_id.get((id(obj), short))
+
+    def by_suffix(self, target: str) -> str | None:
+        matches = [n for n in self.names if n.endswith("." + target)]
+        return matches[0] if len(matches) == 1 else None
+
+
+_INDEX: dict[int, _DocumentedIndex] = {}
+
+
+def _index(env: BuildEnvironment) -> _DocumentedIndex:
+    key = id(env)
+    if key not in _INDEX:
+        _INDEX.clear()
+        _INDEX[key] = _DocumentedIndex(env)
+    return _INDEX[key]
+
+
+def _resolve_alias(
+    app: Sphinx, env: BuildEnvironment, node: nodes.Element, contnode: nodes.Element
+) -> nodes.Element | None:
+    if node.get("refdomain") != "py":
+        return None
+    target: str = node.get("reftarget", "")
+    if not target or target.startswith(("torch", "numpy", "matplotlib", "PIL")):
+        return None
+    module = node.get("py:module")
+    klass = node.get("py:class")
+    candidates = [target]
+    if module:
+        candidates.append(f"{module}.{target}")
+        if klass:
+            candidates.append(f"{module}.{klass}.{target}")
+    index = _index(env)
+    documented: str | None = None
+    for name in candidates:
+        obj = _import_path(name)
+        if obj is not _MISSING:
+            documented = index.find(obj, name.rsplit(".", 1)[-1])
+            if documented:
+                break
+    if documented is None and not target.startswith("mnistkit."):
+        documented = index.by_suffix(target)
+    if documented is None or documented == target:
+        return None
+    domain = env.domains["py"]
+    for role in (node.get("reftype", "obj"), "obj"):
+        resolved = domain.resolve_xref(
+            env, node["refdoc"], app.builder, role, documented, node, contnode
+        )
+        if resolved is not None:
+            return resolved
+    return None
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("missing-reference", _resolve_alias)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,71 @@
+"""
+=====================================
+What a CNN sees, and what a linear model learns
+=====================================
+
+A trained network is a pile of numbers, but some of them can be drawn. We look at the
+filters of a convolutional network's first layer, at the feature maps they produce for one
+digit, and at the weights of softmax regression, which turn out to be one template per
+digit.
+"""
+
+# %%
+# Train a CNN briefly
+# -------------------
+#
+# One epoch over 6,000 images is enough for the first-layer filters to take shape.
+import mnistkit
+from mnistkit import plotting
+
+mnistkit.seed_everything(0)
+mnist = mnistkit.datasets.load("mnist")
+cnn = mnistkit.get_model("cnn")
+trainer = mnistkit.Trainer(cnn, mnistkit.TrainConfig(epochs=1, batch_size=64))
+trainer.fit(mnist.train.subset(slice(0, 6_000)))
+print(f"test accuracy {trainer.evaluate(mnist.test).accuracy:.2%}")
+
+# %%
+# The filters of the first layer
+# ------------------------------
+#
+# The first convolution has 32 filters of 3×3 weights. Each one slides over the image and,
+# at every position, adds up the nine pixels under it weighted by its nine numbers. Red
+# weights reward ink, blue ones penalise it, so a filter with red on one side and blue on
+# the other responds to an edge in that direction.
+fig = plotting.plot_filters(cnn, layer=0)
+
+# %%
+# Feature maps
+# ------------
+#
+# Passing one test digit through that layer gives 32 new images, one per filter: the
+# *feature maps*. Each is bright where its filter's pattern occurs. Together they describe
+# the digit in terms of edges and stroke directions rather than raw pixels.
+image = mnist.test.images[0]
+print("label:", int(mnist.test.labels[0]))
+fig = plotting.plot_feature_maps(cnn, image, layer=0, max_maps=16)
+
+# %%
+# The second convolution works on those 32 maps after ReLU and 2×2 max-pooling, so its
+# 14×14 maps combine edges into larger parts of digits: curves, corners, line ends.
+fig = plotting.plot_feature_maps(cnn, image, layer=1, max_maps=16)
+
+# %%
+# The weights of softmax regression
+# ---------------------------------
+#
+# The ``linear`` model has no hidden layers: the score of each digit is the sum of the
+# 784 pixels, each multiplied by that digit's weight for it. Drawn as a 28×28 image, a
+# digit's weights are a *template*: red where ink makes the digit more likely, blue where
+# ink speaks against it. Training on all 60,000 images for one epoch takes a few seconds.
+linear = mnistkit.get_model("linear")
+trainer = mnistkit.Trainer(linear, mnistkit.TrainConfig(epochs=1))
+trainer.fit(mnist.train)
+print(f"test accuracy {trainer.evaluate(mnist.test).accuracy:.2%}")
+fig = plotting.plot_weights(linear)
+
+# %%
+# The templates show both the limits of the model and why it still gets about nine digits
+# in ten right: a ``0`` is a ring with a blue hole, a ``1`` a vertical red bar. A single
+# template per class cannot cover the many ways of writing a ``7`` or a ``2``, which is
+# where the hidden layers of a perceptron and the shared filters of a CNN come in.

@@ -1,0 +1,420 @@
+"""The ``mnistkit`` command line: a thin layer over the public API.
+
+Commands: ``train``, ``evaluate``, ``predict``, ``datasets list|download|verify``, ``models``.
+Exit codes: 0 on success; 2 for bad arguments or bad input files (a one-line message on
+standard error, no traceback); 1 for anything else; 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+__all__ = ["main"]
+
+log = logging.getLogger("mnistkit")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad command-line usage; reported in one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from mnistkit import __version__
+    from mnistkit.datasets import list_datasets
+    from mnistkit.devices import PRECISIONS
+    from mnistkit.models import list_models
+    from mnistkit.trainer import OPTIMIZERS, SCHEDULES
+
+    parser = _Parser(
+        prog="mnistkit",
+        description="Train, evaluate and use digit classifiers on MNIST and Fashion-MNIST.",
+    )
+    parser.add_argument("--version", action="version", version=f"mnistkit {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    data_help = "data folder holding <name>/ (default: $MNISTKIT_DATA_DIR or ~/.cache/mnistkit)"
+
+    train = sub.add_parser("train", help="train a model and write it with its metrics and plots")
+    train.add_argument("--dataset", choices=list_datasets(), default="mnist")
+    train.add_argument("--model", choices=list_models(), default="cnn")
+    train.add_argument("--epochs", type=_positive_int, default=5)
+    train.add_argument("--batch-size", type=_positive_int, default=128)
+    train.add_argument("--lr", type=_positive_float, default=None, help="(default: per optimizer)")
+    train.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adamw")
+    train.add_argument("--schedule", choices=list(SCHEDULES), default="onecycle")
+    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--label-smoothing", type=_fraction, default=0.0)
+    train.add_argument(
+        "--val-fraction",
+        type=_fraction,
+        default=0.0,
+        help="hold out this share of the training set for per-epoch validation (default: 0)",
+    )
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    train.add_argument("--precision", choices=list(PRECISIONS), default="32")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--data-dir", type=Path, default=None, help=data_help)
+    train.add_argument("--no-download", action="store_true", help="fail instead of downloading")
+    train.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: runs/<dataset>-<model>)"
+    )
+    train.add_argument("--resume", action="store_true", help="continue from <out>/state.pt")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a saved model on a test set")
+    evaluate.add_argument("model", type=Path, help="a .safetensors file written by 'train'")
+    evaluate.add_argument(
+        "--dataset", choices=list_datasets(), default=None, help="(default: the model's)"
+    )
+    evaluate.add_argument("--data-dir", type=Path, default=None, help=data_help)
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    predict = sub.add_parser("predict", help="classify image files (PNG, JPEG, ...)")
+    predict.add_argument("model", type=Path, help="a .safetensors file written by 'train'")
+    predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    predict.add_argument("--device", default="auto")
+    predict.add_argument("--json", action="store_true", help="print JSON lines")
+
+    data = sub.add_parser("datasets", help="list, download or verify data sets")
+    data.add_argument("action", choices=["list", "download", "verify"])
+    data.add_argument("names", nargs="*", metavar="NAME", help="(default: all)")
+    data.add_argument("--data-dir", type=Path, default=None, help=data_help)
+
+    models = sub.add_parser("models", help="list models, or show one's layers and parameters")
+    models.add_argument("name", nargs="?", choices=list_models())
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    from mnistkit.exceptions import (
+        CheckpointError,
+        ConfigError,
+        DatasetError,
+        DownloadError,
+        ImageError,
+        MnistkitError,
+    )
+
+    try:
+        parser = _build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="mnistkit: %(message)s",
+        )
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        handler = {
+            "train": _train,
+            "evaluate": _evaluate,
+            "predict": _predict,
+            "datasets": _datasets,
+            "models": _models,
+        }[args.command]
+        return handler(args)
+    except UsageError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except DownloadError as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
+    except (ConfigError, DatasetError, CheckpointError, ImageError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except MnistkitError as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        _error(str(exc))
+        return EXIT_FAILURE
+
+
+def _error(message: str) -> None:
+    first, _, rest = message.partition("\n")
+    sys.stderr.write(f"mnistkit: error: {first}\n")
+    if rest:  # multi-line messages (e.g. every mirror tried) keep their detail, indented
+        sys.stderr.write("".join(f"  {line}\n" for line in rest.splitlines()))
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------- train
+def _train(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mnistkit import datasets, plotting
+    from mnistkit.callbacks import Callback, TrainingStateCheckpoint
+    from mnistkit.devices import seed_everything
+    from mnistkit.exceptions import CheckpointError, ConfigError
+    from mnistkit.loaders import train_val_split
+    from mnistkit.models import get_model
+    from mnistkit.trainer import TrainConfig, Trainer
+
+    out: Path = args.out or Path("runs") / f"{args.dataset}-{args.model}"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"Argument '--out' must be a folder but {str(out)!r} is a file.")
+    state_path = out / "state.pt"
+    if args.resume and not state_path.is_file():
+        raise CheckpointError(f"{state_path}: nothing to resume (no training state there).")
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        schedule=args.schedule,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    data = datasets.load(
+        args.dataset, root=args.data_dir, download=not args.no_download, progress=not args.quiet
+    )
+    train_split, val_split = data.train, None
+    if args.val_fraction > 0:
+        train_split, val_split = train_val_split(
+            data.train, val_fraction=args.val_fraction, seed=args.seed
+        )
+    seed_everything(args.seed)
+    model = get_model(args.model, num_classes=len(data.classes))
+    out.mkdir(parents=True, exist_ok=True)
+
+    class _EpochLine(Callback):
+        def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, float]) -> None:
+            parts = [f"epoch {epoch}/{trainer.config.epochs}"]
+            parts += [f"{k} {v:.4f}" for k, v in record.items() if k.endswith(("loss", "accuracy"))]
+            parts.append(f"{record['seconds']:.1f}s")
+            _out("  ".join(parts))
+
+    trainer = Trainer(model, config, callbacks=[TrainingStateCheckpoint(state_path), _EpochLine()])
+    _out(
+        f"Training {args.model} on {args.dataset} ({len(train_split)} images) for {config.epochs} "
+        f"epochs on {trainer.device} [{trainer.precision.precision}] -> {out}/"
+    )
+    started = time.perf_counter()
+    try:
+        history = trainer.fit(
+            train_split, val=val_split, resume_from=state_path if args.resume else None
+        )
+    except KeyboardInterrupt:
+        _error(f"interrupted; continue with: mnistkit train --resume --out {out} (same options)")
+        return EXIT_INTERRUPTED
+    train_seconds = sum(history.seconds)
+    report = trainer.evaluate(data.test)
+    metrics = {
+        "dataset": args.dataset,
+        "model": args.model,
+        "test_accuracy": report.accuracy,
+        "test_nll": report.nll,
+        "train_seconds": train_seconds,
+        "wall_seconds": time.perf_counter() - started,
+        "epochs": len(history),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(trainer.device),
+        "precision": trainer.precision.precision,
+        "seed": args.seed,
+        "config": config.to_dict(),
+        "report": report.to_dict(),
+    }
+    trainer.save_model(out / "model.safetensors", metrics={"test_accuracy": report.accuracy})
+    _write_json(out / "metrics.json", metrics)
+    _write_json(out / "history.json", history.to_dict())
+
+    probs = trainer.predict_proba(data.test.images[:36])
+    figures = {
+        "predictions.png": plotting.show_predictions(
+            data.test.images[:36],
+            probs.argmax(1),
+            data.test.labels[:36],
+            classes=data.classes,
+            probabilities=probs,
+            n=36,
+        ),
+        "confusion_matrix.png": plotting.plot_confusion_matrix(report).get_figure(root=True),
+        "history.png": plotting.plot_history(history),
+    }
+    for name, figure in figures.items():
+        if figure is None:
+            continue
+        figure.savefig(out / name, dpi=100, bbox_inches="tight")
+        plt.close(figure)
+    _out(
+        f"test accuracy {report.accuracy:.4f} ({report.accuracy:.2%})  "
+        f"train time {train_seconds:.1f}s  -> {out / 'model.safetensors'}"
+    )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- evaluate
+def _evaluate(args: argparse.Namespace) -> int:
+    from mnistkit import datasets
+    from mnistkit.checkpoints import load_model
+    from mnistkit.exceptions import ConfigError
+    from mnistkit.inference import predict_proba
+    from mnistkit.metrics import Report
+
+    loaded = load_model(args.model, device=args.device)
+    name = args.dataset or loaded.metadata.dataset
+    if name is None:
+        raise ConfigError(f"{args.model}: the model file names no data set; pass --dataset.")
+    data = datasets.load(name, root=args.data_dir)
+    if len(loaded.metadata.classes) != len(data.classes):
+        raise ConfigError(
+            f"{args.model}: the model has {len(loaded.metadata.classes)} classes but {name} has "
+            f"{len(data.classes)}."
+        )
+    probs = predict_proba(
+        loaded.model, data.test.images, mean=loaded.metadata.mean, std=loaded.metadata.std
+    )
+    report = Report.from_probabilities(probs, data.test.labels, classes=data.classes)
+    if args.json:
+        _out(json.dumps({"model": str(args.model), "dataset": name, **report.to_dict()}, indent=2))
+    else:
+        _out(f"{args.model} on {name} test ({len(data.test)} images)")
+        _out(str(report))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- predict
+def _predict(args: argparse.Namespace) -> int:
+    from mnistkit.checkpoints import load_model
+    from mnistkit.imaging import load_images
+    from mnistkit.inference import predict_proba
+
+    loaded = load_model(args.model, device=args.device)
+    images = load_images(args.images)  # every file checked before any output
+    probs = predict_proba(loaded.model, images, mean=loaded.metadata.mean, std=loaded.metadata.std)
+    classes = loaded.metadata.classes
+    for path, row in zip(args.images, probs, strict=True):
+        index = int(row.argmax())
+        label = classes[index] if index < len(classes) else str(index)
+        if args.json:
+            _out(
+                json.dumps(
+                    {
+                        "path": str(path),
+                        "label": label,
+                        "index": index,
+                        "probability": float(row[index]),
+                        "probabilities": {
+                            (classes[i] if i < len(classes) else str(i)): round(float(p), 6)
+                            for i, p in enumerate(row)
+                        },
+                    }
+                )
+            )
+        else:
+            _out(f"{path} {label} {float(row[index]):.4f}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- datasets
+def _datasets(args: argparse.Namespace) -> int:
+    from mnistkit import datasets
+    from mnistkit.exceptions import DatasetNotFoundError
+
+    names = args.names or datasets.list_datasets()
+    infos = [datasets.get_info(n) for n in names]
+    root = datasets.data_dir(args.data_dir)
+    if args.action == "list":
+        for info in infos:
+            folder = root / info.name
+            try:
+                datasets.verify(info.name, root=root)
+                state = "verified"
+            except DatasetNotFoundError:
+                state = "not downloaded"
+            except Exception as exc:  # report, don't stop the listing
+                state = f"damaged: {exc}"
+            _out(f"{info.name:<15} {info.title:<35} {len(info.classes)} classes  {state}  {folder}")
+        return EXIT_OK
+    if args.action == "download":
+        for info in infos:
+            data = datasets.load(info.name, root=root, download=True)
+            where = root / info.name
+            _out(f"{info.name}: {len(data.train)} train + {len(data.test)} test images in {where}")
+        return EXIT_OK
+    for info in infos:
+        result = datasets.verify(info.name, root=root)
+        for path, status in result.items():
+            _out(f"{status}  {path}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- models
+def _models(args: argparse.Namespace) -> int:
+    from mnistkit.models import get_model, list_models, summary
+
+    if args.name is None:
+        for name in list_models():
+            params = sum(p.numel() for p in get_model(name).parameters())
+            _out(f"{name:<8} {params:>9,} parameters")
+        return EXIT_OK
+    _out(str(summary(get_model(args.name))))
+    return EXIT_OK

@@ -1,0 +1,138 @@
+"""save_model / load_model (safetensors + metadata) and the training-state file."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+from torch import nn
+
+import mnistkit
+from mnistkit import get_model, list_models, load_model, save_model
+from mnistkit.checkpoints import load_training_state, save_training_state
+from mnistkit.datasets import DatasetSplits
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_round_trip_rebuilds_the_architecture(
+    name: str, mnist: DatasetSplits, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    config = {"mlp": {"hidden_sizes": (64, 32)}, "cnn": {"channels": (8, 16)}}.get(name, {})
+    model = get_model(name, **config)
+    path = save_model(
+        model,
+        tmp_path / "m.safetensors",
+        dataset="mnist",
+        classes=mnist.classes,
+        metrics={"test_accuracy": 0.5},
+    )
+    loaded = load_model(path)
+    assert type(loaded.model) is type(model)
+    assert loaded.metadata.architecture == name
+    assert loaded.metadata.dataset == "mnist"
+    assert loaded.metadata.classes == mnist.classes
+    assert loaded.metadata.metrics == {"test_accuracy": 0.5}
+    assert loaded.metadata.mnistkit_version == mnistkit.__version__
+    assert not loaded.model.training
+    images = mnist.test.images[:64]
+    torch.testing.assert_close(
+        mnistkit.predict_proba(model, images), mnistkit.predict_proba(loaded.model, images)
+    )
+
+
+def test_file_is_plain_safetensors_with_json_header(tmp_path: Path) -> None:
+    path = save_model(get_model("linear"), tmp_path / "m.safetensors", mean=0.2, std=0.5)
+    tensors = safetensors.torch.load_file(str(path))
+    assert set(tensors) == {"fc.weight", "fc.bias"}
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        header = json.loads(handle.metadata()["mnistkit"])
+    assert header["architecture"] == "linear"
+    assert header["mean"] == 0.2 and header["std"] == 0.5
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp file left
+
+
+def test_custom_module_needs_a_model_to_load_into(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    path = save_model(model, tmp_path / "custom.safetensors")
+    with pytest.raises(mnistkit.CheckpointError, match="pass the module"):
+        load_model(path)
+    loaded = load_model(path, model=nn.Sequential(nn.Flatten(), nn.Linear(784, 10)))
+    assert loaded.metadata.architecture is None
+    with pytest.raises(mnistkit.CheckpointError, match="do not fit"):
+        load_model(path, model=nn.Sequential(nn.Flatten(), nn.Linear(784, 5)))
+
+
+def test_bad_model_files(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.safetensors"
+    with pytest.raises(mnistkit.CheckpointError, match="no such model file") as info:
+        load_model(missing)
+    assert str(missing) in str(info.value)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"this is not a safetensors file")
+    with pytest.raises(mnistkit.CheckpointError, match="not a valid safetensors file"):
+        load_model(junk)
+    plain = tmp_path / "plain.safetensors"
+    safetensors.torch.save_file({"w": torch.zeros(2)}, str(plain))
+    with pytest.raises(mnistkit.CheckpointError, match="without mnistkit metadata"):
+        load_model(plain)
+    truncated = tmp_path / "truncated.safetensors"
+    good = save_model(get_model("linear"), tmp_path / "good.safetensors").read_bytes()
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(mnistkit.CheckpointError, match=str(truncated)):
+        load_model(truncated)
+
+
+def test_failed_save_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "m.safetensors"
+    target.write_bytes(b"previous")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(get_model("linear"), target)
+    assert target.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+class _Evil:
+    """Unpickling this would create a file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (Path.touch, (str(self.marker),))  # type: ignore[return-value]
+
+
+def test_training_state_never_executes_code(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "state.pt"
+    torch.save({"format": "mnistkit-training-state", "payload": _Evil(marker)}, evil)
+    with pytest.raises(mnistkit.CheckpointError, match="safely"):
+        load_training_state(evil)
+    assert not marker.exists()
+    raw = tmp_path / "raw.pt"
+    raw.write_bytes(pickle.dumps(_Evil(marker)))
+    with pytest.raises(mnistkit.CheckpointError):
+        load_training_state(raw)
+    assert not marker.exists()
+
+
+def test_training_state_round_trip(tmp_path: Path) -> None:
+    state = {"format": "mnistkit-training-state", "epoch": 2, "w": torch.arange(3)}
+    path = save_training_state(state, tmp_path / "state.pt")
+    back = load_training_state(path)
+    assert back["epoch"] == 2 and torch.equal(back["w"], torch.arange(3))
+    other = tmp_path / "other.pt"
+    torch.save({"epoch": 1}, other)
+    with pytest.raises(mnistkit.CheckpointError, match="not an mnistkit training-state file"):
+        load_training_state(other)
+    with pytest.raises(mnistkit.CheckpointError, match="no such"):
+        load_training_state(tmp_path / "nope.pt")

@@ -1,0 +1,332 @@
+"""Trainer, TrainConfig, History and callbacks on real MNIST."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import mnistkit
+from mnistkit import (
+    Callback,
+    EarlyStopping,
+    MetricsLogger,
+    ModelCheckpoint,
+    TrainConfig,
+    Trainer,
+    TrainingStateCheckpoint,
+    get_model,
+    seed_everything,
+)
+from mnistkit.datasets import DatasetSplits, Split
+
+
+@pytest.fixture(scope="module")
+def small(mnist: DatasetSplits) -> tuple[Split, Split]:
+    """The first 4,000 training and 1,000 test images: enough to learn, quick to train."""
+    return mnist.train.subset(slice(0, 4000)), mnist.test.subset(slice(0, 1000))
+
+
+def _config(**changes: object) -> TrainConfig:
+    base = TrainConfig(epochs=2, batch_size=64, device="cpu", progress=False)
+    return base.replace(**changes)
+
+
+# ------------------------------------------------------------------------------ config
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("epochs", 0),
+        ("epochs", 1.5),
+        ("batch_size", -3),
+        ("optimizer", "rmsprop"),
+        ("schedule", "linear"),
+        ("lr", 0.0),
+        ("lr", float("nan")),
+        ("momentum", 1.0),
+        ("gamma", 0.0),
+        ("weight_decay", -1e-4),
+        ("label_smoothing", 1.0),
+        ("grad_clip", 0),
+        ("seed", -1),
+        ("precision", "fp8"),
+        ("device", 0),
+        ("progress", "yes"),
+    ],
+)
+def test_bad_config_values(field: str, value: object) -> None:
+    with pytest.raises(mnistkit.ConfigError, match=f"'{field}'") as info:
+        TrainConfig(**{field: value})  # type: ignore[arg-type]
+    assert repr(value) in str(info.value)
+
+
+def test_config_is_frozen_and_lr_defaults() -> None:
+    config = TrainConfig()
+    with pytest.raises(AttributeError):
+        config.epochs = 3  # type: ignore[misc]
+    assert TrainConfig(optimizer="sgd", schedule="none").effective_lr == 0.1
+    assert TrainConfig(optimizer="adamw", schedule="onecycle").effective_lr == pytest.approx(3e-3)
+    assert TrainConfig(lr=0.5).effective_lr == 0.5
+    assert config.replace(epochs=9).epochs == 9 and config.epochs == 5
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA (as in CI)")
+def test_unavailable_device_fails_at_construction() -> None:
+    with pytest.raises(mnistkit.DeviceError, match="CUDA is not available"):
+        Trainer(get_model("linear"), TrainConfig(device="cuda"))
+
+
+# ------------------------------------------------------------------------------ training
+def test_fit_learns_and_history_is_complete(small: tuple[Split, Split]) -> None:
+    train, val = small
+    seed_everything(0)
+    trainer = Trainer(get_model("mlp"), _config(epochs=3))
+    history = trainer.fit(train, val=val)
+    assert history.epochs == [1, 2, 3]
+    assert set(history.records[0]) == {
+        "epoch",
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+        "seconds",
+    }
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.val_accuracy[-1] > 0.88
+    assert all(s > 0 for s in history.seconds)
+    assert history.lr[0] < max(history.lr)  # one-cycle warms up
+    assert json.loads(history.to_json())["records"][2]["epoch"] == 3
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "adamw", "adadelta"])
+@pytest.mark.parametrize("schedule", ["none", "step", "cosine", "onecycle"])
+def test_every_optimizer_and_schedule_learns(
+    small: tuple[Split, Split], optimizer: str, schedule: str
+) -> None:
+    train, val = small
+    seed_everything(0)
+    trainer = Trainer(
+        get_model("linear"), _config(epochs=1, optimizer=optimizer, schedule=schedule)
+    )
+    history = trainer.fit(train, val=val)
+    assert history.val_accuracy[0] > 0.7, (optimizer, schedule, history)  # chance is 0.1
+
+
+def test_same_seed_gives_identical_histories(small: tuple[Split, Split]) -> None:
+    train, val = small
+
+    def run() -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
+        seed_everything(0)
+        model = get_model("cnn", channels=(8, 16), hidden=32)
+        history = Trainer(model, _config()).fit(train, val=val)
+        records = [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+        return records, model.state_dict()
+
+    first, weights_a = run()
+    second, weights_b = run()
+    assert first == second
+    for name in weights_a:
+        assert torch.equal(weights_a[name], weights_b[name]), name
+
+
+class _Interrupt(Callback):
+    def __init__(self, at_epoch: int) -> None:
+        self.at_epoch = at_epoch
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        if epoch == self.at_epoch:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(
+    small: tuple[Split, Split], tmp_path: Path
+) -> None:
+    train, _ = small
+    config = _config(epochs=3)
+
+    def fresh_model() -> nn.Module:
+        seed_everything(0)
+        return get_model("cnn", channels=(8, 16), hidden=32, dropout=0.3)
+
+    full = Trainer(fresh_model(), config)
+    full_history = full.fit(train)
+
+    state = tmp_path / "state.pt"
+    interrupted = Trainer(
+        fresh_model(), config, callbacks=[TrainingStateCheckpoint(state), _Interrupt(3)]
+    )
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(train)
+    assert len(interrupted.history) == 2
+
+    seed_everything(123)  # a different global state: resuming must restore it
+    resumed_model = get_model("cnn", channels=(8, 16), hidden=32, dropout=0.3)
+    resumed = Trainer(resumed_model, config)
+    history = resumed.fit(train, resume_from=state)
+    assert history.epochs == [1, 2, 3]
+    assert history.train_loss == full_history.train_loss
+    for name, tensor in full.model.state_dict().items():
+        assert torch.equal(tensor, resumed_model.state_dict()[name]), name
+
+
+def test_resume_refuses_a_different_configuration(
+    small: tuple[Split, Split], tmp_path: Path
+) -> None:
+    train, _ = small
+    state = tmp_path / "state.pt"
+    Trainer(get_model("linear"), _config(epochs=1), callbacks=[TrainingStateCheckpoint(state)]).fit(
+        train
+    )
+    other = Trainer(get_model("linear"), _config(epochs=1, lr=0.5))
+    with pytest.raises(mnistkit.CheckpointError, match="lr"):
+        other.fit(train, resume_from=state)
+    with pytest.raises(mnistkit.CheckpointError, match="does not fit"):
+        Trainer(get_model("mlp"), _config(epochs=1)).fit(train, resume_from=state)
+
+
+def test_bf16_mixed_precision_on_cpu_agrees_with_float32(small: tuple[Split, Split]) -> None:
+    train, val = small
+    results = {}
+    for precision in ("32", "bf16-mixed"):
+        seed_everything(0)
+        trainer = Trainer(get_model("lenet5"), _config(epochs=1, precision=precision))
+        results[precision] = trainer.fit(train, val=val).val_accuracy[0]
+    assert results["bf16-mixed"] > 0.85
+    assert abs(results["bf16-mixed"] - results["32"]) < 0.03
+
+
+# ------------------------------------------------------------------------------ use
+def test_evaluate_and_predict_agree(small: tuple[Split, Split]) -> None:
+    train, val = small
+    seed_everything(0)
+    trainer = Trainer(get_model("linear"), _config())
+    trainer.fit(train)
+    report = trainer.evaluate(val)
+    predicted = trainer.predict(val.images)
+    assert report.accuracy == pytest.approx((predicted == val.labels).double().mean().item())
+    assert report.num_samples == 1000 and report.accuracy > 0.85
+    probs = trainer.predict_proba(val.images.numpy())
+    torch.testing.assert_close(probs.sum(1), torch.ones(1000))
+    as_float = trainer.predict_proba(val.images.float() / 255)
+    torch.testing.assert_close(as_float, probs)
+    single = trainer.predict(val.images[0])
+    assert single.shape == (1,) and int(single) == int(predicted[0])
+
+
+@pytest.mark.parametrize(
+    ("images", "match"),
+    [
+        (np.zeros((3, 28, 28), dtype=np.float32) + 5.0, "outside \\[0, 1\\]"),
+        (torch.zeros(3, 3, 28, 28), "shape"),
+        (torch.zeros(3, 28, 28, dtype=torch.int32), "dtype"),
+        ([[0, 1]], "torch.Tensor or numpy.ndarray"),
+    ],
+)
+def test_predict_rejects_bad_images(images: object, match: str) -> None:
+    trainer = Trainer(get_model("linear"), _config())
+    with pytest.raises(mnistkit.ConfigError, match=match):
+        trainer.predict(images)  # type: ignore[arg-type]
+
+
+def test_custom_module_and_callbacks(small: tuple[Split, Split], tmp_path: Path) -> None:
+    train, val = small
+
+    class Tiny(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x)  # type: ignore[no-any-return]
+
+    class Recorder(Callback):
+        def __init__(self) -> None:
+            self.events: list[str] = []
+
+        def on_fit_start(self, trainer: Trainer) -> None:
+            self.events.append("fit_start")
+
+        def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+            self.events.append(f"epoch_start {epoch}")
+
+        def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, float]) -> None:
+            self.events.append(f"epoch_end {epoch}")
+
+        def on_fit_end(self, trainer: Trainer, history: object) -> None:
+            self.events.append("fit_end")
+
+    recorder = Recorder()
+    jsonl, csv_path, best = (
+        tmp_path / "log.jsonl",
+        tmp_path / "log.csv",
+        tmp_path / "best.safetensors",
+    )
+    callbacks = [recorder, MetricsLogger(jsonl), MetricsLogger(csv_path), ModelCheckpoint(best)]
+    seed_everything(0)
+    model = Tiny()
+    history = Trainer(model, _config(epochs=2), callbacks=callbacks).fit(train, val=val)
+    assert recorder.events == [
+        "fit_start",
+        "epoch_start 1",
+        "epoch_end 1",
+        "epoch_start 2",
+        "epoch_end 2",
+        "fit_end",
+    ]
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [line["val_loss"] for line in lines] == history.val_loss
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [float(r["train_loss"]) for r in rows] == pytest.approx(history.train_loss)
+    loaded = mnistkit.load_model(best, model=Tiny())
+    assert loaded.metadata.architecture is None
+    assert loaded.metadata.metrics["val_accuracy"] == max(history.val_accuracy)
+
+
+def test_early_stopping_stops(small: tuple[Split, Split]) -> None:
+    train, val = small
+    # an absurd learning rate: validation loss cannot improve after the first epoch
+    stopper = EarlyStopping(monitor="val_loss", patience=1)
+    seed_everything(0)
+    trainer = Trainer(
+        get_model("linear"),
+        _config(epochs=6, optimizer="sgd", schedule="none", lr=50.0),
+        callbacks=[stopper],
+    )
+    history = trainer.fit(train, val=val)
+    assert len(history) < 6
+    assert stopper.stopped_epoch == len(history)
+
+
+def test_early_stopping_needs_the_monitored_key(small: tuple[Split, Split]) -> None:
+    train, _ = small
+    trainer = Trainer(get_model("linear"), _config(epochs=1), callbacks=[EarlyStopping()])
+    with pytest.raises(mnistkit.ConfigError, match=r"val_loss.*Pass validation data"):
+        trainer.fit(train.subset(slice(0, 256)))
+
+
+# ------------------------------------------------------------------------------ accuracy
+@pytest.mark.slow
+def test_cnn_one_epoch_reaches_98_5_percent(mnist: DatasetSplits) -> None:
+    """The default CNN, one epoch over all 60,000 images (about 25 s on two cores)."""
+    seed_everything(0)
+    trainer = Trainer(get_model("cnn"), TrainConfig(epochs=1, device="cpu", progress=False))
+    trainer.fit(mnist.train)
+    assert trainer.evaluate(mnist.test).accuracy >= 0.985
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "target"), [("linear", 0.92), ("mlp", 0.98)])
+def test_default_training_reaches_the_documented_accuracy(
+    mnist: DatasetSplits, name: str, target: float
+) -> None:
+    """`mnistkit train --model linear|mlp` defaults: 5 epochs of AdamW with one-cycle."""
+    seed_everything(0)
+    trainer = Trainer(get_model(name), TrainConfig(device="cpu", progress=False))
+    trainer.fit(mnist.train)
+    assert trainer.evaluate(mnist.test).accuracy >= target
