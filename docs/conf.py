@@ -37,7 +37,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # -- Project -----------------------------------------------------------------------------
 project = "mnistkit"
 author = "mnistkit maintainers"
-copyright = "mnistkit maintainers"  # noqa: A001  (Sphinx's name for it)
+copyright = "mnistkit maintainers"
 try:
     release = _package_version("mnistkit")
 except PackageNotFoundError:  # a source tree that was never installed

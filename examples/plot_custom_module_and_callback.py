@@ -1,7 +1,7 @@
 """
-=================================================
+============================================
 Your own network and callback in the Trainer
-=================================================
+============================================
 
 The :class:`~mnistkit.Trainer` is not tied to mnistkit's models: any
 :class:`torch.nn.Module` that maps a batch of images (B, 1, 28, 28) to class scores
@@ -15,11 +15,11 @@ and use two of the built-in callbacks, :class:`~mnistkit.EarlyStopping` and
 # A network of our own
 # --------------------
 #
-# A compact CNN: three convolutions, then *global average pooling*, which replaces the large
-# fully connected layer of mnistkit's ``cnn`` by averaging each of the last feature maps to
-# a single number. That leaves about 30 times fewer parameters. Like every mnistkit model it
-# returns raw scores (logits); the trainer applies the softmax inside the cross-entropy
-# loss.
+# A compact CNN whose two convolutions move their kernel two pixels at a time
+# (``stride=2``), so each one halves the image by itself, 28 → 14 → 7, where mnistkit's
+# ``cnn`` uses max-pooling. One linear layer reads the 32 maps of 7×7. It has 20 times fewer
+# parameters than ``cnn``. Like every mnistkit model it returns raw scores (logits); the
+# trainer applies the softmax inside the cross-entropy loss.
 import torch
 from torch import nn
 
@@ -30,23 +30,20 @@ class TinyNet(nn.Module):
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),  # (B, 16, 28, 28)
+            nn.Conv2d(1, 16, 5, stride=2, padding=2),  # (B, 16, 14, 14)
             nn.ReLU(),
-            nn.MaxPool2d(2),  # (B, 16, 14, 14)
-            nn.Conv2d(16, 32, 3, padding=1),  # (B, 32, 14, 14)
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # (B, 32, 7, 7)
-            nn.Conv2d(32, 32, 3, padding=1),  # (B, 32, 7, 7)
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),  # (B, 32, 7, 7)
             nn.ReLU(),
         )
-        self.classifier = nn.Linear(32, num_classes)
+        self.classifier = nn.Linear(32 * 7 * 7, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x).mean(dim=(2, 3))  # global average pooling: (B, 32)
+        x = self.features(x).flatten(1)  # (B, 32 * 7 * 7)
         return self.classifier(x)  # (B, num_classes)
 
 
 print(mnistkit.summary(TinyNet()))
+
 
 # %%
 # A callback of our own
@@ -110,7 +107,7 @@ import matplotlib.pyplot as plt
 fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.2))
 ax_lr.plot(recorder.learning_rates)
 ax_lr.set(xlabel="batch", ylabel="learning rate", title="One-cycle schedule")
-steps, losses = zip(*recorder.losses)
+steps, losses = zip(*recorder.losses, strict=True)
 ax_loss.plot(steps, losses, marker=".")
 ax_loss.set(xlabel="batch", ylabel="training loss", yscale="log", title="Batch loss")
 

@@ -27,14 +27,14 @@ fig = plotting.show_samples(fashion.train, n=24, ncols=8)
 # Train the same CNN
 # ------------------
 #
-# The same network and configuration as in the quickstart, on the first 8,000 training
+# The same network and configuration as in the quickstart, on the first 6,000 training
 # images for two epochs. The trainer takes the normalisation constants (mean and standard
 # deviation of the pixels) from the split, so nothing else changes.
 trainer = mnistkit.Trainer(
     mnistkit.get_model("cnn", num_classes=len(fashion.classes)),
     mnistkit.TrainConfig(epochs=2, batch_size=128),
 )
-history = trainer.fit(fashion.train.subset(slice(0, 8_000)))
+history = trainer.fit(fashion.train.subset(slice(0, 6_000)))
 report = trainer.evaluate(fashion.test)
 print(f"test accuracy {report.accuracy:.2%}")
 

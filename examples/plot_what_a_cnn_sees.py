@@ -1,7 +1,7 @@
 """
-=====================================
+===============================================
 What a CNN sees, and what a linear model learns
-=====================================
+===============================================
 
 A trained network is a pile of numbers, but some of them can be drawn. We look at the
 filters of a convolutional network's first layer, at the feature maps they produce for one
@@ -22,7 +22,8 @@ mnist = mnistkit.datasets.load("mnist")
 cnn = mnistkit.get_model("cnn")
 trainer = mnistkit.Trainer(cnn, mnistkit.TrainConfig(epochs=1, batch_size=64))
 trainer.fit(mnist.train.subset(slice(0, 6_000)))
-print(f"test accuracy {trainer.evaluate(mnist.test).accuracy:.2%}")
+report = trainer.evaluate(mnist.test.subset(slice(0, 2_000)))
+print(f"accuracy on 2,000 test images: {report.accuracy:.2%}")
 
 # %%
 # The filters of the first layer

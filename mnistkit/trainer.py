@@ -91,7 +91,8 @@ class TrainConfig:
     schedule : {"none", "step", "cosine", "onecycle"}, default="onecycle"
         ``"step"`` multiplies the rate by ``gamma`` every ``step_size`` epochs; ``"cosine"``
         anneals it to zero over all batches; ``"onecycle"`` warms up for the first 25% of
-        batches, then anneals (Smith & Topin, 2017).
+        batches, then anneals (Smith & Topin, 2017); with fewer than four batches in all, the
+        rate stays constant.
     step_size : int, default=1
     gamma : float, default=0.7
     weight_decay : float, default=0.0
@@ -353,8 +354,15 @@ class Trainer:
         if cfg.schedule == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
         if cfg.schedule == "onecycle":
+            if total < 4:  # too few steps for a warm-up and an annealing phase
+                return None
             return torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=cfg.effective_lr, total_steps=total, pct_start=0.25
+                optimizer,
+                max_lr=cfg.effective_lr,
+                total_steps=total,
+                pct_start=max(0.25, 2.0 / total),
+                # Adadelta and plain SGD have no momentum (or beta1) to cycle
+                cycle_momentum=cfg.optimizer in ("momentum", "adam", "adamw"),
             )
         return None
 

@@ -2,6 +2,9 @@
 
 * :class:`ExampleOrder` orders the gallery: the examples named in :data:`GALLERY_ORDER` first,
   in that order, then any others by file name.
+* The ``cli-help`` directive inserts the ``--help`` text of ``mnistkit`` or one of its
+  commands, produced by the installed command line itself, so the page cannot drift from
+  the code.
 * A ``missing-reference`` handler lets docstrings name an object by any public path. Most
   public names are importable from two places, e.g. ``mnistkit.Trainer`` and
   ``mnistkit.trainer.Trainer``, but the API reference documents each object once. When a
@@ -11,14 +14,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
+import io
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
+from sphinx.util.docutils import SphinxDirective
 
 #: File names of the gallery examples, in reading order.
 GALLERY_ORDER: tuple[str, ...] = (
@@ -52,6 +59,37 @@ class ExampleOrder:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.src_dir)!r})"
+
+
+class CliHelp(SphinxDirective):
+    """``.. cli-help:: [COMMAND]``: the output of ``mnistkit [COMMAND] --help``."""
+
+    optional_arguments = 1
+    final_argument_whitespace = True
+    has_content = False
+    option_spec: ClassVar[dict[str, Any]] = {}
+
+    def run(self) -> list[nodes.Node]:
+        from mnistkit.cli import main
+
+        argv = [*(self.arguments[0].split() if self.arguments else []), "--help"]
+        buffer = io.StringIO()
+        saved = os.environ.get("COLUMNS")
+        os.environ["COLUMNS"] = "92"  # argparse wraps to the terminal width; fix it
+        try:
+            with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
+                main(argv)
+        finally:
+            if saved is None:
+                del os.environ["COLUMNS"]
+            else:
+                os.environ["COLUMNS"] = saved
+        text = buffer.getvalue().rstrip()
+        if not text:
+            raise self.error(f"'mnistkit {' '.join(argv)}' printed nothing")
+        block = nodes.literal_block(text, text)
+        block["language"] = "text"
+        return [block]
 
 
 _MISSING = object()
@@ -157,5 +195,6 @@ def _resolve_alias(
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("cli-help", CliHelp)
     app.connect("missing-reference", _resolve_alias)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,371 @@
+"""Check the built documentation site in a real browser (headless Chromium).
+
+These tests read the HTML that Sphinx wrote; build it first::
+
+    MNISTKIT_DATA_DIR=/path/to/data MNISTKIT_DOCS_OFFLINE=1 \\
+        sphinx-build -W --keep-going -b html docs docs/_build/html
+    python -m pytest -m docs tests/test_docs_site.py
+
+The site is served from ``127.0.0.1`` by :mod:`http.server` in a thread, exactly as a web
+server would serve it, and opened with Playwright driving the system's Chromium
+(``/usr/bin/chromium``, Debian's ``chromium`` package; ``MNISTKIT_CHROMIUM`` names another
+binary). Playwright's own browser downloads are never used. Screenshots of the pages opened
+are written to ``docs/_build/screenshots/`` for a person to look at.
+
+Environment: ``MNISTKIT_DOCS_HTML`` overrides the site folder (default
+``docs/_build/html``).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import unquote, urljoin, urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.docs
+
+REPO = Path(__file__).resolve().parents[1]
+SITE = Path(os.environ.get("MNISTKIT_DOCS_HTML", REPO / "docs" / "_build" / "html")).resolve()
+SCREENSHOTS = REPO / "docs" / "_build" / "screenshots"
+CHROMIUM = os.environ.get("MNISTKIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-proxy-server",
+]
+BUILD_HINT = (
+    "build the docs first: MNISTKIT_DATA_DIR=/path/to/data MNISTKIT_DOCS_OFFLINE=1 "
+    "sphinx-build -W --keep-going -b html docs docs/_build/html "
+    "(or point MNISTKIT_DOCS_HTML at a built site)"
+)
+
+#: Pages opened in the browser: (path in the site, screenshot name, whole page or not).
+KEY_PAGES = [
+    ("index.html", "index", False),
+    ("auto_examples/index.html", "gallery", True),
+    ("auto_examples/plot_quickstart.html", "example-quickstart", False),
+    ("concepts.html", "concepts", False),
+    ("api/generated/mnistkit.Trainer.html", "api-trainer", False),
+]
+
+#: Submodules whose ``__all__`` the API reference must cover.
+PUBLIC_MODULES = (
+    "datasets",
+    "loaders",
+    "devices",
+    "models",
+    "trainer",
+    "callbacks",
+    "metrics",
+    "checkpoints",
+    "inference",
+    "imaging",
+    "plotting",
+    "scratch",
+    "exceptions",
+)
+
+# Decode every image, lazy ones included, and report the ones that fail.
+_IMAGES_JS = """
+async () => {
+  const images = Array.from(document.images);
+  await Promise.all(images.map((img) => {
+    img.loading = "eager";
+    return img.decode().catch(() => null);
+  }));
+  return images.map((img) => ({
+    src: img.currentSrc || img.src,
+    complete: img.complete,
+    width: img.naturalWidth,
+    height: img.naturalHeight,
+  }));
+}
+"""
+
+
+# --------------------------------------------------------------------------- serving
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    if not (SITE / "index.html").is_file():
+        pytest.fail(f"no built documentation at {SITE} (index.html missing); {BUILD_HINT}")
+    return SITE
+
+
+@pytest.fixture(scope="module")
+def base_url(site: Path) -> Iterator[str]:
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(
+            "Playwright for Python is needed: pip install playwright (its browser downloads "
+            "are not; the system Chromium is used)"
+        )
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: apt-get install chromium, or set MNISTKIT_CHROMIUM"
+        )
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+# --------------------------------------------------------------------------- HTML parsing
+class _PageParser(HTMLParser):
+    """Collects the ids on a page and the URLs it links to or loads."""
+
+    _URL_ATTRS: ClassVar[dict[str, str]] = {
+        "a": "href",
+        "link": "href",
+        "img": "src",
+        "script": "src",
+        "source": "src",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[tuple[str, str]] = []  # (tag, url)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value for name, value in attrs if value is not None}
+        for key in ("id", "name") if tag == "a" else ("id",):
+            if key in values:
+                self.ids.add(values[key])
+        wanted = self._URL_ATTRS.get(tag)
+        if wanted and wanted in values:
+            self.links.append((tag, values[wanted]))
+        if tag == "img" and "srcset" in values:
+            for candidate in values["srcset"].split(","):
+                if candidate.strip():
+                    self.links.append((tag, candidate.split()[0]))
+
+
+def _parse(html: str) -> _PageParser:
+    parser = _PageParser()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _fetch(url: str) -> tuple[int, str, bytes]:
+    """(status, content type, body) of a URL on the local server."""
+    try:
+        with _OPENER.open(url, timeout=30) as response:
+            return response.status, response.headers.get_content_type(), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, "", b""
+
+
+def _is_internal(url: str, base_url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in ("mailto", "javascript", "data", "tel"):
+        return False
+    if parts.scheme in ("http", "https") or parts.netloc:
+        return url.startswith(base_url)
+    return True
+
+
+def _site_pages(site: Path) -> list[str]:
+    return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
+
+
+# --------------------------------------------------------------------------- tests
+def test_site_has_the_expected_pages(site: Path) -> None:
+    expected = [
+        "index.html",
+        "getting_started.html",
+        "concepts.html",
+        "changelog.html",
+        "user_guide/index.html",
+        "user_guide/datasets.html",
+        "user_guide/models.html",
+        "user_guide/training.html",
+        "user_guide/devices.html",
+        "user_guide/checkpoints.html",
+        "user_guide/cli.html",
+        "api/index.html",
+        "api/mnistkit.html",
+        "api/generated/mnistkit.Trainer.html",
+        "auto_examples/index.html",
+        "auto_examples/plot_quickstart.html",
+    ]
+    missing = [page for page in expected if not (site / page).is_file()]
+    assert not missing, f"pages missing from {site}: {missing}; {BUILD_HINT}"
+
+
+@pytest.mark.parametrize(("path", "shot", "full_page"), KEY_PAGES, ids=[p[1] for p in KEY_PAGES])
+def test_page_renders_in_chromium(
+    browser: Any, base_url: str, path: str, shot: str, full_page: bool
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    broken: list[str] = []
+    script_errors: list[str] = []
+
+    def on_response(response: Any) -> None:
+        if response.url.startswith(base_url) and response.status >= 400:
+            broken.append(f"{response.status} {response.url}")
+
+    def on_request_failed(request: Any) -> None:
+        if request.url.startswith(base_url):
+            broken.append(f"failed {request.url}")
+
+    page.on("response", on_response)
+    page.on("requestfailed", on_request_failed)
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
+    try:
+        response = page.goto(base_url + path, wait_until="load")
+        assert response is not None and response.status == 200, f"{path}: {response}"
+        assert "mnistkit" in page.title(), f"{path}: title {page.title()!r}"
+        # furo's layout: the sidebar brand and the article are there
+        assert page.locator(".sidebar-brand").count() >= 1, f"{path}: not a furo page"
+        assert page.locator("article").count() >= 1, f"{path}: no article"
+
+        images = page.evaluate(_IMAGES_JS)
+        bad = [img["src"] for img in images if not img["complete"] or img["width"] <= 0]
+        assert not bad, f"{path}: images that did not decode: {bad}"
+
+        if path == "auto_examples/index.html":
+            thumbnails = page.locator(".sphx-glr-thumbcontainer")
+            assert thumbnails.count() >= 6, f"gallery has {thumbnails.count()} thumbnails"
+            assert len(images) >= thumbnails.count()
+        if path.startswith("auto_examples/plot_"):
+            assert page.locator("img.sphx-glr-single-img, img.sphx-glr-multi-img").count() >= 1
+        if path == "concepts.html":
+            # the figures of the plot directive, and equations typeset by the local MathJax
+            assert len(images) >= 8, f"concepts page has {len(images)} images"
+            page.wait_for_selector("mjx-container", timeout=20_000)
+
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        png = page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"), full_page=full_page)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000, f"{shot}.png"
+        assert not broken, f"{path}: internal requests that failed: {broken}"
+        assert not script_errors, f"{path}: JavaScript errors: {script_errors}"
+    finally:
+        page.close()
+
+
+def test_every_example_offers_python_and_notebook_downloads(site: Path, base_url: str) -> None:
+    examples = sorted((site / "auto_examples").glob("plot_*.html"))
+    assert len(examples) >= 6, f"only {len(examples)} example pages in {site / 'auto_examples'}"
+    problems = []
+    for html_file in examples:
+        page_url = base_url + html_file.relative_to(site).as_posix()
+        links = [url for tag, url in _parse(html_file.read_text("utf-8")).links if tag == "a"]
+        for suffix in (".py", ".ipynb"):
+            wanted = [url for url in links if urlsplit(url).path.endswith(html_file.stem + suffix)]
+            if not wanted:
+                problems.append(f"{html_file.name}: no {suffix} download link")
+                continue
+            status, _, body = _fetch(urljoin(page_url, wanted[0]))
+            if status != 200 or not body:
+                problems.append(f"{html_file.name}: {suffix} download gives {status}")
+    assert not problems, "\n".join(problems)
+
+
+def test_no_broken_internal_links(site: Path, base_url: str) -> None:
+    """Every internal link, image, stylesheet and script of every page resolves.
+
+    A link with a fragment (``page.html#section``) must also find that id on the target.
+    """
+    ids_cache: dict[str, set[str] | None] = {}
+    status_cache: dict[str, int] = {}
+
+    def ids_of(url: str) -> set[str] | None:
+        if url not in ids_cache:
+            status, kind, body = _fetch(url)
+            status_cache[url] = status
+            ok = status == 200 and kind == "text/html"
+            ids_cache[url] = _parse(body.decode("utf-8", "replace")).ids if ok else None
+        return ids_cache[url]
+
+    def status_of(url: str) -> int:
+        if url not in status_cache:
+            status_cache[url] = _fetch(url)[0]
+        return status_cache[url]
+
+    pages = _site_pages(site)
+    assert len(pages) > 50, f"only {len(pages)} HTML pages in {site}"
+    broken: list[str] = []
+    checked = 0
+    for relative in pages:
+        page_url = base_url + relative
+        parser = _parse((site / relative).read_text("utf-8"))
+        for tag, raw in parser.links:
+            if not raw or not _is_internal(raw, base_url):
+                continue
+            target = urljoin(page_url, raw)
+            parts = urlsplit(target)
+            resource = parts._replace(query="", fragment="").geturl()
+            fragment = unquote(parts.fragment)
+            checked += 1
+            if fragment and tag == "a":
+                ids = parser.ids if resource == page_url else ids_of(resource)
+                if ids is None:
+                    broken.append(f"{relative}: {raw} -> {status_cache.get(resource)}")
+                elif fragment not in ids:
+                    broken.append(f"{relative}: {raw} -> no id {fragment!r} on the target")
+            elif status_of(resource) != 200:
+                broken.append(f"{relative}: {raw} -> HTTP {status_cache[resource]}")
+    assert checked > 1000, f"only {checked} internal links found; is the site complete?"
+    assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken[:50])
+
+
+def test_api_reference_covers_every_public_name(site: Path) -> None:
+    """Each name in the ``__all__`` of mnistkit and its public modules has an API entry."""
+    import importlib
+
+    import mnistkit
+
+    documented = set()
+    for html_file in (site / "api").rglob("*.html"):
+        documented |= _parse(html_file.read_text("utf-8")).ids
+    missing = []
+    for module_name in ("", *PUBLIC_MODULES):
+        module = importlib.import_module("mnistkit" + (f".{module_name}" if module_name else ""))
+        for name in module.__all__:
+            value = getattr(module, name)
+            if isinstance(value, type(mnistkit)):  # a submodule: documented as a module
+                candidates = {f"module-{value.__name__}"}
+            else:
+                candidates = {f"{module.__name__}.{name}", f"mnistkit.{name}"}
+            if not candidates & documented:
+                missing.append(f"{module.__name__}.{name}")
+    assert not missing, f"public names without an API entry: {missing}"
