@@ -14,6 +14,8 @@ few seconds, then read its errors from several angles.
 #
 # A perceptron trained on 15,000 images for two epochs gets about 95% of the test set right,
 # which leaves about 500 errors to study.
+import matplotlib.pyplot as plt
+
 import mnistkit
 from mnistkit import plotting
 
@@ -82,6 +84,7 @@ losses = -torch.log(probabilities[torch.arange(len(labels)), labels])
 worst = int(losses.argmax())
 ax = plotting.plot_probabilities(probabilities[worst], true=int(labels[worst]))
 ax.set(title=f"Test image {worst}: probabilities of each digit")
+plt.show()
 
 # %%
 # Is the model's confidence trustworthy?

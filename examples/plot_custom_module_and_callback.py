@@ -93,7 +93,17 @@ callbacks = [
 config = mnistkit.TrainConfig(epochs=4, batch_size=64, log_every=10)
 trainer = mnistkit.Trainer(TinyNet(), config, callbacks=callbacks)
 history = trainer.fit(train, val=val)
-print((folder / "metrics.csv").read_text())
+
+# %%
+# The log file is ordinary CSV, one row per epoch, readable by any tool:
+import csv
+
+with open(folder / "metrics.csv", newline="") as handle:
+    for row in csv.DictReader(handle):
+        print(
+            f"epoch {row['epoch']}: validation loss {float(row['val_loss']):.4f}, "
+            f"accuracy {float(row['val_accuracy']):.2%}"
+        )
 
 # %%
 # What the callback saw
@@ -104,12 +114,13 @@ print((folder / "metrics.csv").read_text())
 # steps late let them settle. The loss falls fastest while the rate is high.
 import matplotlib.pyplot as plt
 
-fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.2))
+fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
 ax_lr.plot(recorder.learning_rates)
 ax_lr.set(xlabel="batch", ylabel="learning rate", title="One-cycle schedule")
 steps, losses = zip(*recorder.losses, strict=True)
 ax_loss.plot(steps, losses, marker=".")
 ax_loss.set(xlabel="batch", ylabel="training loss", yscale="log", title="Batch loss")
+plt.show()
 
 # %%
 # Evaluate, save and load
@@ -123,7 +134,7 @@ print(f"test accuracy {report.accuracy:.2%} after {len(history)} epochs")
 
 path = trainer.save_model(folder / "tinynet.safetensors")
 loaded = mnistkit.load_model(path, model=TinyNet())
-print(loaded.metadata)
+print(loaded.metadata.architecture, loaded.metadata.dataset, loaded.metadata.classes)
 
 import shutil
 

@@ -58,15 +58,21 @@ fig = plotting.plot_feature_maps(cnn, image, layer=1, max_maps=16)
 # The ``linear`` model has no hidden layers: the score of each digit is the sum of the
 # 784 pixels, each multiplied by that digit's weight for it. Drawn as a 28×28 image, a
 # digit's weights are a *template*: red where ink makes the digit more likely, blue where
-# ink speaks against it. Training on all 60,000 images for one epoch takes a few seconds.
+# ink speaks against it. We start the weights at zero instead of small random numbers, so
+# that the pictures show only what training put there. One epoch over all 60,000 images
+# takes a few seconds.
+import torch
+
 linear = mnistkit.get_model("linear")
+torch.nn.init.zeros_(linear.fc.weight)
 trainer = mnistkit.Trainer(linear, mnistkit.TrainConfig(epochs=1))
 trainer.fit(mnist.train)
 print(f"test accuracy {trainer.evaluate(mnist.test).accuracy:.2%}")
 fig = plotting.plot_weights(linear)
 
 # %%
-# The templates show both the limits of the model and why it still gets about nine digits
-# in ten right: a ``0`` is a ring with a blue hole, a ``1`` a vertical red bar. A single
-# template per class cannot cover the many ways of writing a ``7`` or a ``2``, which is
-# where the hidden layers of a perceptron and the shared filters of a CNN come in.
+# The templates show both why the model gets about nine digits in ten right and where it
+# stops: a ``0`` is a red ring around a blue centre, the middle that a zero leaves empty and
+# most other digits cross. But a single template per class cannot cover the many ways of
+# writing a ``7`` or a ``2``; that takes the hidden layers of a perceptron or the shared
+# filters of a CNN.

@@ -545,6 +545,19 @@ def show_predictions(
     )
 
 
+def _scored(
+    images: ArrayLike,
+    probabilities: ArrayLike,
+    labels: ArrayLike,
+    classes: Sequence[str] | None,
+) -> tuple[npt.NDArray[Any], _FloatArray, _IntArray, tuple[str, ...] | None]:
+    """Validate images with their probabilities and true labels; return them as arrays."""
+    stack = _images(images)
+    probs = _probabilities(probabilities, n=stack.shape[0])
+    truth = _labels(labels, "labels", stack.shape[0], probs.shape[1])
+    return stack, probs, truth, _classes(classes, probs.shape[1])
+
+
 def show_misclassified(
     images: ArrayLike,
     probabilities: ArrayLike,
@@ -592,11 +605,8 @@ def show_misclassified(
     """
     count = _positive_int(n, "n")
     columns = _optional_ncols(ncols)
-    stack = _images(images)
+    stack, probs, truth, names = _scored(images, probabilities, labels, classes)
     total = stack.shape[0]
-    probs = _probabilities(probabilities, n=total)
-    truth = _labels(labels, "labels", total, probs.shape[1])
-    names = _classes(classes, probs.shape[1])
     pred = probs.argmax(axis=1)
     wrong = np.flatnonzero(pred != truth)
     if wrong.size == 0:
@@ -671,11 +681,8 @@ def show_top_losses(
     """
     count = _positive_int(k, "k")
     columns = _optional_ncols(ncols)
-    stack = _images(images)
+    stack, probs, truth, names = _scored(images, probabilities, labels, classes)
     total = stack.shape[0]
-    probs = _probabilities(probabilities, n=total)
-    truth = _labels(labels, "labels", total, probs.shape[1])
-    names = _classes(classes, probs.shape[1])
     p_true = probs[np.arange(total), truth]
     losses = -np.log(np.maximum(p_true, _LOSS_EPS))
     order = np.argsort(-losses, kind="stable")[:count]

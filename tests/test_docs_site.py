@@ -160,12 +160,19 @@ class _PageParser(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.ids: set[str] = set()
         self.links: list[tuple[str, str]] = []  # (tag, url)
+        self.problems: list[str] = []  # markers of reST errors or theme misuse
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {name: value for name, value in attrs if value is not None}
         for key in ("id", "name") if tag == "a" else ("id",):
             if key in values:
                 self.ids.add(values[key])
+        classes = values.get("class", "").split()
+        if {"system-message", "problematic"} & set(classes):
+            self.problems.append(f"<{tag} class={values['class']!r}>")
+        elif "contents" in classes and "this-will-duplicate-information" not in values["class"]:
+            # furo flags a ".. contents::" with an error banner: it has its own page TOC
+            self.problems.append(f"<{tag} class={values['class']!r}> (furo: no contents)")
         wanted = self._URL_ATTRS.get(tag)
         if wanted and wanted in values:
             self.links.append((tag, values[wanted]))
@@ -304,6 +311,7 @@ def test_no_broken_internal_links(site: Path, base_url: str) -> None:
     """Every internal link, image, stylesheet and script of every page resolves.
 
     A link with a fragment (``page.html#section``) must also find that id on the target.
+    Pages must not carry docutils' error markers either.
     """
     ids_cache: dict[str, set[str] | None] = {}
     status_cache: dict[str, int] = {}
@@ -328,6 +336,7 @@ def test_no_broken_internal_links(site: Path, base_url: str) -> None:
     for relative in pages:
         page_url = base_url + relative
         parser = _parse((site / relative).read_text("utf-8"))
+        broken += [f"{relative}: {problem}" for problem in parser.problems]
         for tag, raw in parser.links:
             if not raw or not _is_internal(raw, base_url):
                 continue

@@ -330,3 +330,17 @@ def test_default_training_reaches_the_documented_accuracy(
     trainer = Trainer(get_model(name), TrainConfig(device="cpu", progress=False))
     trainer.fit(mnist.train)
     assert trainer.evaluate(mnist.test).accuracy >= target
+
+
+def test_gradient_scaler_path_runs_on_cpu(small: tuple[Split, Split]) -> None:
+    """CUDA's '16-mixed' path (float16 autocast + loss scaling), exercised on the CPU."""
+    from mnistkit.devices import PrecisionPlan
+
+    train, val = small
+    seed_everything(0)
+    trainer = Trainer(get_model("mlp"), _config(epochs=1, grad_clip=1.0))
+    trainer.precision = PrecisionPlan("16-mixed", "cpu", torch.float16, use_grad_scaler=True)
+    history = trainer.fit(train, val=val)
+    assert trainer.scaler is not None
+    assert trainer.scaler.get_scale() > 0
+    assert history.val_accuracy[0] > 0.85
