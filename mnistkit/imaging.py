@@ -199,7 +199,7 @@ def load_images(paths: Iterable[_StrPath]) -> torch.Tensor:
     Raises
     ------
     TypeError
-        If `paths` is a single path rather than a collection of paths.
+        If ``paths`` is a single path rather than a collection of paths.
     ImageError
         For the first file that cannot be loaded (see :func:`load_image`).
     """
@@ -235,7 +235,7 @@ def preprocess_image(image: Image.Image | npt.NDArray[np.generic]) -> torch.Tens
     Raises
     ------
     TypeError
-        If `image` is neither a Pillow image nor a NumPy array.
+        If ``image`` is neither a Pillow image nor a NumPy array.
     ImageError
         If the mode, shape, dtype or value range is not one of those above, or
         the image contains no digit.
