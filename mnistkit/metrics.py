@@ -42,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from mnistkit._validation import class_names
 from mnistkit.exceptions import ConfigError
 
 __all__ = [
@@ -227,29 +228,9 @@ def _class_names(classes: Sequence[str] | None, num_classes: int | None) -> tupl
     """Validate class names; ``num_classes=None`` only requires at least one name."""
     if classes is None:
         return tuple(str(i) for i in range(num_classes or 0))
-    if isinstance(classes, str) or not isinstance(classes, Sequence):
-        raise ConfigError(
-            f"Argument 'classes' must be a sequence of class-name strings, but got {classes!r}"
-        )
-    names = tuple(classes)
-    if not all(isinstance(name, str) for name in names):
-        raise ConfigError(
-            f"Argument 'classes' must contain only strings, but got {names!r}; "
-            "use [str(c) for c in classes]"
-        )
-    if num_classes is None and not names:
+    if num_classes is None and isinstance(classes, Sequence) and len(classes) == 0:
         raise ConfigError("Argument 'classes' must name at least one class, but got ()")
-    if num_classes is not None and len(names) != num_classes:
-        raise ConfigError(
-            f"Argument 'classes' must name all {num_classes} classes, "
-            f"but got {len(names)} names: {names!r}"
-        )
-    if len(set(names)) != len(names):
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        raise ConfigError(
-            f"Argument 'classes' must contain distinct names, but got duplicates {duplicates!r}"
-        )
-    return names
+    return class_names(classes, num_classes, distinct=True)
 
 
 def _safe_divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:

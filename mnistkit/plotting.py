@@ -51,6 +51,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
+from mnistkit._validation import class_names
 from mnistkit.datasets import Split
 from mnistkit.exceptions import ConfigError
 from mnistkit.metrics import ArrayLike, Report, calibration_bins
@@ -278,27 +279,7 @@ def _classes(
     """Validate class names: exactly ``num_classes`` of them, or at least ``needed``."""
     if classes is None:
         return None
-    if isinstance(classes, str) or not isinstance(classes, Sequence):
-        raise ConfigError(
-            f"Argument 'classes' must be a sequence of class-name strings, but got {classes!r}"
-        )
-    names = tuple(classes)
-    if not all(isinstance(name, str) for name in names):
-        raise ConfigError(
-            f"Argument 'classes' must contain only strings, but got {names!r}; "
-            "use [str(c) for c in classes]"
-        )
-    if num_classes is not None and len(names) != num_classes:
-        raise ConfigError(
-            f"Argument 'classes' must name all {num_classes} classes, "
-            f"but got {len(names)} names: {names!r}"
-        )
-    if len(names) < needed:
-        raise ConfigError(
-            f"Argument 'classes' must name every class up to label {needed - 1}, "
-            f"but got {len(names)} names: {names!r}"
-        )
-    return names
+    return class_names(classes, num_classes, needed=needed)
 
 
 def _ax(ax: object) -> Axes | None:
