@@ -1,0 +1,316 @@
+"""Shared validation, colours and the image grid of the plotting functions (private)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import numpy.typing as npt
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from mnistkit._validation import class_names
+from mnistkit.exceptions import ConfigError
+
+__all__ = []
+
+_FloatArray = npt.NDArray[np.float64]
+_IntArray = npt.NDArray[np.int64]
+
+#: Title and frame colour of a wrong prediction (Matplotlib's "tab:red").
+_WRONG = "#d62728"
+#: Title colour of a right prediction: a dark green that still reads as text.
+_RIGHT = "#1b7837"
+#: Title colour when there is nothing to judge (no true label given).
+_PLAIN = "#262626"
+#: Thin frame around every image cell so that light images stand out from the page.
+_FRAME = "#c8c8c8"
+#: Highlight of the predicted bar when no true label is given.
+_HIGHLIGHT = "#1f77b4"
+#: Bars of the other classes.
+_MUTED = "#b4b4b4"
+
+#: Probabilities may leave [0, 1] by this much, and rows may miss summing to 1 by
+#: ``_ROW_SUM_TOLERANCE`` (the same tolerances as :mod:`mnistkit.metrics`).
+_RANGE_TOLERANCE = 1e-6
+_ROW_SUM_TOLERANCE = 1e-2
+#: Probabilities are clamped to at least this before taking the log of a loss.
+_LOSS_EPS = 1e-12
+#: Size in inches of one image cell in a grid: width, and height per title line.
+_CELL_WIDTH = 1.3
+_CELL_HEIGHT = 1.25
+_TITLE_LINE = 0.18
+
+_NORMALIZE_TITLES = {
+    "true": "normalised over true labels (rows)",
+    "pred": "normalised over predicted labels (columns)",
+    "all": "normalised over all samples",
+}
+
+
+# --------------------------------------------------------------------------- #
+# input validation
+# --------------------------------------------------------------------------- #
+
+
+def _as_int(value: object) -> int | None:
+    """``value`` as an int if it is a Python, NumPy or 0-d tensor integer (not a bool)."""
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point():
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        return None
+    return int(value)
+
+
+def _as_real(value: object) -> float | None:
+    """``value`` as a float if it is a real Python or NumPy number (not a bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        return None
+    return float(value)
+
+
+def _positive_int(value: object, name: str) -> int:
+    number = _as_int(value)
+    if number is None or number < 1:
+        raise ConfigError(f"Argument {name!r} must be a positive integer, but got {value!r}")
+    return number
+
+
+def _optional_ncols(ncols: object) -> int | None:
+    return None if ncols is None else _positive_int(ncols, "ncols")
+
+
+def _array(value: object, name: str) -> npt.NDArray[Any]:
+    """A NumPy array from a tensor (any device), an array or a nested sequence."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu()
+        if tensor.is_floating_point() and tensor.dtype not in (torch.float32, torch.float64):
+            tensor = tensor.float()  # NumPy has no bfloat16
+        return tensor.numpy()
+    if isinstance(value, (str, bytes, Mapping)):
+        raise ConfigError(
+            f"Argument {name!r} must be a tensor, a NumPy array or a sequence of numbers, "
+            f"but got {type(value).__name__}"
+        )
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"Argument {name!r} must be a tensor, a NumPy array or a rectangular sequence of "
+            f"numbers, but got {type(value).__name__} that cannot be converted ({exc})"
+        ) from exc
+    if array.dtype.kind not in "biuf":
+        raise ConfigError(
+            f"Argument {name!r} must hold numbers, but got {type(value).__name__} "
+            f"of dtype {array.dtype}"
+        )
+    return array
+
+
+def _images(images: object, name: str = "images") -> npt.NDArray[Any]:
+    """Validate the shape of an image stack; return it as an (N, H, W) array.
+
+    Accepts (N, H, W), (N, 1, H, W) or a single (H, W) image. A CPU tensor or an array
+    is not copied: only the images to be drawn are converted, by :func:`_pixels`.
+    """
+    array = _array(images, name)
+    if array.ndim == 4 and array.shape[1] == 1:
+        array = array[:, 0]
+    elif array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3:
+        raise ConfigError(
+            f"Argument {name!r} must have shape (N, H, W), (N, 1, H, W) or (H, W), "
+            f"but got shape {array.shape}"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0 or array.shape[2] == 0:
+        raise ConfigError(
+            f"Argument {name!r} must hold at least one non-empty image, but got shape {array.shape}"
+        )
+    if array.dtype.kind == "b":
+        raise ConfigError(
+            f"Argument {name!r} must hold uint8 pixels or floats, but got dtype bool; "
+            "convert with .astype(np.uint8) * 255"
+        )
+    return array
+
+
+def _pixels(array: npt.NDArray[Any], name: str = "images") -> tuple[_FloatArray, bool]:
+    """Images to draw as float64, and whether they lie in [0, 1] (then shown on that scale).
+
+    ``uint8`` (or other integer) pixels in [0, 255] are divided by 255; floats must be
+    finite.
+    """
+    if array.dtype.kind in "iu":
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise ConfigError(
+                f"Argument {name!r} must hold integer pixels in [0, 255], "
+                f"but got values from {low} to {high}"
+            )
+        return array.astype(np.float64) / 255.0, True
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise ConfigError(f"Argument {name!r} must be finite, but it contains NaN or inf")
+    unit = bool(values.min() >= 0.0 and values.max() <= 1.0)
+    return values, unit
+
+
+def _labels(labels: object, name: str, n: int, num_classes: int | None) -> _IntArray:
+    """Validate a vector of ``n`` integer labels, each in [0, num_classes) when given."""
+    array = _array(labels, name)
+    if array.ndim != 1 or array.shape[0] != n:
+        raise ConfigError(
+            f"Argument {name!r} must be a 1-D vector with one label per image ({n}), "
+            f"but got shape {array.shape}"
+        )
+    if array.dtype.kind not in "iu":
+        raise ConfigError(
+            f"Argument {name!r} must hold integer class labels, but got dtype {array.dtype}; "
+            "convert with .long() or .astype(int)"
+        )
+    values = array.astype(np.int64)
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or (num_classes is not None and high >= num_classes):
+        accepted = f"[0, {num_classes})" if num_classes is not None else "0 or more"
+        raise ConfigError(
+            f"Argument {name!r} must hold labels in {accepted}, but got values from {low} to {high}"
+        )
+    return values
+
+
+def _probabilities(
+    probabilities: object, name: str = "probabilities", *, n: int | None = None
+) -> _FloatArray:
+    """Validate an (N, C) matrix of class probabilities, N = ``n`` when given."""
+    array = _array(probabilities, name)
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ConfigError(
+            f"Argument {name!r} must be a non-empty 2-D (N, C) matrix of class probabilities, "
+            f"but got shape {array.shape}"
+        )
+    if n is not None and array.shape[0] != n:
+        raise ConfigError(
+            f"Argument {name!r} must have one row per image ({n}), but got {array.shape[0]} rows"
+        )
+    if array.dtype.kind == "b":
+        raise ConfigError(f"Argument {name!r} must hold probabilities, but got dtype bool")
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise ConfigError(f"Argument {name!r} must be finite, but it contains NaN or inf")
+    low, high = float(values.min()), float(values.max())
+    if low < -_RANGE_TOLERANCE or high > 1.0 + _RANGE_TOLERANCE:
+        raise ConfigError(
+            f"Argument {name!r} must hold probabilities in [0, 1], but got values from "
+            f"{low:.4g} to {high:.4g}; apply torch.softmax(logits, dim=1) first"
+        )
+    deviation = np.abs(values.sum(axis=1) - 1.0)
+    worst = int(deviation.argmax())
+    if deviation[worst] > _ROW_SUM_TOLERANCE:
+        raise ConfigError(
+            f"Argument {name!r} must have rows that sum to 1, but row {worst} sums to "
+            f"{values[worst].sum():.4g}; apply torch.softmax(logits, dim=1) first"
+        )
+    return np.clip(values, 0.0, 1.0)
+
+
+def _classes(
+    classes: object, num_classes: int | None, *, needed: int = 0
+) -> tuple[str, ...] | None:
+    """Validate class names: exactly ``num_classes`` of them, or at least ``needed``."""
+    if classes is None:
+        return None
+    return class_names(classes, num_classes, needed=needed)
+
+
+def _ax(ax: object) -> Axes | None:
+    if ax is not None and not isinstance(ax, Axes):
+        raise ConfigError(
+            f"Argument 'ax' must be a matplotlib Axes or None, but got {type(ax).__name__}"
+        )
+    return ax
+
+
+def _name(label: int, classes: tuple[str, ...] | None) -> str:
+    return classes[label] if classes is not None else str(label)
+
+
+# --------------------------------------------------------------------------- #
+# image grids
+# --------------------------------------------------------------------------- #
+
+
+def _grid(
+    count: int, ncols: int | None, *, title_lines: int = 1, cell: float = _CELL_WIDTH
+) -> tuple[Figure, list[Axes]]:
+    """A figure with ``count`` image axes in rows of ``ncols`` (default: a square)."""
+    cols = min(ncols if ncols is not None else math.ceil(math.sqrt(count)), count)
+    rows = math.ceil(count / cols)
+    width = max(cols * cell, 3.0)
+    height = rows * (cell * _CELL_HEIGHT / _CELL_WIDTH + title_lines * _TITLE_LINE) + 0.4
+    fig = plt.figure(figsize=(width, height), layout="constrained")
+    grid = fig.subplots(rows, cols, squeeze=False)
+    axes: list[Axes] = list(grid.ravel())
+    for spare in axes[count:]:
+        spare.remove()
+    return fig, axes[:count]
+
+
+def _draw_image(
+    ax: Axes,
+    image: _FloatArray,
+    *,
+    cmap: str,
+    unit: bool,
+    frame: str = _FRAME,
+    linewidth: float = 0.8,
+) -> None:
+    """Show one image without ticks, inside a frame of the given colour."""
+    ax.imshow(
+        image,
+        cmap=cmap,
+        vmin=0.0 if unit else None,
+        vmax=1.0 if unit else None,
+        interpolation="nearest",
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color(frame)
+        spine.set_linewidth(linewidth)
+
+
+def _labelled_grid(
+    images: _FloatArray,
+    unit: bool,
+    titles: Sequence[str],
+    colors: Sequence[str],
+    wrong: Sequence[bool],
+    *,
+    ncols: int | None,
+    cmap: str,
+    title: str | None,
+) -> Figure:
+    """Draw ``images`` with per-image titles; ``wrong`` ones get a thick red frame."""
+    lines = max(t.count("\n") + 1 for t in titles)
+    fig, axes = _grid(len(titles), ncols, title_lines=lines)
+    fontsize = 9 if lines > 1 else 10
+    for ax, image, text, color, bad in zip(axes, images, titles, colors, wrong, strict=True):
+        if bad:
+            _draw_image(ax, image, cmap=cmap, unit=unit, frame=_WRONG, linewidth=2.5)
+        else:
+            _draw_image(ax, image, cmap=cmap, unit=unit)
+        ax.set_title(text, color=color, fontsize=fontsize, fontweight="bold" if bad else None)
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def _percent(p: float) -> str:
+    return f"{p:.0%}"
