@@ -106,6 +106,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--resume", action="store_true", help="continue from <out>/state.pt")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--compile", action="store_true", help="use torch.compile for the steps")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a saved model on a test set")
     evaluate.add_argument("model", type=Path, help="a .safetensors file written by 'train'")
@@ -232,6 +233,7 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
         progress=not args.quiet and sys.stderr.isatty(),
+        compile=args.compile,
     )
     data = datasets.load(
         args.dataset, root=args.data_dir, download=not args.no_download, progress=not args.quiet

@@ -344,3 +344,20 @@ def test_gradient_scaler_path_runs_on_cpu(small: tuple[Split, Split]) -> None:
     assert trainer.scaler is not None
     assert trainer.scaler.get_scale() > 0
     assert history.val_accuracy[0] > 0.85
+
+
+def test_compiled_and_eager_training_agree(small: tuple[Split, Split]) -> None:
+    """The torch.compile path (meant for GPUs) gives the eager path's numbers on the CPU."""
+    train, val = small
+    results = {}
+    for compiled in (False, True):
+        seed_everything(0)
+        model = get_model("mlp", hidden_sizes=(64,), dropout=0.0)  # no dropout: same RNG use
+        trainer = Trainer(model, _config(epochs=1, compile=compiled))
+        history = trainer.fit(train.subset(slice(0, 2000)), val=val)
+        results[compiled] = (history.records[0], model.state_dict())
+    (eager, eager_weights), (fast, fast_weights) = results[False], results[True]
+    for key in ("train_loss", "val_loss", "val_accuracy"):
+        assert fast[key] == pytest.approx(eager[key], rel=1e-3, abs=1e-3), key
+    for name, tensor in eager_weights.items():
+        torch.testing.assert_close(fast_weights[name], tensor, rtol=1e-3, atol=1e-4)
