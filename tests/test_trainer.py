@@ -361,3 +361,16 @@ def test_compiled_and_eager_training_agree(small: tuple[Split, Split]) -> None:
         assert fast[key] == pytest.approx(eager[key], rel=1e-3, abs=1e-3), key
     for name, tensor in eager_weights.items():
         torch.testing.assert_close(fast_weights[name], tensor, rtol=1e-3, atol=1e-4)
+
+
+def test_progress_bar_draws_each_epoch(
+    small: tuple[Split, Split], capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, val = small
+    trainer = Trainer(get_model("linear"), _config(epochs=2, progress=True, log_every=5))
+    assert isinstance(trainer.callbacks[0], mnistkit.ProgressBar)
+    trainer.fit(train.subset(slice(0, 640)), val=val)
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "epoch 2/2" in err
+    assert "10/10" in err  # 640 images in batches of 64
+    assert "val_accuracy" in err
