@@ -214,3 +214,30 @@ def test_resume_without_state_is_exit_2(tmp_path: Path, data_root: Path) -> None
     result = _run("train", "--resume", "--out", str(tmp_path), data_root=data_root)
     assert result.returncode == 2
     assert "nothing to resume" in result.stderr
+
+
+def test_train_linear_with_validation_split(
+    data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "linear"
+    args = ["train", "--model", "linear", "--epochs", "2", "--val-fraction", "0.1"]
+    assert main([*args, "--data-dir", str(data_root), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    trained_on = int(printed.split(" images)")[0].rsplit("(", 1)[1])
+    assert abs(trained_on - 54_000) <= 10  # 10% of each class held out for validation
+    assert printed.count("val_accuracy") == 2
+    records = json.loads((out / "history.json").read_text())["records"]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert records[-1]["val_accuracy"] > 0.88
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"] == "linear" and metrics["parameters"] == 7850
+    assert metrics["test_accuracy"] > 0.88
+
+
+def test_out_must_be_a_folder(data_root: Path, tmp_path: Path) -> None:
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    result = _run("train", "--out", str(target), data_root=data_root)
+    assert result.returncode == 2
+    assert "'--out' must be a folder" in result.stderr
+    assert "Traceback" not in result.stderr
