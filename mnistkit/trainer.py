@@ -475,7 +475,9 @@ class Trainer:
         ----------
         train : Split or DeviceLoader
             Training data. A :class:`~mnistkit.datasets.Split` is wrapped in a shuffling
-            :class:`~mnistkit.loaders.DeviceLoader` on the trainer's device.
+            :class:`~mnistkit.loaders.DeviceLoader` on the trainer's device, shuffled by the
+            trainer's seeded generator. A ``DeviceLoader`` you pass keeps its own generator,
+            so ``config.seed`` and ``resume_from`` do not cover its order.
         val : Split or DeviceLoader, optional
             Evaluated after every epoch (``val_loss``, ``val_accuracy``).
         resume_from : path-like, optional
