@@ -288,15 +288,19 @@ def _train(args: argparse.Namespace) -> int:
     _write_json(out / "metrics.json", metrics)
     _write_json(out / "history.json", history.to_dict())
 
-    probs = trainer.predict_proba(data.test.images[:36])
+    probs = trainer.predict_proba(data.test.images)  # (10000, C)
     figures = {
         "predictions.png": plotting.show_predictions(
             data.test.images[:36],
-            probs.argmax(1),
+            probs[:36].argmax(1),
             data.test.labels[:36],
             classes=data.classes,
-            probabilities=probs,
+            probabilities=probs[:36],
             n=36,
+            title=f"The first 36 test images (test accuracy {report.accuracy:.2%})",
+        ),
+        "misclassified.png": plotting.show_misclassified(
+            data.test.images, probs, data.test.labels, classes=data.classes, n=36
         ),
         "confusion_matrix.png": plotting.plot_confusion_matrix(report).get_figure(root=True),
         "history.png": plotting.plot_history(history),

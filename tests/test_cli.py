@@ -115,6 +115,7 @@ def test_train_writes_every_output(trained_run: Path) -> None:
         "metrics.json",
         "history.json",
         "predictions.png",
+        "misclassified.png",
         "confusion_matrix.png",
         "history.png",
         "state.pt",
