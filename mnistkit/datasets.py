@@ -497,7 +497,8 @@ def _verify_download(info: DatasetInfo, stem: str, path: Path) -> None:
     originals, so the ``.gz`` bytes differ while the decompressed content is identical; the
     content hash is the stronger check and is always applied when the MD5 does not match.
     """
-    if md5sum(path) == info.md5.get(stem):
+    md5 = md5sum(path)
+    if md5 == info.md5.get(stem):
         return
     expected = info.sha256[stem]
     try:
@@ -506,7 +507,7 @@ def _verify_download(info: DatasetInfo, stem: str, path: Path) -> None:
         raise CorruptFileError(f"{stem}.gz: not a valid gzip file ({exc}).") from None
     if digest != expected:
         raise CorruptFileError(
-            f"{stem}.gz: wrong checksum: MD5 {md5sum(path)} (expected {info.md5.get(stem)}) and "
+            f"{stem}.gz: wrong checksum: MD5 {md5} (expected {info.md5.get(stem)}) and "
             f"content SHA-256 {digest} (expected {expected})."
         )
 
