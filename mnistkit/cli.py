@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,34 +33,26 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _number(
+    cast: type[int] | type[float], accepts: Callable[[float], bool], expected: str
+) -> Callable[[str], float]:
+    """An argparse ``type=`` that casts with ``cast`` and accepts values passing ``accepts``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
+_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
+_positive_float = _number(float, lambda v: v > 0, "a positive number")
+_fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -212,6 +204,7 @@ def _train(args: argparse.Namespace) -> int:
     from mnistkit.devices import seed_everything
     from mnistkit.exceptions import CheckpointError, ConfigError
     from mnistkit.loaders import train_val_split
+    from mnistkit.metrics import Report
     from mnistkit.models import get_model
     from mnistkit.trainer import TrainConfig, Trainer
 
@@ -268,7 +261,8 @@ def _train(args: argparse.Namespace) -> int:
         _error(f"interrupted; continue with: mnistkit train --resume --out {out} (same options)")
         return EXIT_INTERRUPTED
     train_seconds = sum(history.seconds)
-    report = trainer.evaluate(data.test)
+    probs = trainer.predict_proba(data.test.images)  # (10000, C), for the report and figures
+    report = Report.from_probabilities(probs, data.test.labels, classes=data.classes)
     metrics = {
         "dataset": args.dataset,
         "model": args.model,
@@ -288,7 +282,6 @@ def _train(args: argparse.Namespace) -> int:
     _write_json(out / "metrics.json", metrics)
     _write_json(out / "history.json", history.to_dict())
 
-    probs = trainer.predict_proba(data.test.images)  # (10000, C)
     figures = {
         "predictions.png": plotting.show_predictions(
             data.test.images[:36],
