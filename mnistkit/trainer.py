@@ -15,13 +15,12 @@ device, so an epoch is a loop of tensor indexing and model calls.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from mnistkit.devices import (
     seed_everything,
 )
 from mnistkit.exceptions import CheckpointError, ConfigError
+from mnistkit.history import History
 from mnistkit.inference import ImagesLike
 from mnistkit.inference import predict_proba as _predict_proba
 from mnistkit.loaders import Augment, DeviceLoader
@@ -187,82 +187,6 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
-
-
-@dataclass(slots=True)
-class History:
-    """Per-epoch records of a training run.
-
-    Each record holds ``epoch``, ``train_loss``, ``train_accuracy``, ``lr``, ``seconds`` and,
-    when validation data was given, ``val_loss`` and ``val_accuracy``.
-    """
-
-    records: list[dict[str, float]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __iter__(self) -> Iterator[dict[str, float]]:
-        return iter(self.records)
-
-    def __repr__(self) -> str:
-        last = self.records[-1] if self.records else {}
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k != "epoch")
-        return f"History(epochs={len(self.records)}{', ' + shown if shown else ''})"
-
-    def metric(self, name: str) -> list[float]:
-        """The values of one key across epochs, e.g. ``history.metric("val_loss")``."""
-        if self.records and name not in self.records[0]:
-            raise ConfigError(
-                f"Argument 'name' must be one of {', '.join(self.records[0])} but got {name!r}."
-            )
-        return [record[name] for record in self.records]
-
-    @property
-    def epochs(self) -> list[int]:
-        """Epoch numbers, from 1."""
-        return [int(r["epoch"]) for r in self.records]
-
-    @property
-    def train_loss(self) -> list[float]:
-        return self.metric("train_loss")
-
-    @property
-    def train_accuracy(self) -> list[float]:
-        return self.metric("train_accuracy")
-
-    @property
-    def val_loss(self) -> list[float]:
-        return self.metric("val_loss")
-
-    @property
-    def val_accuracy(self) -> list[float]:
-        return self.metric("val_accuracy")
-
-    @property
-    def lr(self) -> list[float]:
-        return self.metric("lr")
-
-    @property
-    def seconds(self) -> list[float]:
-        return self.metric("seconds")
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"records": [...]}``, JSON-serialisable."""
-        return {"records": [dict(r) for r in self.records]}
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`to_json` to ``path``."""
-        path = Path(path)
-        path.write_text(self.to_json() + "\n")
-        return path
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> History:
-        return cls(records=[dict(r) for r in data.get("records", [])])
 
 
 class Trainer:

@@ -1,0 +1,95 @@
+"""Atomic file writes: the one way mnistkit writes a file (private).
+
+Every file mnistkit writes (models, training states, metrics, histories, figures,
+downloads) goes through :func:`atomic_path`: the content is written to a temporary file in
+the destination's folder, flushed to disk with ``fsync``, and renamed over the destination
+with :func:`os.replace`, which is atomic on one file system. A reader therefore sees the old
+file or the new one, never half of one, and a failure (an exception, Ctrl-C) leaves the
+destination as it was and no temporary file behind.
+
+The temporary file is created with mode ``0o666`` filtered by the process's umask, exactly
+as :func:`open` creates a new file, so the result has the mode a normal file would have
+(``0o644`` under the usual umask ``022``), not the ``0o600`` of :func:`tempfile.mkstemp`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["atomic_open", "atomic_path", "write_json", "write_text"]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform (e.g. Windows).
+    with contextlib.suppress(OSError):
+        _fsync(folder)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a new, empty temporary file beside ``path``; it replaces ``path`` on success.
+
+    Write the content to the yielded path by name (for libraries that take a file name,
+    such as :func:`safetensors.torch.save_file`). When the block ends normally the file is
+    fsynced and renamed onto ``path``; when it raises, the temporary file is removed and
+    ``path`` is untouched. Missing parent folders are created.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    # O_EXCL: never follow or reuse somebody else's file; 0o666 & ~umask like open().
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_folder(target.parent)
+
+
+@contextlib.contextmanager
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "w", *, encoding: str | None = "utf-8"
+) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` for writing (``"w"`` or ``"wb"``); see
+    :func:`atomic_path` for what happens when the block ends."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open: mode must be 'w' or 'wb', but got {mode!r}")
+    with atomic_path(path) as tmp:
+        if mode == "wb":
+            with tmp.open("wb") as handle:
+                yield handle
+        else:
+            with tmp.open("w", encoding=encoding, newline="") as handle:
+                yield handle
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike[str], data: Any, *, indent: int | None = 2) -> Path:
+    """Write ``data`` as JSON (with a final newline) to ``path`` atomically; returns the path.
+
+    The data is serialised before the file is touched, so an unserialisable value raises
+    :class:`TypeError` and leaves no file behind.
+    """
+    return write_text(path, json.dumps(data, indent=indent) + "\n")
