@@ -4,21 +4,29 @@ The public surface is re-exported here once; submodules hold the details::
 
     import mnistkit
     data = mnistkit.datasets.load("mnist")
+    train, val = mnistkit.train_val_split(data.train, val_fraction=0.1)
     trainer = mnistkit.Trainer(mnistkit.get_model("cnn"), mnistkit.TrainConfig(epochs=3))
-    trainer.fit(data.train, val=data.test)
+    trainer.fit(train, val=val)
+    print(trainer.evaluate(data.test))
+
+or the whole run, files and figures included, as ``mnistkit train`` does it::
+
+    mnistkit.run_training("runs/mnist-cnn", model="cnn", config=mnistkit.TrainConfig(epochs=3))
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from mnistkit import callbacks, datasets, devices, loaders, metrics, models, plotting
+from mnistkit import callbacks, datasets, devices, loaders, metrics, models, optim, plotting
 from mnistkit.callbacks import (
     Callback,
     EarlyStopping,
+    EpochLog,
     MetricsLogger,
     ModelCheckpoint,
     ProgressBar,
+    RunView,
     TrainingStateCheckpoint,
 )
 from mnistkit.checkpoints import LoadedModel, ModelMetadata, load_model, save_model
@@ -41,8 +49,11 @@ from mnistkit.exceptions import (
 from mnistkit.inference import predict, predict_proba
 from mnistkit.loaders import DeviceLoader, train_val_split
 from mnistkit.metrics import Report
-from mnistkit.models import get_model, list_models, summary
-from mnistkit.trainer import History, TrainConfig, Trainer
+from mnistkit.config import TrainConfig
+from mnistkit.history import History
+from mnistkit.models import Normalize, get_model, list_models, summary
+from mnistkit.run import RunResult, run_training
+from mnistkit.trainer import Trainer
 
 try:
     __version__ = version("mnistkit")
@@ -62,6 +73,7 @@ __all__ = [
     "DeviceLoader",
     "DownloadError",
     "EarlyStopping",
+    "EpochLog",
     "History",
     "ImageError",
     "LoadedModel",
@@ -70,9 +82,12 @@ __all__ = [
     "MnistkitWarning",
     "ModelCheckpoint",
     "ModelMetadata",
+    "Normalize",
     "PrecisionFallbackWarning",
     "ProgressBar",
     "Report",
+    "RunResult",
+    "RunView",
     "Split",
     "TrainConfig",
     "Trainer",
@@ -88,10 +103,12 @@ __all__ = [
     "loaders",
     "metrics",
     "models",
+    "optim",
     "plotting",
     "predict",
     "predict_proba",
     "resolve_device",
+    "run_training",
     "save_model",
     "seed_everything",
     "summary",

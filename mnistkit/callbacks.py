@@ -7,7 +7,12 @@ default. The built-in ones:
 * :class:`EarlyStopping` — stop when a monitored metric stops improving;
 * :class:`ModelCheckpoint` — keep the best model's weights in a safetensors file;
 * :class:`MetricsLogger` — append each epoch's record to a JSON-lines or CSV file;
-* :class:`TrainingStateCheckpoint` — save everything needed to resume, every epoch.
+* :class:`TrainingStateCheckpoint` — save everything needed to resume, every epoch;
+* :class:`EpochLog` — one line of text per epoch, as ``mnistkit train`` prints.
+
+Hooks receive a :class:`RunView`, a small read-only view of the run, rather than the
+trainer: a callback reads what it needs and asks the run to stop with
+``run.request_stop()``.
 """
 
 from __future__ import annotations
@@ -16,24 +21,193 @@ import csv
 import json
 import math
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm.auto import tqdm
 
+from mnistkit._io import write_text
+from mnistkit._validation import check_choice, check_int
 from mnistkit.exceptions import ConfigError
 
 if TYPE_CHECKING:
-    from mnistkit.trainer import History, Trainer
+    import torch
+    from torch import nn
+
+    from mnistkit.config import TrainConfig
+    from mnistkit.history import History
 
 __all__ = [
     "Callback",
     "EarlyStopping",
+    "EpochLog",
     "MetricsLogger",
     "ModelCheckpoint",
     "ProgressBar",
+    "RunView",
     "TrainingStateCheckpoint",
 ]
+
+
+class RunView:
+    """What a callback sees of a training run: read-only facts, and a way to ask it to stop.
+
+    The :class:`~mnistkit.Trainer` makes one per :meth:`~mnistkit.Trainer.fit` and passes it
+    to every hook. Callbacks read it and call :meth:`request_stop`, :meth:`save_model` or
+    :meth:`save_state`; they never change the trainer itself.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model being trained.
+    config : TrainConfig
+        The run's settings.
+    device : torch.device
+        Where it trains.
+    precision : str
+        The precision actually used.
+    history : History
+        The records of the epochs done so far (it grows during the run).
+    dataset : str or None
+        Name of the training data set, if known.
+    train_size : int
+        Training examples per epoch.
+    batches_per_epoch : int
+        Training batches per epoch.
+    start_epoch : int
+        Epochs already done when the run started (non-zero after a resume).
+    save_model : callable
+        ``save_model(path, metrics)``: writes the model file.
+    save_state : callable
+        ``save_state(path)``: writes the training state.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: nn.Module,
+        config: TrainConfig,
+        device: torch.device,
+        precision: str,
+        history: History,
+        dataset: str | None,
+        train_size: int,
+        batches_per_epoch: int,
+        start_epoch: int,
+        save_model: Callable[[Path, dict[str, Any] | None], Path],
+        save_state: Callable[[Path], Path],
+    ) -> None:
+        self._model = model
+        self._config = config
+        self._device = device
+        self._precision = precision
+        self._history = history
+        self._dataset = dataset
+        self._train_size = train_size
+        self._batches_per_epoch = batches_per_epoch
+        self._start_epoch = start_epoch
+        self._save_model = save_model
+        self._save_state = save_state
+        self._stop = False
+
+    def __repr__(self) -> str:
+        return (
+            f"RunView(model={type(self._model).__name__}, epochs_done={len(self._history)}/"
+            f"{self._config.epochs}, device={str(self._device)!r})"
+        )
+
+    @property
+    def model(self) -> nn.Module:
+        """The model being trained (its weights change as the run goes on)."""
+        return self._model
+
+    @property
+    def config(self) -> TrainConfig:
+        """The run's settings."""
+        return self._config
+
+    @property
+    def epochs(self) -> int:
+        """The number of epochs the run is set to reach (``config.epochs``)."""
+        return self._config.epochs
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model trains."""
+        return self._device
+
+    @property
+    def precision(self) -> str:
+        """The precision actually used (see :func:`mnistkit.devices.resolve_precision`)."""
+        return self._precision
+
+    @property
+    def history(self) -> History:
+        """The records of the epochs finished so far."""
+        return self._history
+
+    @property
+    def dataset(self) -> str | None:
+        """Name of the training data set, if known."""
+        return self._dataset
+
+    @property
+    def train_size(self) -> int:
+        """Training examples per epoch."""
+        return self._train_size
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Training batches per epoch."""
+        return self._batches_per_epoch
+
+    @property
+    def start_epoch(self) -> int:
+        """Epochs already done when this run started (non-zero when resumed)."""
+        return self._start_epoch
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a callback has asked the run to stop."""
+        return self._stop
+
+    def request_stop(self) -> None:
+        """Ask the run to end after the current epoch (its callbacks still run)."""
+        self._stop = True
+
+    def save_model(
+        self, path: str | os.PathLike[str], *, metrics: dict[str, Any] | None = None
+    ) -> Path:
+        """Write the model as it is now (see :func:`mnistkit.save_model`).
+
+        Parameters
+        ----------
+        path : path-like
+            Destination ``.safetensors`` file.
+        metrics : dict, optional
+            Numbers to store in its metadata.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        return self._save_model(Path(path), metrics)
+
+    def save_state(self, path: str | os.PathLike[str]) -> Path:
+        """Write the training state, to resume from later (see :meth:`mnistkit.Trainer.fit`).
+
+        Parameters
+        ----------
+        path : path-like
+            Destination, conventionally ``state.pt``.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        return self._save_state(Path(path))
 
 
 class Callback:
@@ -42,24 +216,61 @@ class Callback:
     The trainer calls, in order: :meth:`on_fit_start`; then for each epoch
     :meth:`on_epoch_start`, :meth:`on_batch_end` after every training batch, and
     :meth:`on_epoch_end` once the epoch's record (losses, accuracies, lr, seconds) is complete;
-    finally :meth:`on_fit_end`. Set ``trainer.should_stop = True`` to end training after the
-    current epoch.
+    finally :meth:`on_fit_end`. Every hook receives the :class:`RunView` of the run; call
+    ``run.request_stop()`` to end training after the current epoch.
     """
 
-    def on_fit_start(self, trainer: Trainer) -> None:
-        """Called once before the first epoch."""
+    def on_fit_start(self, run: RunView) -> None:
+        """Called once before the first epoch.
 
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
-        """Called before epoch ``epoch`` (counted from 1)."""
+        Parameters
+        ----------
+        run : RunView
+        """
 
-    def on_batch_end(self, trainer: Trainer, batch: int, loss: float | None) -> None:
-        """Called after each training batch. ``loss`` is set every ``log_every`` batches."""
+    def on_epoch_start(self, run: RunView, epoch: int) -> None:
+        """Called before each epoch.
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, float]) -> None:
-        """Called after validation, with the epoch's record."""
+        Parameters
+        ----------
+        run : RunView
+        epoch : int
+            Counted from 1.
+        """
 
-    def on_fit_end(self, trainer: Trainer, history: History) -> None:
-        """Called once after the last epoch, also after an early stop."""
+    def on_batch_end(self, run: RunView, batch: int, loss: float | None) -> None:
+        """Called after each training batch.
+
+        Parameters
+        ----------
+        run : RunView
+        batch : int
+            Index of the batch in the epoch, from 0.
+        loss : float or None
+            The batch's mean loss, every ``config.log_every`` batches; else ``None``.
+        """
+
+    def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
+        """Called after validation, with the epoch's record.
+
+        Parameters
+        ----------
+        run : RunView
+        epoch : int
+            Counted from 1.
+        record : dict
+            The epoch's numbers, as added to the history.
+        """
+
+    def on_fit_end(self, run: RunView, history: History) -> None:
+        """Called once after the last epoch, also after an early stop.
+
+        Parameters
+        ----------
+        run : RunView
+        history : History
+            The whole run's records.
+        """
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -78,23 +289,23 @@ class ProgressBar(Callback):
         self.leave = leave
         self._bar: Any = None
 
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
-        total = trainer.config.epochs
+    def on_epoch_start(self, run: RunView, epoch: int) -> None:
+        total = run.epochs
         self._bar = tqdm(
-            total=trainer.batches_per_epoch,
+            total=run.batches_per_epoch,
             desc=f"epoch {epoch}/{total}",
             unit="batch",
             leave=self.leave,
             dynamic_ncols=True,
         )
 
-    def on_batch_end(self, trainer: Trainer, batch: int, loss: float | None) -> None:
+    def on_batch_end(self, run: RunView, batch: int, loss: float | None) -> None:
         if self._bar is not None:
             self._bar.update(1)
             if loss is not None:
                 self._bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, float]) -> None:
+    def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
         if self._bar is None:
             return
         shown = {k: f"{v:.4f}" for k, v in record.items() if k.endswith(("loss", "accuracy"))}
@@ -102,16 +313,14 @@ class ProgressBar(Callback):
         self._bar.close()
         self._bar = None
 
-    def on_fit_end(self, trainer: Trainer, history: History) -> None:
+    def on_fit_end(self, run: RunView, history: History) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
 
 
 def _check_mode(mode: str) -> str:
-    if mode not in ("min", "max"):
-        raise ConfigError(f"Argument 'mode' must be 'min' or 'max' but got {mode!r}.")
-    return mode
+    return check_choice(mode, "mode", ("min", "max"))
 
 
 def _improved(value: float, best: float, mode: str, min_delta: float) -> bool:
@@ -152,10 +361,7 @@ class EarlyStopping(Callback):
         mode: str = "min",
         min_delta: float = 0.0,
     ) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ConfigError(
-                f"Argument 'patience' must be a positive integer but got {patience!r}."
-            )
+        check_int(patience, "patience")
         self.monitor = monitor
         self.patience = patience
         self.mode = _check_mode(mode)
@@ -165,12 +371,12 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch: int | None = None
 
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, run: RunView) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
         self.wait = 0
         self.stopped_epoch = None
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, float]) -> None:
+    def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
         value = _monitored(record, self.monitor, "EarlyStopping")
         if _improved(value, self.best, self.mode, self.min_delta):
             self.best, self.best_epoch, self.wait = value, epoch, 0
@@ -178,7 +384,7 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
-            trainer.should_stop = True
+            run.request_stop()
 
     def __repr__(self) -> str:
         return (
@@ -206,11 +412,11 @@ class ModelCheckpoint(Callback):
         self.best = -math.inf if mode == "max" else math.inf
         self.best_epoch: int | None = None
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, float]) -> None:
+    def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
         value = _monitored(record, self.monitor, "ModelCheckpoint")
         if _improved(value, self.best, self.mode, 0.0):
             self.best, self.best_epoch = value, epoch
-            trainer.save_model(self.path, metrics={self.monitor: value, "epoch": epoch})
+            run.save_model(self.path, metrics={self.monitor: value, "epoch": epoch})
 
     def __repr__(self) -> str:
         return f"ModelCheckpoint({str(self.path)!r}, monitor={self.monitor!r}, mode={self.mode!r})"
@@ -235,13 +441,12 @@ class MetricsLogger(Callback):
             )
         self._fields: list[str] | None = None
 
-    def on_fit_start(self, trainer: Trainer) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if trainer.start_epoch == 0 or not self.path.exists():
-            self.path.write_text("")
+    def on_fit_start(self, run: RunView) -> None:
+        if run.start_epoch == 0 or not self.path.exists():
+            write_text(self.path, "")
             self._fields = None
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, float]) -> None:
+    def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
         row = {"epoch": epoch, **record}
         with self.path.open("a", newline="") as handle:
             if self.path.suffix == ".jsonl":
@@ -273,8 +478,46 @@ class TrainingStateCheckpoint(Callback):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, float]) -> None:
-        trainer.save_state(self.path)
+    def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
+        run.save_state(self.path)
 
     def __repr__(self) -> str:
         return f"TrainingStateCheckpoint({str(self.path)!r})"
+
+
+class EpochLog(Callback):
+    """Write one line per epoch to a text stream: what ``mnistkit train`` prints.
+
+    A header when training starts (model, data, epochs, device, precision), then each
+    epoch's losses, accuracies and seconds.
+
+    Parameters
+    ----------
+    stream : text stream, optional
+        Where the lines go; standard output by default.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    def _write(self, line: str) -> None:
+        stream = self.stream if self.stream is not None else sys.stdout
+        stream.write(line + "\n")
+        stream.flush()
+
+    def on_fit_start(self, run: RunView) -> None:
+        data = f"{run.dataset} " if run.dataset else ""
+        resumed = f", resuming after epoch {run.start_epoch}" if run.start_epoch else ""
+        self._write(
+            f"Training {type(run.model).__name__} on {data}({run.train_size} images) for "
+            f"{run.epochs} epochs on {run.device} [{run.precision}]{resumed}"
+        )
+
+    def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
+        parts = [f"epoch {epoch}/{run.epochs}"]
+        parts += [f"{k} {v:.4f}" for k, v in record.items() if k.endswith(("loss", "accuracy"))]
+        parts.append(f"{record['seconds']:.1f}s")
+        self._write("  ".join(parts))
+
+    def __repr__(self) -> str:
+        return f"EpochLog({getattr(self.stream, 'name', 'stdout')!r})"

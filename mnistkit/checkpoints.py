@@ -2,22 +2,28 @@
 
 * :func:`save_model` / :func:`load_model`: the weights in a `safetensors
   <https://huggingface.co/docs/safetensors>`_ file, whose header carries mnistkit's metadata
-  as JSON (architecture and configuration, data set, class names, normalisation, mnistkit
-  version, metrics). One file, no pickle.
-* :func:`save_training_state` / :func:`load_training_state`: optimiser, scheduler, random
-  generators and history for resuming, written with :func:`torch.save` and read with
-  ``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers.
+  as JSON (file format version, architecture and configuration, data set, class names,
+  mnistkit version, metrics). One file, no pickle. The input normalisation is part of the
+  weights (the model's :class:`~mnistkit.models.Normalize` buffers).
+* :class:`TrainingState`, :func:`save_training_state` / :func:`load_training_state`:
+  optimiser, schedule, random generators and history for resuming, written with
+  :func:`torch.save` and read with ``torch.load(weights_only=True)``, which only rebuilds
+  tensors and plain containers.
 
-Both write to a temporary file in the target folder and rename it into place.
+Every file is written atomically (a temporary file in the target folder, fsynced, then
+renamed into place), with the mode a new file gets under the user's umask.
+
+Model file format versions: 1 (mnistkit 0.1) kept ``mean``/``std`` in the metadata and
+models expected normalised input; :func:`load_model` still reads such files and puts their
+normalisation into the model's :class:`~mnistkit.models.Normalize` layer. Version 2 (this
+release) stores it in the weights.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +33,19 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from mnistkit._io import atomic_path
+from mnistkit.config import TrainConfig
 from mnistkit.devices import DeviceLike, resolve_device
 from mnistkit.exceptions import CheckpointError
+from mnistkit.history import History
 from mnistkit.models._registry import architecture_of, get_model
+from mnistkit.optim import Schedule
 
 __all__ = [
+    "FORMAT_VERSION",
     "LoadedModel",
     "ModelMetadata",
+    "TrainingState",
     "load_model",
     "load_training_state",
     "save_model",
@@ -41,7 +53,9 @@ __all__ = [
 ]
 
 _METADATA_KEY = "mnistkit"
-_FORMAT_VERSION = 1
+#: Version of the model file format that :func:`save_model` writes.
+FORMAT_VERSION = 2
+_NORMALIZE_KEYS = ("normalize.mean", "normalize.std")
 
 
 def _version() -> str:
@@ -64,51 +78,48 @@ class ModelMetadata:
         Data set it was trained on.
     classes : tuple of str
         Class names, indexed by output unit.
-    mean, std : float
-        Input normalisation used in training (pixels on a [0, 1] scale).
     mnistkit_version : str
         Version that wrote the file.
     metrics : dict
         Free-form numbers, e.g. ``{"test_accuracy": 0.993}``.
+    format_version : int
+        Version of the file format (see :data:`FORMAT_VERSION`).
     """
 
     architecture: str | None
     config: dict[str, Any] = field(default_factory=dict)
     dataset: str | None = None
     classes: tuple[str, ...] = tuple(str(i) for i in range(10))
-    mean: float = 0.1307
-    std: float = 0.3081
     mnistkit_version: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-serialisable form."""
+        """The metadata as plain data.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable; what the file's header holds.
+        """
         out = asdict(self)
         out["classes"] = list(self.classes)
-        out["format_version"] = _FORMAT_VERSION
         return out
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedModel:
-    """A model read by :func:`load_model`, with its metadata."""
+    """A model read by :func:`load_model`, with its metadata.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        In eval mode; takes pixels in [0, 1].
+    metadata : ModelMetadata
+    """
 
     model: nn.Module
     metadata: ModelMetadata
-
-
-@contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_model(
@@ -117,8 +128,6 @@ def save_model(
     *,
     dataset: str | None = None,
     classes: Sequence[str] | None = None,
-    mean: float = 0.1307,
-    std: float = 0.3081,
     metrics: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``model``'s weights and metadata to a safetensors file.
@@ -127,14 +136,14 @@ def save_model(
     ----------
     model : torch.nn.Module
         Built by :func:`mnistkit.get_model` (then :func:`load_model` can rebuild it), or any
-        module (then pass ``model=`` when loading).
+        module (then pass ``model=`` when loading). Its normalisation, if it has a
+        :class:`~mnistkit.models.Normalize` layer, is saved with the weights.
     path : path-like
         Destination, conventionally ``*.safetensors``.
     dataset : str, optional
+        The data set it was trained on.
     classes : sequence of str, optional
         Defaults to ``"0"`` … ``"9"`` for ten outputs.
-    mean, std : float
-        Input normalisation the model expects.
     metrics : mapping, optional
         JSON-serialisable numbers to store, e.g. test accuracy.
 
@@ -150,8 +159,6 @@ def save_model(
         config=arch["config"] if arch else {},
         dataset=dataset,
         classes=tuple(classes) if classes is not None else tuple(str(i) for i in range(10)),
-        mean=float(mean),
-        std=float(std),
         mnistkit_version=_version(),
         metrics=dict(metrics or {}),
     )
@@ -162,7 +169,7 @@ def save_model(
     tensors = {
         name: tensor.detach().to("cpu").contiguous() for name, tensor in model.state_dict().items()
     }
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         safetensors.torch.save_file(tensors, str(tmp), metadata={_METADATA_KEY: header})
     return path
 
@@ -207,6 +214,7 @@ def load_model(
         :func:`mnistkit.get_model`. By default the registered architecture is rebuilt from
         the file's metadata.
     device : str or torch.device, default="cpu"
+        Where the model is put.
 
     Returns
     -------
@@ -216,23 +224,31 @@ def load_model(
     Raises
     ------
     CheckpointError
-        Missing or malformed file, unknown architecture, or weights that do not fit.
+        Missing or malformed file, a format version this mnistkit cannot read, unknown
+        architecture, or weights that do not fit.
     """
     path = Path(path)
     header = _read_header(path)
+    version = header.get("format_version", 1)
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: model file format version {version!r} is not supported; this mnistkit "
+            f"({_version()}) reads versions 1 to {FORMAT_VERSION}. The file was written by "
+            f"mnistkit {header.get('mnistkit_version', '?')}: upgrade mnistkit to read it."
+        )
     try:
         metadata = ModelMetadata(
             architecture=header.get("architecture"),
             config=dict(header.get("config") or {}),
             dataset=header.get("dataset"),
             classes=tuple(header.get("classes") or ()),
-            mean=float(header.get("mean", 0.1307)),
-            std=float(header.get("std", 0.3081)),
             mnistkit_version=str(header.get("mnistkit_version", "")),
             metrics=dict(header.get("metrics") or {}),
+            format_version=version,
         )
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: malformed mnistkit metadata ({exc}).") from None
+        legacy_norm = (float(header["mean"]), float(header["std"])) if version == 1 else None
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: malformed mnistkit metadata ({exc!r}).") from None
     if model is None:
         if metadata.architecture is None:
             raise CheckpointError(
@@ -247,6 +263,8 @@ def load_model(
         state = safetensors.torch.load_file(str(path), device="cpu")
     except Exception as exc:
         raise CheckpointError(f"{path}: cannot read the weights ({exc}).") from None
+    if legacy_norm is not None:
+        state = _upgrade_version_1(state, model, legacy_norm, path)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -257,10 +275,41 @@ def load_model(
     return LoadedModel(model=model, metadata=metadata)
 
 
+def _upgrade_version_1(
+    state: dict[str, torch.Tensor], model: nn.Module, norm: tuple[float, float], path: Path
+) -> dict[str, torch.Tensor]:
+    """Put a version-1 file's normalisation (kept in its metadata) into the weights."""
+    expected = model.state_dict()
+    if not all(key in expected for key in _NORMALIZE_KEYS):
+        raise CheckpointError(
+            f"{path}: a version-1 model file (mnistkit 0.1), whose model expects input "
+            f"normalised with mean {norm[0]} and std {norm[1]}; the module to load into has no "
+            "'normalize' layer to hold them. Put mnistkit.models.Normalize(mean, std) first "
+            "in your module as 'self.normalize'."
+        )
+    upgraded = dict(state)
+    for key, value in zip(_NORMALIZE_KEYS, norm, strict=True):
+        upgraded[key] = torch.full_like(expected[key], value)
+    return upgraded
+
+
 def save_training_state(state: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write a training-state dictionary (tensors and plain containers only) atomically."""
+    """Write a training-state dictionary (tensors and plain containers only) atomically.
+
+    Parameters
+    ----------
+    state : mapping
+        Usually :meth:`TrainingState.state_dict`'s output.
+    path : path-like
+        Destination, conventionally ``state.pt``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
     path = Path(path)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         torch.save(dict(state), tmp)
     return path
 
@@ -269,6 +318,18 @@ def load_training_state(
     path: str | os.PathLike[str], *, check: Callable[[dict[str, Any]], None] | None = None
 ) -> dict[str, Any]:
     """Read a training state with ``torch.load(weights_only=True)``: no code is executed.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by :func:`save_training_state`.
+    check : callable, optional
+        Called with the state; may raise to reject it.
+
+    Returns
+    -------
+    dict
+        The state.
 
     Raises
     ------
@@ -290,3 +351,138 @@ def load_training_state(
     if check is not None:
         check(state)
     return state
+
+
+# Settings that may differ when resuming (more epochs, another device...); all others must
+# match the saved run's, or the resumed run would not be the same training.
+_FREE_ON_RESUME = frozenset(
+    {"epochs", "device", "progress", "log_every", "eval_batch_size", "compile"}
+)
+
+
+@dataclass(eq=False, slots=True)
+class TrainingState:
+    """The live objects of a training run that a training-state file captures.
+
+    :class:`~mnistkit.Trainer` builds one per :meth:`~mnistkit.Trainer.fit`; use it to save
+    and restore a run of your own loop the same way.
+
+    Attributes
+    ----------
+    config : TrainConfig
+    model : torch.nn.Module
+    optimizer : torch.optim.Optimizer
+    schedule : mnistkit.optim.Schedule
+    scaler : torch.amp.GradScaler or None
+    generator : torch.Generator
+        The shuffling (and augmentation) generator.
+    device : torch.device
+    """
+
+    config: TrainConfig
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    scaler: torch.amp.GradScaler | None
+    generator: torch.Generator
+    device: torch.device
+
+    def state_dict(self, history: History) -> dict[str, Any]:
+        """Everything needed to resume after the epochs in ``history``.
+
+        Parameters
+        ----------
+        history : History
+            The epochs done so far.
+
+        Returns
+        -------
+        dict
+            Tensors and plain containers only (loadable with ``weights_only=True``).
+        """
+        state: dict[str, Any] = {
+            "format": "mnistkit-training-state",
+            "epoch": len(history),
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng_torch": torch.get_rng_state(),
+            "rng_generator": self.generator.get_state(),
+            "history": history.to_dict(),
+        }
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def save(self, path: str | os.PathLike[str], history: History) -> Path:
+        """Write :meth:`state_dict` atomically to ``path``.
+
+        Parameters
+        ----------
+        path : path-like
+            Destination, conventionally ``state.pt``.
+        history : History
+            The epochs done so far.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        return save_training_state(self.state_dict(history), path)
+
+    def restore(self, path: str | os.PathLike[str]) -> History:
+        """Load a state saved by :meth:`save` into these objects.
+
+        Parameters
+        ----------
+        path : path-like
+            The training-state file.
+
+        Returns
+        -------
+        History
+            The epochs the saved run had done; training continues after them.
+
+        Raises
+        ------
+        CheckpointError
+            If the file is unreadable, was saved with different settings, or does not fit
+            the model.
+        """
+        path = Path(path)
+        state = load_training_state(path)
+        saved = dict(state.get("config") or {})
+        current = self.config.to_dict()
+        different = sorted(
+            k for k in current if k not in _FREE_ON_RESUME and saved.get(k) != current[k]
+        )
+        if different:
+            raise CheckpointError(
+                f"{path}: the training state was saved with a different configuration "
+                f"({', '.join(f'{k}: {saved.get(k)!r} != {current[k]!r}' for k in different)})."
+            )
+        if saved.get("epochs") != current["epochs"] and self.schedule.per_batch:
+            raise CheckpointError(
+                f"{path}: cannot change 'epochs' ({saved.get('epochs')} -> {current['epochs']}) "
+                f"when resuming a {self.config.schedule!r} schedule, whose length depends on it."
+            )
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.schedule.load_state_dict(state.get("scheduler"))
+            if self.scaler is not None and state.get("scaler") is not None:
+                self.scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["rng_torch"])
+            self.generator.set_state(state["rng_generator"])
+            if "rng_cuda" in state and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+            history = History.from_dict(state.get("history") or {})
+            if len(history) != int(state["epoch"]):
+                raise ValueError(f"{state['epoch']} epochs but {len(history)} history records")
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise CheckpointError(
+                f"{path}: the training state does not fit this model: {exc}"
+            ) from None
+        return history

@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 __all__ = ["main"]
 
@@ -60,7 +58,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from mnistkit.datasets import list_datasets
     from mnistkit.devices import PRECISIONS
     from mnistkit.models import list_models
-    from mnistkit.trainer import OPTIMIZERS, SCHEDULES
+    from mnistkit.optim import OPTIMIZERS, SCHEDULES
 
     parser = _Parser(
         prog="mnistkit",
@@ -186,34 +184,17 @@ def _out(text: str = "") -> None:
     sys.stdout.flush()
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 # ---------------------------------------------------------------------------------- train
 def _train(args: argparse.Namespace) -> int:
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    matplotlib.use("Agg")  # the command writes figures to files; it never opens a window
 
-    from mnistkit import datasets, plotting
-    from mnistkit.callbacks import Callback, TrainingStateCheckpoint
-    from mnistkit.devices import seed_everything
-    from mnistkit.exceptions import CheckpointError, ConfigError
-    from mnistkit.loaders import train_val_split
-    from mnistkit.metrics import Report
-    from mnistkit.models import get_model
-    from mnistkit.trainer import TrainConfig, Trainer
+    from mnistkit.callbacks import EpochLog
+    from mnistkit.config import TrainConfig
+    from mnistkit.run import run_training
 
     out: Path = args.out or Path("runs") / f"{args.dataset}-{args.model}"
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"Argument '--out' must be a folder but {str(out)!r} is a file.")
-    state_path = out / "state.pt"
-    if args.resume and not state_path.is_file():
-        raise CheckpointError(f"{state_path}: nothing to resume (no training state there).")
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -228,84 +209,26 @@ def _train(args: argparse.Namespace) -> int:
         progress=not args.quiet and sys.stderr.isatty(),
         compile=args.compile,
     )
-    data = datasets.load(
-        args.dataset, root=args.data_dir, download=not args.no_download, progress=not args.quiet
-    )
-    train_split, val_split = data.train, None
-    if args.val_fraction > 0:
-        train_split, val_split = train_val_split(
-            data.train, val_fraction=args.val_fraction, seed=args.seed
-        )
-    seed_everything(args.seed)
-    model = get_model(args.model, num_classes=len(data.classes))
-    out.mkdir(parents=True, exist_ok=True)
-
-    class _EpochLine(Callback):
-        def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, float]) -> None:
-            parts = [f"epoch {epoch}/{trainer.config.epochs}"]
-            parts += [f"{k} {v:.4f}" for k, v in record.items() if k.endswith(("loss", "accuracy"))]
-            parts.append(f"{record['seconds']:.1f}s")
-            _out("  ".join(parts))
-
-    trainer = Trainer(model, config, callbacks=[TrainingStateCheckpoint(state_path), _EpochLine()])
-    _out(
-        f"Training {args.model} on {args.dataset} ({len(train_split)} images) for {config.epochs} "
-        f"epochs on {trainer.device} [{trainer.precision.precision}] -> {out}/"
-    )
-    started = time.perf_counter()
+    _out(f"mnistkit train: {args.model} on {args.dataset} -> {out}/")
     try:
-        history = trainer.fit(
-            train_split, val=val_split, resume_from=state_path if args.resume else None
+        result = run_training(
+            out,
+            dataset=args.dataset,
+            model=args.model,
+            config=config,
+            val_fraction=args.val_fraction,
+            data_dir=args.data_dir,
+            download=not args.no_download,
+            resume=args.resume,
+            callbacks=[EpochLog(sys.stdout)],
         )
     except KeyboardInterrupt:
         _error(f"interrupted; continue with: mnistkit train --resume --out {out} (same options)")
         return EXIT_INTERRUPTED
-    train_seconds = sum(history.seconds)
-    probs = trainer.predict_proba(data.test.images)  # (10000, C), for the report and figures
-    report = Report.from_probabilities(probs, data.test.labels, classes=data.classes)
-    metrics = {
-        "dataset": args.dataset,
-        "model": args.model,
-        "test_accuracy": report.accuracy,
-        "test_nll": report.nll,
-        "train_seconds": train_seconds,
-        "wall_seconds": time.perf_counter() - started,
-        "epochs": len(history),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "device": str(trainer.device),
-        "precision": trainer.precision.precision,
-        "seed": args.seed,
-        "config": config.to_dict(),
-        "report": report.to_dict(),
-    }
-    trainer.save_model(out / "model.safetensors", metrics={"test_accuracy": report.accuracy})
-    _write_json(out / "metrics.json", metrics)
-    _write_json(out / "history.json", history.to_dict())
-
-    figures = {
-        "predictions.png": plotting.show_predictions(
-            data.test.images[:36],
-            probs[:36].argmax(1),
-            data.test.labels[:36],
-            classes=data.classes,
-            probabilities=probs[:36],
-            n=36,
-            title=f"The first 36 test images (test accuracy {report.accuracy:.2%})",
-        ),
-        "misclassified.png": plotting.show_misclassified(
-            data.test.images, probs, data.test.labels, classes=data.classes, n=36
-        ),
-        "confusion_matrix.png": plotting.plot_confusion_matrix(report).get_figure(root=True),
-        "history.png": plotting.plot_history(history),
-    }
-    for name, figure in figures.items():
-        if figure is None:
-            continue
-        figure.savefig(out / name, dpi=100, bbox_inches="tight")
-        plt.close(figure)
+    accuracy, seconds = result.report.accuracy, result.metrics["train_seconds"]
     _out(
-        f"test accuracy {report.accuracy:.4f} ({report.accuracy:.2%})  "
-        f"train time {train_seconds:.1f}s  -> {out / 'model.safetensors'}"
+        f"test accuracy {accuracy:.4f} ({accuracy:.2%})  train time {seconds:.1f}s  "
+        f"-> {result.model_path}"
     )
     return EXIT_OK
 
@@ -328,9 +251,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{args.model}: the model has {len(loaded.metadata.classes)} classes but {name} has "
             f"{len(data.classes)}."
         )
-    probs = predict_proba(
-        loaded.model, data.test.images, mean=loaded.metadata.mean, std=loaded.metadata.std
-    )
+    probs = predict_proba(loaded.model, data.test.images)
     report = Report.from_probabilities(probs, data.test.labels, classes=data.classes)
     if args.json:
         _out(json.dumps({"model": str(args.model), "dataset": name, **report.to_dict()}, indent=2))
@@ -348,7 +269,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     loaded = load_model(args.model, device=args.device)
     images = load_images(args.images)  # every file checked before any output
-    probs = predict_proba(loaded.model, images, mean=loaded.metadata.mean, std=loaded.metadata.std)
+    probs = predict_proba(loaded.model, images)
     classes = loaded.metadata.classes
     for path, row in zip(args.images, probs, strict=True):
         index = int(row.argmax())

@@ -127,7 +127,7 @@ _REGISTRY: dict[str, DatasetInfo] = {
             "https://storage.googleapis.com/cvdf-datasets/mnist/",
         ),
         md5=_torchvision_md5(torchvision.datasets.MNIST),
-        # SHA-256 of the decompressed IDX files (shared/data/README.md of this project).
+        # SHA-256 of the decompressed IDX files; tests/test_datasets.py checks the real files.
         sha256={
             "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",  # noqa: E501
             "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",  # noqa: E501
@@ -217,10 +217,6 @@ class Split(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         Class names, indexed by label.
     name : str, default=""
         A label for messages and plots, e.g. ``"mnist/test"``.
-    mean, std : float, optional
-        Pixel mean and standard deviation (on a [0, 1] scale) used to normalise batches; the
-        data set's published constants when loaded with :func:`load`, otherwise measured on
-        ``images`` when first asked for.
 
     Notes
     -----
@@ -236,9 +232,6 @@ class Split(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         labels: torch.Tensor,
         classes: Sequence[str],
         name: str = "",
-        *,
-        mean: float | None = None,
-        std: float | None = None,
     ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 3:
             raise ConfigError(
@@ -254,8 +247,6 @@ class Split(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         self.labels = labels.to(torch.int64)
         self.classes: tuple[str, ...] = tuple(classes)
         self.name = name
-        self._mean = mean
-        self._std = std
         if len(self.labels) and (
             int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.classes)
         ):
@@ -279,20 +270,6 @@ class Split(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         )
 
     @property
-    def mean(self) -> float:
-        """Pixel mean on a [0, 1] scale, for normalisation."""
-        if self._mean is None:
-            self._mean = float(self.images.to(torch.float64).mean()) / 255.0
-        return self._mean
-
-    @property
-    def std(self) -> float:
-        """Pixel standard deviation on a [0, 1] scale, for normalisation."""
-        if self._std is None:
-            self._std = float(self.images.to(torch.float64).std()) / 255.0
-        return self._std
-
-    @property
     def num_classes(self) -> int:
         """Number of classes."""
         return len(self.classes)
@@ -308,7 +285,7 @@ class Split(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         else:
             index = torch.as_tensor(indices, dtype=torch.int64)
             images, labels = self.images[index], self.labels[index]
-        return Split(images, labels, self.classes, name=self.name, mean=self._mean, std=self._std)
+        return Split(images, labels, self.classes, name=self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,8 +447,6 @@ def _load_split(info: DatasetInfo, folder: Path, split: str, *, check: bool) -> 
         torch.from_numpy(labels.astype(np.int64)),
         info.classes,
         name=f"{info.name}/{split}",
-        mean=info.mean,
-        std=info.std,
     )
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mnistkit._validation import check_int
 from mnistkit.devices import DeviceLike, resolve_device
 from mnistkit.exceptions import ConfigError
 
@@ -60,8 +61,6 @@ def predict_proba(
     model: nn.Module,
     images: ImagesLike,
     *,
-    mean: float = 0.1307,
-    std: float = 0.3081,
     device: DeviceLike | None = None,
     batch_size: int = 1024,
 ) -> torch.Tensor:
@@ -70,24 +69,22 @@ def predict_proba(
     Parameters
     ----------
     model : torch.nn.Module
-        Returns logits (B, C) for normalised (B, 1, 28, 28) input.
+        Returns logits (B, C) for (B, 1, 28, 28) pixels in [0, 1]: models from
+        :func:`mnistkit.get_model` and :func:`mnistkit.load_model` normalise their input
+        themselves.
     images : tensor or array
         See :data:`ImagesLike`.
-    mean, std : float
-        The normalisation the model was trained with.
     device : str or torch.device, optional
         Defaults to the device of the model's parameters.
     batch_size : int, default=1024
+        Images per forward pass.
 
     Returns
     -------
     torch.Tensor
         float32 (N, C) on the CPU; each row sums to 1.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(
-            f"Argument 'batch_size' must be a positive integer but got {batch_size!r}."
-        )
+    check_int(batch_size, "batch_size")
     batch = as_image_batch(images)
     if device is None:
         parameter = next(model.parameters(), None)
@@ -100,8 +97,7 @@ def predict_proba(
     try:
         with torch.inference_mode():
             for start in range(0, batch.shape[0], batch_size):
-                chunk = batch[start : start + batch_size].to(target)
-                chunk = (chunk - mean) / std
+                chunk = batch[start : start + batch_size].to(target)  # (B, 1, 28, 28)
                 logits = model(chunk).float()  # (B, C)
                 outputs.append(torch.softmax(logits, dim=1).cpu())
     finally:
@@ -115,11 +111,25 @@ def predict(
     model: nn.Module,
     images: ImagesLike,
     *,
-    mean: float = 0.1307,
-    std: float = 0.3081,
     device: DeviceLike | None = None,
     batch_size: int = 1024,
 ) -> torch.Tensor:
-    """Predicted class index for each image, an ``int64`` tensor (N,) on the CPU."""
-    probs = predict_proba(model, images, mean=mean, std=std, device=device, batch_size=batch_size)
-    return probs.argmax(dim=1)
+    """Predicted class index for each image.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        As for :func:`predict_proba`.
+    images : tensor or array
+        See :data:`ImagesLike`.
+    device : str or torch.device, optional
+        Defaults to the device of the model's parameters.
+    batch_size : int, default=1024
+        Images per forward pass.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 (N,) on the CPU.
+    """
+    return predict_proba(model, images, device=device, batch_size=batch_size).argmax(dim=1)

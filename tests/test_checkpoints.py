@@ -46,14 +46,66 @@ def test_round_trip_rebuilds_the_architecture(
 
 
 def test_file_is_plain_safetensors_with_json_header(tmp_path: Path) -> None:
-    path = save_model(get_model("linear"), tmp_path / "m.safetensors", mean=0.2, std=0.5)
+    path = save_model(get_model("linear", dataset="fashion-mnist"), tmp_path / "m.safetensors")
     tensors = safetensors.torch.load_file(str(path))
-    assert set(tensors) == {"fc.weight", "fc.bias"}
+    # the normalisation travels in the weights, not in the metadata
+    assert set(tensors) == {"fc.weight", "fc.bias", "normalize.mean", "normalize.std"}
+    assert tensors["normalize.mean"].item() == pytest.approx(0.2860)
+    assert tensors["normalize.std"].item() == pytest.approx(0.3530)
     with safetensors.safe_open(str(path), framework="pt") as handle:
         header = json.loads(handle.metadata()["mnistkit"])
     assert header["architecture"] == "linear"
-    assert header["mean"] == 0.2 and header["std"] == 0.5
+    assert header["format_version"] == 2
+    assert "mean" not in header and "std" not in header
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp file left
+
+
+def _write_version_1(model: nn.Module, path: Path, *, mean: float, std: float) -> None:
+    """A model file as mnistkit 0.1 wrote it: no normalisation in the weights."""
+    tensors = {k: v for k, v in model.state_dict().items() if not k.startswith("normalize.")}
+    header = {
+        "architecture": "mlp",
+        "config": {"hidden_sizes": [32]},
+        "dataset": "mnist",
+        "classes": [str(i) for i in range(10)],
+        "mean": mean,
+        "std": std,
+        "mnistkit_version": "0.1.0.dev0",
+        "metrics": {},
+        "format_version": 1,
+    }
+    safetensors.torch.save_file(tensors, str(path), metadata={"mnistkit": json.dumps(header)})
+
+
+def test_version_1_files_load_with_their_normalisation(
+    mnist: DatasetSplits, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    model = get_model("mlp", hidden_sizes=(32,)).eval()
+    path = tmp_path / "old.safetensors"
+    _write_version_1(model, path, mean=0.25, std=0.5)
+    loaded = load_model(path)
+    assert loaded.metadata.format_version == 1
+    assert loaded.model.normalize.mean.item() == 0.25
+    assert loaded.model.normalize.std.item() == 0.5
+    # a 0.1 model was called on normalised input; the loaded one takes [0, 1] pixels
+    pixels = mnist.test.images[:16].unsqueeze(1).float() / 255
+    body = model.layers  # the same weights, without the normalising layer
+    torch.testing.assert_close(loaded.model(pixels), body((pixels - 0.25) / 0.5))
+    # a custom module without a normalize layer cannot hold it: a clear error
+    with pytest.raises(mnistkit.CheckpointError, match="version-1 model file.*Normalize"):
+        load_model(path, model=nn.Sequential(nn.Flatten(), nn.Linear(784, 32)))
+
+
+def test_newer_format_versions_are_refused_by_name(tmp_path: Path) -> None:
+    path = save_model(get_model("linear"), tmp_path / "m.safetensors")
+    tensors = safetensors.torch.load_file(str(path))
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        header = json.loads(handle.metadata()["mnistkit"])
+    header["format_version"] = 3
+    safetensors.torch.save_file(tensors, str(path), metadata={"mnistkit": json.dumps(header)})
+    with pytest.raises(mnistkit.CheckpointError, match="format version 3 is not supported"):
+        load_model(path)
 
 
 def test_custom_module_needs_a_model_to_load_into(tmp_path: Path) -> None:

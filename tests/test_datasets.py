@@ -56,11 +56,17 @@ def test_normalisation_constants(mnist: DatasetSplits, fashion: DatasetSplits) -
     pixels = mnist.train.images.to(torch.float64) / 255
     assert pixels.mean().item() == pytest.approx(0.1307, abs=5e-5)
     assert pixels.std().item() == pytest.approx(0.3081, abs=5e-5)
-    assert mnist.train.mean == 0.1307
-    assert mnist.train.std == 0.3081
+    assert (mnist.info.mean, mnist.info.std) == (0.1307, 0.3081)
     fpixels = fashion.train.images.to(torch.float64) / 255
-    assert fpixels.mean().item() == pytest.approx(fashion.train.mean, abs=5e-5)
-    assert fpixels.std().item() == pytest.approx(fashion.train.std, abs=5e-5)
+    assert fpixels.mean().item() == pytest.approx(fashion.info.mean, abs=5e-5)
+    assert fpixels.std().item() == pytest.approx(fashion.info.std, abs=5e-5)
+    # the registry's numbers are what the models normalise with
+    for splits in (mnist, fashion):
+        layer = mnistkit.get_model("mlp", dataset=splits.name).normalize
+        assert layer.mean.item() == pytest.approx(splits.info.mean)
+        assert layer.std.item() == pytest.approx(splits.info.std)
+        measured = mnistkit.Normalize.from_images(splits.train.images)
+        assert measured.mean.item() == pytest.approx(splits.info.mean, abs=5e-5)
 
 
 def test_split_is_a_torch_dataset(mnist: DatasetSplits) -> None:

@@ -8,6 +8,7 @@ import torch
 import mnistkit
 from mnistkit.datasets import DatasetSplits
 from mnistkit.loaders import DeviceLoader, train_val_split
+from mnistkit.models import get_model
 
 
 def test_batches_cover_the_split_once(mnist: DatasetSplits) -> None:
@@ -25,19 +26,25 @@ def test_batches_cover_the_split_once(mnist: DatasetSplits) -> None:
     assert not torch.equal(labels, mnist.test.labels)  # shuffled
 
 
-def test_normalisation_matches_torchvision(mnist: DatasetSplits) -> None:
+def test_batches_are_pixels_and_the_model_normalises_like_torchvision(
+    mnist: DatasetSplits,
+) -> None:
     from torchvision.transforms import functional as TF
 
     loader = DeviceLoader(mnist.test, batch_size=8)
     images, labels = next(iter(loader))
-    expected = TF.normalize(mnist.test.images[:8].unsqueeze(1).float() / 255, [0.1307], [0.3081])
-    torch.testing.assert_close(images, expected)
+    # the loader gives what ToTensor gives: float pixels in [0, 1]
+    torch.testing.assert_close(images, mnist.test.images[:8].unsqueeze(1).float() / 255)
     assert labels.tolist() == mnist.test.labels[:8].tolist()
-    # the whole training split normalises to mean 0, std 1
+    # the model's first layer then does what Normalize((0.1307,), (0.3081,)) does
+    normalize = get_model("cnn").normalize
+    expected = TF.normalize(images, [0.1307], [0.3081])
+    torch.testing.assert_close(normalize(images), expected)
+    # and the whole training split normalises to mean 0, std 1
     train = DeviceLoader(mnist.train, batch_size=60_000)
     batch, _ = next(iter(train))
-    assert batch.mean().item() == pytest.approx(0.0, abs=1e-3)
-    assert batch.std().item() == pytest.approx(1.0, abs=1e-3)
+    assert normalize(batch).mean().item() == pytest.approx(0.0, abs=1e-3)
+    assert normalize(batch).std().item() == pytest.approx(1.0, abs=1e-3)
 
 
 def test_seeded_order_is_reproducible(mnist: DatasetSplits) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mnistkit.models._registry import architecture_of, get_model, list_models, register_model
 from mnistkit.models.networks import CNN, MLP, LeNet5, Linear
+from mnistkit.models.normalize import Normalize
 from mnistkit.models.summary import LayerInfo, ModelSummary, summary
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "LeNet5",
     "Linear",
     "ModelSummary",
+    "Normalize",
     "architecture_of",
     "get_model",
     "list_models",

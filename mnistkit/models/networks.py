@@ -1,8 +1,10 @@
 """The networks: softmax regression, a multi-layer perceptron, a CNN and LeNet-5.
 
-Every model takes normalised images of shape (B, 1, 28, 28) and returns raw class scores
-(logits) of shape (B, num_classes); the softmax that turns scores into probabilities lives in
-the loss (:func:`torch.nn.functional.cross_entropy`) and in :meth:`mnistkit.Trainer.predict_proba`.
+Every model takes pixels in [0, 1] of shape (B, 1, 28, 28) and starts with a
+:class:`~mnistkit.models.Normalize` layer holding its data set's mean and standard deviation
+(``dataset=``, MNIST's by default), then returns raw class scores (logits) of shape
+(B, num_classes); the softmax that turns scores into probabilities lives in the loss
+(:func:`torch.nn.functional.cross_entropy`) and in :func:`mnistkit.predict_proba`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mnistkit._validation import check_choice, check_int, check_number
+from mnistkit.datasets import list_datasets
 from mnistkit.exceptions import ConfigError
+from mnistkit.models.normalize import Normalize
 
 __all__ = ["CNN", "MLP", "LeNet5", "Linear"]
 
@@ -27,25 +32,19 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 def _activation(name: str) -> nn.Module:
-    try:
-        return _ACTIVATIONS[name]()
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"Argument 'activation' must be one of {', '.join(map(repr, _ACTIVATIONS))} but got "
-            f"{name!r}."
-        ) from None
+    return _ACTIVATIONS[check_choice(name, "activation", _ACTIVATIONS)]()
 
 
 def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"Argument {name!r} must be a positive integer but got {value!r}.")
-    return value
+    return check_int(value, name)
 
 
 def _probability(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
-        raise ConfigError(f"Argument {name!r} must be a number in [0, 1) but got {value!r}.")
-    return float(value)
+    return check_number(value, name, low=0.0, high=1.0, high_open=True)
+
+
+def _normalize(dataset: object) -> Normalize:
+    return Normalize.for_dataset(check_choice(dataset, "dataset", list_datasets()))
 
 
 class Linear(nn.Module):
@@ -59,16 +58,22 @@ class Linear(nn.Module):
     num_classes : int, default=10
     in_features : int, default=784
         Pixels per image (28 × 28).
+    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+        Whose pixel mean and standard deviation the first layer normalises with.
     """
 
-    def __init__(self, *, num_classes: int = 10, in_features: int = 784) -> None:
+    def __init__(
+        self, *, num_classes: int = 10, in_features: int = 784, dataset: str = "mnist"
+    ) -> None:
         super().__init__()
+        self.normalize = _normalize(dataset)
         self.num_classes = _positive_int("num_classes", num_classes)
         self.in_features = _positive_int("in_features", in_features)
         self.fc = nn.Linear(self.in_features, self.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.fc(x.flatten(1))  # (B, 784) -> (B, C)
+        x = self.normalize(x).flatten(1)  # (B, 1, 28, 28) -> (B, 784)
+        logits: torch.Tensor = self.fc(x)  # -> (B, C)
         return logits
 
 
@@ -88,6 +93,8 @@ class MLP(nn.Module):
         Dropout probability after each hidden activation.
     num_classes : int, default=10
     in_features : int, default=784
+    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+        Whose pixel mean and standard deviation the first layer normalises with.
     """
 
     def __init__(
@@ -98,8 +105,10 @@ class MLP(nn.Module):
         dropout: float = 0.1,
         num_classes: int = 10,
         in_features: int = 784,
+        dataset: str = "mnist",
     ) -> None:
         super().__init__()
+        self.normalize = _normalize(dataset)
         if isinstance(hidden_sizes, int | str) or not isinstance(hidden_sizes, Sequence):
             raise ConfigError(
                 f"Argument 'hidden_sizes' must be a sequence of positive integers, e.g. (256, 128),"
@@ -121,7 +130,7 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.layers(x)  # (B, 1, 28, 28) -> (B, C)
+        logits: torch.Tensor = self.layers(self.normalize(x))  # (B, 1, 28, 28) -> (B, C)
         return logits
 
 
@@ -141,10 +150,11 @@ class CNN(nn.Module):
     dropout : float, default=0.25
         Dropout before each fully connected layer.
     batch_norm : bool, default=False
-        Batch normalisation after each convolution. Off by default: it barely changes the
-        accuracy here and, on CPUs, makes a training step about ten times slower
-        (``benchmarks/bench_models.py``).
+        Batch normalisation after each convolution (then the convolutions have no bias).
+        Off by default, as in the classic network this model teaches.
     num_classes : int, default=10
+    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+        Whose pixel mean and standard deviation the first layer normalises with.
     """
 
     def __init__(
@@ -155,8 +165,10 @@ class CNN(nn.Module):
         dropout: float = 0.25,
         batch_norm: bool = False,
         num_classes: int = 10,
+        dataset: str = "mnist",
     ) -> None:
         super().__init__()
+        self.normalize = _normalize(dataset)
         if isinstance(channels, int | str) or not isinstance(channels, Sequence):
             raise ConfigError(
                 f"Argument 'channels' must be a sequence of positive integers, e.g. (32, 64), "
@@ -168,9 +180,7 @@ class CNN(nn.Module):
                 f"got {len(channels)}: {tuple(channels)!r}."
             )
         self.channels = tuple(_positive_int("channels", c) for c in channels)
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
-            raise ConfigError(f"Argument 'hidden' must be an integer >= 0 but got {hidden!r}.")
-        self.hidden = hidden
+        self.hidden = check_int(hidden, "hidden", minimum=0)
         self.dropout = _probability("dropout", dropout)
         self.batch_norm = bool(batch_norm)
         self.num_classes = _positive_int("num_classes", num_classes)
@@ -194,7 +204,7 @@ class CNN(nn.Module):
         self.classifier = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)  # (B, 1, 28, 28) -> (B, C_last, 7, 7) for two stages
+        x = self.features(self.normalize(x))  # (B, 1, 28, 28) -> (B, C_last, 7, 7) for two
         logits: torch.Tensor = self.classifier(x)  # -> (B, num_classes)
         return logits
 
@@ -211,14 +221,21 @@ class LeNet5(nn.Module):
         ``"tanh"`` with ``pooling="avg"`` is closest to the 1998 network.
     pooling : {"max", "avg"}, default="max"
     num_classes : int, default=10
+    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+        Whose pixel mean and standard deviation the first layer normalises with.
     """
 
     def __init__(
-        self, *, activation: str = "relu", pooling: str = "max", num_classes: int = 10
+        self,
+        *,
+        activation: str = "relu",
+        pooling: str = "max",
+        num_classes: int = 10,
+        dataset: str = "mnist",
     ) -> None:
         super().__init__()
-        if pooling not in ("max", "avg"):
-            raise ConfigError(f"Argument 'pooling' must be 'max' or 'avg' but got {pooling!r}.")
+        self.normalize = _normalize(dataset)
+        check_choice(pooling, "pooling", ("max", "avg"))
         self.activation = activation
         self.pooling = pooling
         self.num_classes = _positive_int("num_classes", num_classes)
@@ -241,5 +258,6 @@ class LeNet5(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.classifier(self.features(x))  # (B, 1, 28, 28) -> (B, C)
+        x = self.features(self.normalize(x))  # (B, 1, 28, 28) -> (B, 16, 5, 5)
+        logits: torch.Tensor = self.classifier(x)  # -> (B, C)
         return logits

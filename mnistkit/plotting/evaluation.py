@@ -30,7 +30,7 @@ from mnistkit.plotting._common import (
     _percent,
     _probabilities,
 )
-from mnistkit.trainer import History
+from mnistkit.history import History
 
 __all__ = ["plot_calibration", "plot_confusion_matrix", "plot_history", "plot_probabilities"]
 

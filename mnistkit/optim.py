@@ -1,0 +1,221 @@
+"""Optimisers and learning-rate schedules: one table each, name → how to build it.
+
+:class:`~mnistkit.TrainConfig` accepts the names in :data:`OPTIMIZERS` and :data:`SCHEDULES`;
+:class:`~mnistkit.Trainer` builds them with :func:`build_optimizer` and :func:`build_schedule`.
+Each entry says everything about its kind in one place: the factory, the default learning
+rate (optimisers), and whether the schedule steps after every batch or every epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+if TYPE_CHECKING:
+    from mnistkit.config import TrainConfig
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "OptimizerSpec",
+    "Schedule",
+    "ScheduleSpec",
+    "build_optimizer",
+    "build_schedule",
+]
+
+Params = Iterable[torch.nn.Parameter]
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizerSpec:
+    """How to build one optimiser.
+
+    Attributes
+    ----------
+    build : callable
+        ``build(params, lr, config)`` returns the :class:`torch.optim.Optimizer`.
+    default_lr : float
+        The learning rate used when ``TrainConfig.lr`` is ``None``.
+    has_momentum : bool
+        Whether it has a momentum (or Adam's ``beta1``) that ``"onecycle"`` can cycle.
+    """
+
+    build: Callable[[Params, float, TrainConfig], Optimizer]
+    default_lr: float
+    has_momentum: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSpec:
+    """How to build one learning-rate schedule.
+
+    Attributes
+    ----------
+    build : callable
+        ``build(optimizer, config, steps_per_epoch)`` returns a
+        :class:`torch.optim.lr_scheduler.LRScheduler`, or ``None`` for a constant rate.
+    per_batch : bool
+        Step it after every batch (``True``) or after every epoch (``False``).
+    """
+
+    build: Callable[[Optimizer, TrainConfig, int], LRScheduler | None]
+    per_batch: bool
+
+
+def _momentum_sgd(params: Params, lr: float, cfg: TrainConfig) -> Optimizer:
+    return torch.optim.SGD(
+        params,
+        lr=lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.momentum > 0,
+        weight_decay=cfg.weight_decay,
+    )
+
+
+#: The optimisers, by name. ``"momentum"`` is SGD with Nesterov momentum; weight decay is
+#: decoupled for ``"adamw"`` and an L2 term for the others.
+OPTIMIZERS: Mapping[str, OptimizerSpec] = MappingProxyType(
+    {
+        "sgd": OptimizerSpec(
+            lambda p, lr, cfg: torch.optim.SGD(p, lr=lr, weight_decay=cfg.weight_decay), 0.1, False
+        ),
+        "momentum": OptimizerSpec(_momentum_sgd, 0.05, True),
+        "adam": OptimizerSpec(
+            lambda p, lr, cfg: torch.optim.Adam(p, lr=lr, weight_decay=cfg.weight_decay), 1e-3, True
+        ),
+        "adamw": OptimizerSpec(
+            lambda p, lr, cfg: torch.optim.AdamW(p, lr=lr, weight_decay=cfg.weight_decay),
+            1e-3,
+            True,
+        ),
+        "adadelta": OptimizerSpec(
+            lambda p, lr, cfg: torch.optim.Adadelta(p, lr=lr, weight_decay=cfg.weight_decay),
+            1.0,
+            False,
+        ),
+    }
+)
+
+
+def _step(opt: Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> LRScheduler:
+    return torch.optim.lr_scheduler.StepLR(opt, cfg.step_size, gamma=cfg.gamma)
+
+
+def _cosine(opt: Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> LRScheduler:
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
+
+
+def _onecycle(opt: Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> LRScheduler | None:
+    total = cfg.epochs * steps_per_epoch
+    if total < 4:  # too few steps for a warm-up and an annealing phase
+        return None
+    return torch.optim.lr_scheduler.OneCycleLR(
+        opt,
+        max_lr=cfg.effective_lr,
+        total_steps=total,
+        pct_start=max(0.25, 2.0 / total),
+        cycle_momentum=OPTIMIZERS[cfg.optimizer].has_momentum,
+    )
+
+
+#: The learning-rate schedules, by name: ``"step"`` multiplies the rate by ``gamma`` every
+#: ``step_size`` epochs; ``"cosine"`` anneals it to zero over all batches; ``"onecycle"``
+#: warms up for the first 25% of batches, then anneals (Smith & Topin, 2017).
+SCHEDULES: Mapping[str, ScheduleSpec] = MappingProxyType(
+    {
+        "none": ScheduleSpec(lambda opt, cfg, steps: None, per_batch=False),
+        "step": ScheduleSpec(_step, per_batch=False),
+        "cosine": ScheduleSpec(_cosine, per_batch=True),
+        "onecycle": ScheduleSpec(_onecycle, per_batch=True),
+    }
+)
+
+
+class Schedule:
+    """A built schedule that knows when it steps.
+
+    Parameters
+    ----------
+    scheduler : torch.optim.lr_scheduler.LRScheduler or None
+        ``None`` keeps the rate constant.
+    per_batch : bool
+        Step after every batch rather than after every epoch.
+    """
+
+    def __init__(self, scheduler: LRScheduler | None, *, per_batch: bool) -> None:
+        self.scheduler = scheduler
+        self.per_batch = per_batch
+
+    def __repr__(self) -> str:
+        kind = type(self.scheduler).__name__ if self.scheduler is not None else "constant"
+        return f"Schedule({kind}, per_batch={self.per_batch})"
+
+    def after_batch(self) -> None:
+        """Advance a per-batch schedule."""
+        if self.per_batch and self.scheduler is not None:
+            self.scheduler.step()
+
+    def after_epoch(self) -> None:
+        """Advance a per-epoch schedule."""
+        if not self.per_batch and self.scheduler is not None:
+            self.scheduler.step()
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """The scheduler's state, or ``None`` for a constant rate.
+
+        Returns
+        -------
+        dict or None
+        """
+        return self.scheduler.state_dict() if self.scheduler is not None else None
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        """Restore :meth:`state_dict`'s output.
+
+        Parameters
+        ----------
+        state : dict or None
+        """
+        if self.scheduler is not None and state is not None:
+            self.scheduler.load_state_dict(state)
+
+
+def build_optimizer(config: TrainConfig, params: Params) -> Optimizer:
+    """The optimiser ``config`` names, at ``config.effective_lr``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    params : iterable of torch.nn.Parameter
+        Usually ``model.parameters()``.
+
+    Returns
+    -------
+    torch.optim.Optimizer
+    """
+    return OPTIMIZERS[config.optimizer].build(params, config.effective_lr, config)
+
+
+def build_schedule(config: TrainConfig, optimizer: Optimizer, steps_per_epoch: int) -> Schedule:
+    """The schedule ``config`` names, for ``config.epochs`` epochs of ``steps_per_epoch``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    optimizer : torch.optim.Optimizer
+    steps_per_epoch : int
+        Batches per epoch.
+
+    Returns
+    -------
+    Schedule
+    """
+    spec = SCHEDULES[config.schedule]
+    return Schedule(spec.build(optimizer, config, steps_per_epoch), per_batch=spec.per_batch)

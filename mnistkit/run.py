@@ -1,0 +1,207 @@
+"""A whole training run into a folder: what ``mnistkit train`` does, callable from Python.
+
+:func:`run_training` loads the data, builds the model, trains it (optionally holding out a
+validation split), evaluates it once on the test set and writes everything into one
+folder::
+
+    model.safetensors      the model (weights, normalisation, metadata)
+    metrics.json           test accuracy, timings, settings and the full report
+    history.json           one record per epoch
+    state.pt               the training state, for resume=True
+    predictions.png        test digits with their predicted labels
+    misclassified.png      test digits the model got wrong
+    confusion_matrix.png   the confusion matrix
+    history.png            learning curves
+
+Every file is written atomically, so an interrupted run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mnistkit import datasets
+from mnistkit._io import atomic_open, write_json
+from mnistkit.callbacks import Callback, TrainingStateCheckpoint
+from mnistkit.config import TrainConfig
+from mnistkit.devices import seed_everything
+from mnistkit.exceptions import CheckpointError, ConfigError
+from mnistkit.history import History
+from mnistkit.loaders import train_val_split
+from mnistkit.metrics import Report
+from mnistkit.models import get_model
+from mnistkit.trainer import Trainer
+
+__all__ = ["RunResult", "run_training"]
+
+#: The figures :func:`run_training` draws, by file name.
+FIGURES = ("predictions.png", "misclassified.png", "confusion_matrix.png", "history.png")
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What :func:`run_training` produced.
+
+    Attributes
+    ----------
+    out : pathlib.Path
+        The output folder.
+    model_path : pathlib.Path
+        The saved model, ``out / "model.safetensors"``.
+    metrics : dict
+        What ``metrics.json`` holds.
+    history : History
+        The epochs' records.
+    report : Report
+        The evaluation on the test set.
+    trainer : Trainer
+        The trainer, holding the trained model.
+    """
+
+    out: Path
+    model_path: Path
+    metrics: dict[str, Any]
+    history: History
+    report: Report
+    trainer: Trainer
+
+
+def run_training(
+    out: str | os.PathLike[str],
+    *,
+    dataset: str = "mnist",
+    model: str = "cnn",
+    model_config: Mapping[str, Any] | None = None,
+    config: TrainConfig | None = None,
+    val_fraction: float = 0.0,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+    figures: bool = True,
+) -> RunResult:
+    """Train a registered model on a data set and write the model, metrics and figures.
+
+    Parameters
+    ----------
+    out : path-like
+        The output folder; created when the first file is written.
+    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+        The data set (see :func:`mnistkit.datasets.load`).
+    model : str, default="cnn"
+        A registered model name (see :func:`mnistkit.list_models`).
+    model_config : mapping, optional
+        Keyword arguments of the model, e.g. ``{"channels": (16, 32)}``.
+    config : TrainConfig, optional
+        How to train; ``TrainConfig()`` by default.
+    val_fraction : float, default=0.0
+        Hold out this share of the training set (stratified) and validate on it after
+        every epoch; 0 trains on all of it.
+    data_dir : path-like, optional
+        The data folder (default: ``$MNISTKIT_DATA_DIR``, then the per-user cache).
+    download : bool, default=True
+        Download missing data files.
+    resume : bool, default=False
+        Continue from ``out/state.pt`` (same settings; more epochs allowed for per-epoch
+        schedules).
+    callbacks : sequence of Callback, optional
+        More callbacks for the trainer (a training-state checkpoint is always added).
+    figures : bool, default=True
+        Draw the four figures.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ConfigError
+        ``out`` is a file, or another argument is invalid.
+    CheckpointError
+        ``resume`` without a training state in ``out``.
+    """
+    out = Path(out)
+    config = config if config is not None else TrainConfig()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"Argument 'out' must be a folder, but {str(out)!r} is a file")
+    state_path = out / "state.pt"
+    if resume and not state_path.is_file():
+        raise CheckpointError(f"{state_path}: nothing to resume (no training state there).")
+    data = datasets.load(
+        dataset, root=data_dir, download=download, progress=config.progress is not False
+    )
+    train, val = data.train, None
+    if val_fraction > 0:
+        train, val = train_val_split(data.train, val_fraction=val_fraction, seed=config.seed)
+    seed_everything(config.seed)  # the model's initial weights follow the seed
+    built = get_model(
+        model, **{"num_classes": len(data.classes), "dataset": data.name, **(model_config or {})}
+    )
+    trainer = Trainer(built, config, callbacks=[TrainingStateCheckpoint(state_path), *callbacks])
+    started = time.perf_counter()
+    history = trainer.fit(train, val=val, resume_from=state_path if resume else None)
+    train_seconds = sum(history.seconds)
+    probs = trainer.predict_proba(data.test.images)  # (N, C): for the report and figures
+    report = Report.from_probabilities(probs, data.test.labels, classes=data.classes)
+    metrics: dict[str, Any] = {
+        "dataset": data.name,
+        "model": model,
+        "test_accuracy": report.accuracy,
+        "test_nll": report.nll,
+        "train_seconds": train_seconds,
+        "wall_seconds": time.perf_counter() - started,
+        "epochs": len(history),
+        "parameters": sum(p.numel() for p in built.parameters()),
+        "device": str(trainer.device),
+        "precision": trainer.precision.precision,
+        "seed": config.seed,
+        "val_fraction": val_fraction,
+        "config": config.to_dict(),
+        "model_config": dict(model_config or {}),
+        "report": report.to_dict(),
+    }
+    model_path = trainer.save_model(
+        out / "model.safetensors", metrics={"test_accuracy": report.accuracy}
+    )
+    write_json(out / "metrics.json", metrics)
+    history.save(out / "history.json")
+    if figures:
+        _draw_figures(out, data.test, probs, report, history)
+    return RunResult(out, model_path, metrics, history, report, trainer)
+
+
+def _draw_figures(
+    out: Path, test: datasets.Split, probs: Any, report: Report, history: History
+) -> None:
+    import matplotlib.pyplot as plt
+
+    from mnistkit import plotting
+
+    shown = 36
+    drawn = {
+        "predictions.png": plotting.show_predictions(
+            test.images[:shown],
+            probs[:shown].argmax(1),
+            test.labels[:shown],
+            classes=test.classes,
+            probabilities=probs[:shown],
+            n=shown,
+            title=f"The first {shown} test images (test accuracy {report.accuracy:.2%})",
+        ),
+        "misclassified.png": plotting.show_misclassified(
+            test.images, probs, test.labels, classes=test.classes, n=shown
+        ),
+        "confusion_matrix.png": plotting.plot_confusion_matrix(report).get_figure(root=True),
+        "history.png": plotting.plot_history(history),
+    }
+    for name, figure in drawn.items():
+        if figure is None:  # e.g. nothing misclassified
+            continue
+        with atomic_open(out / name, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=100, bbox_inches="tight")
+        plt.close(figure)
