@@ -15,6 +15,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from mnistkit.exceptions import ConfigError
+from mnistkit.history import History
 from mnistkit.metrics import ArrayLike, Report, calibration_bins
 from mnistkit.plotting._common import (
     _HIGHLIGHT,
@@ -30,7 +31,6 @@ from mnistkit.plotting._common import (
     _percent,
     _probabilities,
 )
-from mnistkit.trainer import History
 
 __all__ = ["plot_calibration", "plot_confusion_matrix", "plot_history", "plot_probabilities"]
 
