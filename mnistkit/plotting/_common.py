@@ -57,35 +57,6 @@ _NORMALIZE_TITLES = {
 # --------------------------------------------------------------------------- #
 
 
-def _as_int(value: object) -> int | None:
-    """``value`` as an int if it is a Python, NumPy or 0-d tensor integer (not a bool)."""
-    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point():
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        return None
-    return int(value)
-
-
-def _as_real(value: object) -> float | None:
-    """``value`` as a float if it is a real Python or NumPy number (not a bool)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        return None
-    return float(value)
-
-
-def _positive_int(value: object, name: str) -> int:
-    number = _as_int(value)
-    if number is None or number < 1:
-        raise ConfigError(f"Argument {name!r} must be a positive integer, but got {value!r}")
-    return number
-
-
-def _optional_ncols(ncols: object) -> int | None:
-    return None if ncols is None else _positive_int(ncols, "ncols")
-
-
 def _array(value: object, name: str) -> npt.NDArray[Any]:
     """A NumPy array from a tensor (any device), an array or a nested sequence."""
     if isinstance(value, torch.Tensor):

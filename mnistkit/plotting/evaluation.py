@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from mnistkit._validation import as_int, fail
 from mnistkit.exceptions import ConfigError
 from mnistkit.history import History
 from mnistkit.metrics import ArrayLike, Report, calibration_bins
@@ -24,7 +25,6 @@ from mnistkit.plotting._common import (
     _RIGHT,
     _WRONG,
     _array,
-    _as_int,
     _ax,
     _classes,
     _labels,
@@ -129,9 +129,7 @@ def plot_confusion_matrix(
         default_names = None
         integral = bool(np.all(counts == np.round(counts)))
     if normalize is not None and normalize not in _NORMALIZE_TITLES:
-        raise ConfigError(
-            f"Argument 'normalize' must be None, 'true', 'pred' or 'all', but got {normalize!r}"
-        )
+        raise fail("normalize", normalize, "None, 'true', 'pred' or 'all'")
     axes = _ax(ax)
     size = counts.shape[0]
     names = _classes(classes, size) or default_names or tuple(str(i) for i in range(size))
@@ -315,11 +313,9 @@ def plot_probabilities(
     names = _classes(classes, size) or tuple(str(i) for i in range(size))
     target: int | None = None
     if true is not None:
-        target = _as_int(true)
+        target = as_int(true)
         if target is None or not 0 <= target < size:
-            raise ConfigError(
-                f"Argument 'true' must be a class index in [0, {size}) or None, but got {true!r}"
-            )
+            raise fail("true", true, f"a class index in [0, {size}) or None")
     axes = _ax(ax)
     if axes is None:
         fig = plt.figure(figsize=(max(4.0, 0.45 * size + 1.5), 3.2), layout="constrained")

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
 
+from mnistkit._validation import check_int
 from mnistkit.datasets import Split
 from mnistkit.metrics import ArrayLike
 from mnistkit.plotting._common import (
@@ -24,10 +25,8 @@ from mnistkit.plotting._common import (
     _labelled_grid,
     _labels,
     _name,
-    _optional_ncols,
     _percent,
     _pixels,
-    _positive_int,
     _probabilities,
 )
 
@@ -82,8 +81,8 @@ def show_samples(
         if classes is None:
             classes = images.classes
         images = images.images
-    count = _positive_int(n, "n")
-    columns = _optional_ncols(ncols)
+    count = check_int(n, "n")
+    columns = None if ncols is None else check_int(ncols, "ncols")
     stack = _images(images)
     shown = min(count, stack.shape[0])
     pixels, unit = _pixels(stack[:shown])
@@ -163,8 +162,8 @@ def show_predictions(
     ...     mnist.test.images[:25], probs.argmax(1), mnist.test.labels[:25], probabilities=probs
     ... )
     """
-    count = _positive_int(n, "n")
-    columns = _optional_ncols(ncols)
+    count = check_int(n, "n")
+    columns = None if ncols is None else check_int(ncols, "ncols")
     stack = _images(images)
     total = stack.shape[0]
     probs = None if probabilities is None else _probabilities(probabilities, n=total)
@@ -249,8 +248,8 @@ def show_misclassified(
     ConfigError
         If an argument has the wrong type, shape or value, or the lengths disagree.
     """
-    count = _positive_int(n, "n")
-    columns = _optional_ncols(ncols)
+    count = check_int(n, "n")
+    columns = None if ncols is None else check_int(ncols, "ncols")
     stack, probs, truth, names = _scored(images, probabilities, labels, classes)
     total = stack.shape[0]
     pred = probs.argmax(axis=1)
@@ -325,8 +324,8 @@ def show_top_losses(
     ConfigError
         If an argument has the wrong type, shape or value, or the lengths disagree.
     """
-    count = _positive_int(k, "k")
-    columns = _optional_ncols(ncols)
+    count = check_int(k, "k")
+    columns = None if ncols is None else check_int(ncols, "ncols")
     stack, probs, truth, names = _scored(images, probabilities, labels, classes)
     total = stack.shape[0]
     p_true = probs[np.arange(total), truth]

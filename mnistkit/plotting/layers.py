@@ -11,16 +11,14 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from mnistkit._validation import as_int, as_real, check_int, fail
 from mnistkit.exceptions import ConfigError
 from mnistkit.metrics import ArrayLike
 from mnistkit.plotting._common import (
     _array,
-    _as_int,
-    _as_real,
     _classes,
     _FloatArray,
     _grid,
-    _positive_int,
 )
 
 __all__ = ["plot_feature_maps", "plot_filters", "plot_weights"]
@@ -80,7 +78,7 @@ def plot_weights(
     ConfigError
         If the model has no linear layer or the weights cannot be drawn as square images.
     """
-    columns = _positive_int(ncols, "ncols")
+    columns = check_int(ncols, "ncols")
     if isinstance(model_or_weight, nn.Module):
         linear = next((m for m in model_or_weight.modules() if isinstance(m, nn.Linear)), None)
         if linear is None:
@@ -138,13 +136,14 @@ def _conv_layer(model: nn.Module, layer: int | str, name: str) -> tuple[str, nn.
             f"Argument 'layer' must name a Conv2d layer of {type(model).__name__}, but got "
             f"{layer!r}; expected one of: {listing}"
         )
-    index = _as_int(layer)
+    index = as_int(layer)
     count = len(convs)
     if index is None or not -count <= index < count:
-        raise ConfigError(
-            f"Argument 'layer' must be an index in [{-count}, {count}) among the {count} Conv2d "
-            f"layer(s) of {type(model).__name__} ({listing}), or one of their names, "
-            f"but got {layer!r}"
+        raise fail(
+            "layer",
+            layer,
+            f"an index in [{-count}, {count}) among the {count} Conv2d layer(s) of "
+            f"{type(model).__name__} ({listing}), or one of their names",
         )
     return convs[index]
 
@@ -193,8 +192,8 @@ def plot_filters(
         If the model has no Conv2d layer, or ``layer`` or ``in_channel`` is out of range.
     """
     model = _module(model_or_conv, "model_or_conv")
-    columns = _positive_int(ncols, "ncols")
-    limit_count = _positive_int(max_filters, "max_filters")
+    columns = check_int(ncols, "ncols")
+    limit_count = check_int(max_filters, "max_filters")
     name, conv = _conv_layer(model, layer, "model_or_conv")
     weight = conv.weight.detach().cpu().double().numpy()  # (out, in / groups, kh, kw)
     inputs = weight.shape[1]
@@ -202,12 +201,9 @@ def plot_filters(
         kernels = weight.mean(axis=1)
         source = "" if inputs == 1 else f", mean over {inputs} input channels"
     else:
-        channel = _as_int(in_channel)
+        channel = as_int(in_channel)
         if channel is None or not 0 <= channel < inputs:
-            raise ConfigError(
-                f"Argument 'in_channel' must be an index in [0, {inputs}) or None, "
-                f"but got {in_channel!r}"
-            )
+            raise fail("in_channel", in_channel, f"an index in [0, {inputs}) or None")
         kernels = weight[:, channel]
         source = f", input channel {channel}"
     total = kernels.shape[0]
@@ -308,9 +304,9 @@ def plot_feature_maps(
         not used by the forward pass, or another argument is invalid.
     """
     net = _module(model, "model")
-    columns = _positive_int(ncols, "ncols")
-    limit_count = _positive_int(max_maps, "max_maps")
-    shift, scale = _as_real(mean), _as_real(std)
+    columns = check_int(ncols, "ncols")
+    limit_count = check_int(max_maps, "max_maps")
+    shift, scale = as_real(mean), as_real(std)
     if shift is None or not math.isfinite(shift):
         raise ConfigError(f"Argument 'mean' must be a finite number, but got {mean!r}")
     if scale is None or not math.isfinite(scale) or scale <= 0:
