@@ -1,20 +1,25 @@
-"""Shared validation, colours and the image grid of the plotting functions (private)."""
+"""Shared validation, colours and the image grid of the plotting functions (private).
+
+Matplotlib is imported here only when a figure is drawn (:func:`_figure`, :func:`_ax`), so
+that ``import mnistkit`` does not load :mod:`matplotlib.pyplot` and its backend.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from mnistkit._validation import class_names
 from mnistkit.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = []
 
@@ -201,6 +206,8 @@ def _classes(
 
 
 def _ax(ax: object) -> Axes | None:
+    from matplotlib.axes import Axes
+
     if ax is not None and not isinstance(ax, Axes):
         raise ConfigError(
             f"Argument 'ax' must be a matplotlib Axes or None, but got {type(ax).__name__}"
@@ -213,8 +220,19 @@ def _name(label: int, classes: tuple[str, ...] | None) -> str:
 
 
 # --------------------------------------------------------------------------- #
-# image grids
+# figures and image grids
 # --------------------------------------------------------------------------- #
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A new figure of ``width`` × ``height`` inches with constrained layout.
+
+    Made through :mod:`matplotlib.pyplot`, imported here on first use, so that
+    ``plt.show()`` and ``plt.close()`` know the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=(width, height), layout="constrained")
 
 
 def _grid(
@@ -225,7 +243,7 @@ def _grid(
     rows = math.ceil(count / cols)
     width = max(cols * cell, 3.0)
     height = rows * (cell * _CELL_HEIGHT / _CELL_WIDTH + title_lines * _TITLE_LINE) + 0.4
-    fig = plt.figure(figsize=(width, height), layout="constrained")
+    fig = _figure(width, height)
     grid = fig.subplots(rows, cols, squeeze=False)
     axes: list[Axes] = list(grid.ravel())
     for spare in axes[count:]:

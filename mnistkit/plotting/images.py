@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
-from matplotlib.figure import Figure
 
 from mnistkit._validation import check_int
 from mnistkit.datasets import Split
@@ -19,6 +17,7 @@ from mnistkit.plotting._common import (
     _RIGHT,
     _WRONG,
     _classes,
+    _figure,
     _FloatArray,
     _images,
     _IntArray,
@@ -29,6 +28,9 @@ from mnistkit.plotting._common import (
     _pixels,
     _probabilities,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["show_misclassified", "show_predictions", "show_samples", "show_top_losses"]
 
@@ -255,7 +257,7 @@ def show_misclassified(
     pred = probs.argmax(axis=1)
     wrong = np.flatnonzero(pred != truth)
     if wrong.size == 0:
-        fig = plt.figure(figsize=(4.0, 1.5), layout="constrained")
+        fig = _figure(4.0, 1.5)
         ax = fig.subplots()
         ax.set_axis_off()
         ax.text(0.5, 0.5, f"No misclassified images among {total}", ha="center", va="center")

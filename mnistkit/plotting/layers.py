@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from mnistkit._validation import as_int, as_real, check_int, fail
@@ -20,6 +19,9 @@ from mnistkit.plotting._common import (
     _FloatArray,
     _grid,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_feature_maps", "plot_filters", "plot_weights"]
 
