@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnistkit._validation import as_int, as_real, check_int, fail
+from mnistkit._validation import as_int, check_int, fail
 from mnistkit.exceptions import ConfigError
 from mnistkit.metrics import ArrayLike
 from mnistkit.plotting._common import (
@@ -245,8 +245,8 @@ def _one_image(image: object) -> torch.Tensor:
         if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
             raise ConfigError(
                 f"Argument 'image' must hold uint8 pixels or floats in [0, 1], but got floats "
-                f"from {values.min():.4g} to {values.max():.4g}; pass unnormalised pixels, "
-                "the model's normalisation is applied with 'mean' and 'std'"
+                f"from {values.min():.4g} to {values.max():.4g}; pass the pixels before "
+                "normalisation: the model normalises them itself"
             )
     else:
         raise ConfigError(
@@ -261,32 +261,30 @@ def plot_feature_maps(
     image: ArrayLike,
     *,
     layer: int | str = 0,
-    mean: float = 0.1307,
-    std: float = 0.3081,
     ncols: int = 8,
     max_maps: int = 32,
     cmap: str = "viridis",
 ) -> Figure:
     """Show what a convolution layer outputs for one image, one panel per channel.
 
-    The image is normalised with ``mean`` and ``std`` and passed through ``model`` in
-    evaluation mode under :func:`torch.inference_mode` (the training flag is restored
-    afterwards); a forward hook records the chosen layer's output. That is the
-    convolution's own output, before any batch normalisation, activation or pooling
-    that follows it, so it can be negative. Each map is coloured on its own range.
+    The image, as pixels in [0, 1], is passed through ``model`` in evaluation mode under
+    :func:`torch.inference_mode` (the training flag is restored afterwards); a forward
+    hook records the chosen layer's output. That is the convolution's own output, before
+    any batch normalisation, activation or pooling that follows it, so it can be
+    negative. Each map is coloured on its own range.
 
     Parameters
     ----------
     model : torch.nn.Module
-        A model taking normalised (1, 1, H, W) images, e.g. ``get_model("cnn")``.
+        A model taking (1, 1, H, W) pixels in [0, 1]; models from
+        :func:`~mnistkit.models.get_model` normalise inside; for your own module, see
+        ``mnistkit.models.Normalize``.
     image : tensor, ndarray or nested sequence
         One image of shape (H, W), (1, H, W) or (1, 1, H, W): ``uint8`` pixels or floats
         in [0, 1], as in :class:`~mnistkit.datasets.Split`.
     layer : int or str, default=0
         Which Conv2d: its index among the model's Conv2d layers in definition order
         (0 is the first, -1 the last), or its name in ``model.named_modules()``.
-    mean, std : float, default=0.1307, 0.3081
-        The normalisation the model was trained with (MNIST's by default).
     ncols : int, default=8
         Maps per row.
     max_maps : int, default=32
@@ -308,17 +306,11 @@ def plot_feature_maps(
     net = _module(model, "model")
     columns = check_int(ncols, "ncols")
     limit_count = check_int(max_maps, "max_maps")
-    shift, scale = as_real(mean), as_real(std)
-    if shift is None or not math.isfinite(shift):
-        raise ConfigError(f"Argument 'mean' must be a finite number, but got {mean!r}")
-    if scale is None or not math.isfinite(scale) or scale <= 0:
-        raise ConfigError(f"Argument 'std' must be a positive finite number, but got {std!r}")
     name, conv = _conv_layer(net, layer, "model")
     batch = _one_image(image)
     parameter = next(net.parameters(), None)
     if parameter is not None:
         batch = batch.to(device=parameter.device, dtype=parameter.dtype)
-    batch = (batch - shift) / scale  # (1, 1, H, W)
 
     captured: list[torch.Tensor] = []
 
