@@ -30,6 +30,7 @@ from mnistkit.callbacks import (
     TrainingStateCheckpoint,
 )
 from mnistkit.checkpoints import LoadedModel, ModelMetadata, load_model, save_model
+from mnistkit.config import TrainConfig
 from mnistkit.datasets import DatasetSplits, Split, list_datasets
 from mnistkit.devices import resolve_device, seed_everything
 from mnistkit.exceptions import (
@@ -46,11 +47,10 @@ from mnistkit.exceptions import (
     MnistkitWarning,
     PrecisionFallbackWarning,
 )
+from mnistkit.history import History
 from mnistkit.inference import predict, predict_proba
 from mnistkit.loaders import DeviceLoader, train_val_split
 from mnistkit.metrics import Report
-from mnistkit.config import TrainConfig
-from mnistkit.history import History
 from mnistkit.models import Normalize, get_model, list_models, summary
 from mnistkit.run import RunResult, run_training
 from mnistkit.trainer import Trainer

@@ -5,7 +5,8 @@ Every function draws with Matplotlib's object API and returns what it drew on: a
 :class:`~matplotlib.axes.Axes` for single-panel plots, which also accept ``ax=`` to draw
 into an existing one. Nothing here calls :func:`matplotlib.pyplot.show`; call it
 yourself in a script, or let a notebook display the figure. Figures are created
-through :mod:`matplotlib.pyplot` so that ``plt.show()`` and ``plt.close()`` know them.
+through :mod:`matplotlib.pyplot` so that ``plt.show()`` and ``plt.close()`` know them;
+pyplot is imported when the first figure is drawn, not by ``import mnistkit``.
 
 ===============================  =======================================================
 function                         draws

@@ -1,20 +1,25 @@
-"""Shared validation, colours and the image grid of the plotting functions (private)."""
+"""Shared validation, colours and the image grid of the plotting functions (private).
+
+Matplotlib is imported here only when a figure is drawn (:func:`_figure`, :func:`_ax`), so
+that ``import mnistkit`` does not load :mod:`matplotlib.pyplot` and its backend.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from mnistkit._validation import class_names
 from mnistkit.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = []
 
@@ -55,35 +60,6 @@ _NORMALIZE_TITLES = {
 # --------------------------------------------------------------------------- #
 # input validation
 # --------------------------------------------------------------------------- #
-
-
-def _as_int(value: object) -> int | None:
-    """``value`` as an int if it is a Python, NumPy or 0-d tensor integer (not a bool)."""
-    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point():
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        return None
-    return int(value)
-
-
-def _as_real(value: object) -> float | None:
-    """``value`` as a float if it is a real Python or NumPy number (not a bool)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        return None
-    return float(value)
-
-
-def _positive_int(value: object, name: str) -> int:
-    number = _as_int(value)
-    if number is None or number < 1:
-        raise ConfigError(f"Argument {name!r} must be a positive integer, but got {value!r}")
-    return number
-
-
-def _optional_ncols(ncols: object) -> int | None:
-    return None if ncols is None else _positive_int(ncols, "ncols")
 
 
 def _array(value: object, name: str) -> npt.NDArray[Any]:
@@ -230,6 +206,8 @@ def _classes(
 
 
 def _ax(ax: object) -> Axes | None:
+    from matplotlib.axes import Axes
+
     if ax is not None and not isinstance(ax, Axes):
         raise ConfigError(
             f"Argument 'ax' must be a matplotlib Axes or None, but got {type(ax).__name__}"
@@ -242,8 +220,19 @@ def _name(label: int, classes: tuple[str, ...] | None) -> str:
 
 
 # --------------------------------------------------------------------------- #
-# image grids
+# figures and image grids
 # --------------------------------------------------------------------------- #
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A new figure of ``width`` × ``height`` inches with constrained layout.
+
+    Made through :mod:`matplotlib.pyplot`, imported here on first use, so that
+    ``plt.show()`` and ``plt.close()`` know the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=(width, height), layout="constrained")
 
 
 def _grid(
@@ -254,7 +243,7 @@ def _grid(
     rows = math.ceil(count / cols)
     width = max(cols * cell, 3.0)
     height = rows * (cell * _CELL_HEIGHT / _CELL_WIDTH + title_lines * _TITLE_LINE) + 0.4
-    fig = plt.figure(figsize=(width, height), layout="constrained")
+    fig = _figure(width, height)
     grid = fig.subplots(rows, cols, squeeze=False)
     axes: list[Axes] = list(grid.ravel())
     for spare in axes[count:]:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
 
+from mnistkit._validation import as_int, fail
 from mnistkit.exceptions import ConfigError
+from mnistkit.history import History
 from mnistkit.metrics import ArrayLike, Report, calibration_bins
 from mnistkit.plotting._common import (
     _HIGHLIGHT,
@@ -23,14 +20,17 @@ from mnistkit.plotting._common import (
     _RIGHT,
     _WRONG,
     _array,
-    _as_int,
     _ax,
     _classes,
+    _figure,
     _labels,
     _percent,
     _probabilities,
 )
-from mnistkit.history import History
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_calibration", "plot_confusion_matrix", "plot_history", "plot_probabilities"]
 
@@ -129,9 +129,7 @@ def plot_confusion_matrix(
         default_names = None
         integral = bool(np.all(counts == np.round(counts)))
     if normalize is not None and normalize not in _NORMALIZE_TITLES:
-        raise ConfigError(
-            f"Argument 'normalize' must be None, 'true', 'pred' or 'all', but got {normalize!r}"
-        )
+        raise fail("normalize", normalize, "None, 'true', 'pred' or 'all'")
     axes = _ax(ax)
     size = counts.shape[0]
     names = _classes(classes, size) or default_names or tuple(str(i) for i in range(size))
@@ -148,7 +146,7 @@ def plot_confusion_matrix(
 
     if axes is None:
         side = max(4.5, 0.45 * size + 1.8)
-        fig = plt.figure(figsize=(side + (1.0 if colorbar else 0.0), side), layout="constrained")
+        fig = _figure(side + (1.0 if colorbar else 0.0), side)
         axes = fig.subplots()
     top = float(values.max())
     image = axes.imshow(
@@ -256,7 +254,9 @@ def plot_history(
             )
         plan.append(curves)
 
-    fig = plt.figure(figsize=(4.2 * len(names), 3.4), layout="constrained")
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(4.2 * len(names), 3.4)
     grid = fig.subplots(1, len(names), squeeze=False)
     for ax, metric, curves in zip(grid[0], names, plan, strict=True):
         for key, label in curves:
@@ -315,14 +315,12 @@ def plot_probabilities(
     names = _classes(classes, size) or tuple(str(i) for i in range(size))
     target: int | None = None
     if true is not None:
-        target = _as_int(true)
+        target = as_int(true)
         if target is None or not 0 <= target < size:
-            raise ConfigError(
-                f"Argument 'true' must be a class index in [0, {size}) or None, but got {true!r}"
-            )
+            raise fail("true", true, f"a class index in [0, {size}) or None")
     axes = _ax(ax)
     if axes is None:
-        fig = plt.figure(figsize=(max(4.0, 0.45 * size + 1.5), 3.2), layout="constrained")
+        fig = _figure(max(4.0, 0.45 * size + 1.5), 3.2)
         axes = fig.subplots()
     pred = int(probs.argmax())
     colors = [_MUTED] * size
@@ -335,6 +333,8 @@ def plot_probabilities(
     axes.bar(positions, probs, color=colors, edgecolor=edges, linewidth=widths)
     axes.text(pred, probs[pred] + 0.02, _percent(float(probs[pred])), ha="center", va="bottom")
     _tick_labels(axes, "x", names)
+    from matplotlib.patches import Patch
+
     handles = [Patch(facecolor=colors[pred], label="predicted")]
     if target is not None:
         axes.get_xticklabels()[target].set_fontweight("bold")
@@ -390,7 +390,7 @@ def plot_calibration(
     bins = calibration_bins(probs, truth, n_bins=n_bins)
     axes = _ax(ax)
     if axes is None:
-        fig = plt.figure(figsize=(4.6, 4.6), layout="constrained")
+        fig = _figure(4.6, 4.6)
         axes = fig.subplots()
     filled = (bins.count > 0).numpy()
     left = bins.edges[:-1].numpy()[filled]

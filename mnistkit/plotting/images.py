@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
-from matplotlib.figure import Figure
 
+from mnistkit._validation import check_int
 from mnistkit.datasets import Split
 from mnistkit.metrics import ArrayLike
 from mnistkit.plotting._common import (
@@ -18,18 +17,20 @@ from mnistkit.plotting._common import (
     _RIGHT,
     _WRONG,
     _classes,
+    _figure,
     _FloatArray,
     _images,
     _IntArray,
     _labelled_grid,
     _labels,
     _name,
-    _optional_ncols,
     _percent,
     _pixels,
-    _positive_int,
     _probabilities,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["show_misclassified", "show_predictions", "show_samples", "show_top_losses"]
 
@@ -82,8 +83,8 @@ def show_samples(
         if classes is None:
             classes = images.classes
         images = images.images
-    count = _positive_int(n, "n")
-    columns = _optional_ncols(ncols)
+    count = check_int(n, "n")
+    columns = None if ncols is None else check_int(ncols, "ncols")
     stack = _images(images)
     shown = min(count, stack.shape[0])
     pixels, unit = _pixels(stack[:shown])
@@ -163,8 +164,8 @@ def show_predictions(
     ...     mnist.test.images[:25], probs.argmax(1), mnist.test.labels[:25], probabilities=probs
     ... )
     """
-    count = _positive_int(n, "n")
-    columns = _optional_ncols(ncols)
+    count = check_int(n, "n")
+    columns = None if ncols is None else check_int(ncols, "ncols")
     stack = _images(images)
     total = stack.shape[0]
     probs = None if probabilities is None else _probabilities(probabilities, n=total)
@@ -249,14 +250,14 @@ def show_misclassified(
     ConfigError
         If an argument has the wrong type, shape or value, or the lengths disagree.
     """
-    count = _positive_int(n, "n")
-    columns = _optional_ncols(ncols)
+    count = check_int(n, "n")
+    columns = None if ncols is None else check_int(ncols, "ncols")
     stack, probs, truth, names = _scored(images, probabilities, labels, classes)
     total = stack.shape[0]
     pred = probs.argmax(axis=1)
     wrong = np.flatnonzero(pred != truth)
     if wrong.size == 0:
-        fig = plt.figure(figsize=(4.0, 1.5), layout="constrained")
+        fig = _figure(4.0, 1.5)
         ax = fig.subplots()
         ax.set_axis_off()
         ax.text(0.5, 0.5, f"No misclassified images among {total}", ha="center", va="center")
@@ -325,8 +326,8 @@ def show_top_losses(
     ConfigError
         If an argument has the wrong type, shape or value, or the lengths disagree.
     """
-    count = _positive_int(k, "k")
-    columns = _optional_ncols(ncols)
+    count = check_int(k, "k")
+    columns = None if ncols is None else check_int(ncols, "ncols")
     stack, probs, truth, names = _scored(images, probabilities, labels, classes)
     total = stack.shape[0]
     p_true = probs[np.arange(total), truth]

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
+from mnistkit._validation import as_int, check_int, fail
 from mnistkit.exceptions import ConfigError
 from mnistkit.metrics import ArrayLike
 from mnistkit.plotting._common import (
     _array,
-    _as_int,
-    _as_real,
     _classes,
     _FloatArray,
     _grid,
-    _positive_int,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_feature_maps", "plot_filters", "plot_weights"]
 
@@ -80,7 +80,7 @@ def plot_weights(
     ConfigError
         If the model has no linear layer or the weights cannot be drawn as square images.
     """
-    columns = _positive_int(ncols, "ncols")
+    columns = check_int(ncols, "ncols")
     if isinstance(model_or_weight, nn.Module):
         linear = next((m for m in model_or_weight.modules() if isinstance(m, nn.Linear)), None)
         if linear is None:
@@ -138,13 +138,14 @@ def _conv_layer(model: nn.Module, layer: int | str, name: str) -> tuple[str, nn.
             f"Argument 'layer' must name a Conv2d layer of {type(model).__name__}, but got "
             f"{layer!r}; expected one of: {listing}"
         )
-    index = _as_int(layer)
+    index = as_int(layer)
     count = len(convs)
     if index is None or not -count <= index < count:
-        raise ConfigError(
-            f"Argument 'layer' must be an index in [{-count}, {count}) among the {count} Conv2d "
-            f"layer(s) of {type(model).__name__} ({listing}), or one of their names, "
-            f"but got {layer!r}"
+        raise fail(
+            "layer",
+            layer,
+            f"an index in [{-count}, {count}) among the {count} Conv2d layer(s) of "
+            f"{type(model).__name__} ({listing}), or one of their names",
         )
     return convs[index]
 
@@ -193,8 +194,8 @@ def plot_filters(
         If the model has no Conv2d layer, or ``layer`` or ``in_channel`` is out of range.
     """
     model = _module(model_or_conv, "model_or_conv")
-    columns = _positive_int(ncols, "ncols")
-    limit_count = _positive_int(max_filters, "max_filters")
+    columns = check_int(ncols, "ncols")
+    limit_count = check_int(max_filters, "max_filters")
     name, conv = _conv_layer(model, layer, "model_or_conv")
     weight = conv.weight.detach().cpu().double().numpy()  # (out, in / groups, kh, kw)
     inputs = weight.shape[1]
@@ -202,12 +203,9 @@ def plot_filters(
         kernels = weight.mean(axis=1)
         source = "" if inputs == 1 else f", mean over {inputs} input channels"
     else:
-        channel = _as_int(in_channel)
+        channel = as_int(in_channel)
         if channel is None or not 0 <= channel < inputs:
-            raise ConfigError(
-                f"Argument 'in_channel' must be an index in [0, {inputs}) or None, "
-                f"but got {in_channel!r}"
-            )
+            raise fail("in_channel", in_channel, f"an index in [0, {inputs}) or None")
         kernels = weight[:, channel]
         source = f", input channel {channel}"
     total = kernels.shape[0]
@@ -247,8 +245,8 @@ def _one_image(image: object) -> torch.Tensor:
         if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
             raise ConfigError(
                 f"Argument 'image' must hold uint8 pixels or floats in [0, 1], but got floats "
-                f"from {values.min():.4g} to {values.max():.4g}; pass unnormalised pixels, "
-                "the model's normalisation is applied with 'mean' and 'std'"
+                f"from {values.min():.4g} to {values.max():.4g}; pass the pixels before "
+                "normalisation: the model normalises them itself"
             )
     else:
         raise ConfigError(
@@ -263,32 +261,30 @@ def plot_feature_maps(
     image: ArrayLike,
     *,
     layer: int | str = 0,
-    mean: float = 0.1307,
-    std: float = 0.3081,
     ncols: int = 8,
     max_maps: int = 32,
     cmap: str = "viridis",
 ) -> Figure:
     """Show what a convolution layer outputs for one image, one panel per channel.
 
-    The image is normalised with ``mean`` and ``std`` and passed through ``model`` in
-    evaluation mode under :func:`torch.inference_mode` (the training flag is restored
-    afterwards); a forward hook records the chosen layer's output. That is the
-    convolution's own output, before any batch normalisation, activation or pooling
-    that follows it, so it can be negative. Each map is coloured on its own range.
+    The image, as pixels in [0, 1], is passed through ``model`` in evaluation mode under
+    :func:`torch.inference_mode` (the training flag is restored afterwards); a forward
+    hook records the chosen layer's output. That is the convolution's own output, before
+    any batch normalisation, activation or pooling that follows it, so it can be
+    negative. Each map is coloured on its own range.
 
     Parameters
     ----------
     model : torch.nn.Module
-        A model taking normalised (1, 1, H, W) images, e.g. ``get_model("cnn")``.
+        A model taking (1, 1, H, W) pixels in [0, 1]; models from
+        :func:`~mnistkit.models.get_model` normalise inside; for your own module, see
+        ``mnistkit.models.Normalize``.
     image : tensor, ndarray or nested sequence
         One image of shape (H, W), (1, H, W) or (1, 1, H, W): ``uint8`` pixels or floats
         in [0, 1], as in :class:`~mnistkit.datasets.Split`.
     layer : int or str, default=0
         Which Conv2d: its index among the model's Conv2d layers in definition order
         (0 is the first, -1 the last), or its name in ``model.named_modules()``.
-    mean, std : float, default=0.1307, 0.3081
-        The normalisation the model was trained with (MNIST's by default).
     ncols : int, default=8
         Maps per row.
     max_maps : int, default=32
@@ -308,19 +304,13 @@ def plot_feature_maps(
         not used by the forward pass, or another argument is invalid.
     """
     net = _module(model, "model")
-    columns = _positive_int(ncols, "ncols")
-    limit_count = _positive_int(max_maps, "max_maps")
-    shift, scale = _as_real(mean), _as_real(std)
-    if shift is None or not math.isfinite(shift):
-        raise ConfigError(f"Argument 'mean' must be a finite number, but got {mean!r}")
-    if scale is None or not math.isfinite(scale) or scale <= 0:
-        raise ConfigError(f"Argument 'std' must be a positive finite number, but got {std!r}")
+    columns = check_int(ncols, "ncols")
+    limit_count = check_int(max_maps, "max_maps")
     name, conv = _conv_layer(net, layer, "model")
     batch = _one_image(image)
     parameter = next(net.parameters(), None)
     if parameter is not None:
         batch = batch.to(device=parameter.device, dtype=parameter.dtype)
-    batch = (batch - shift) / scale  # (1, 1, H, W)
 
     captured: list[torch.Tensor] = []
 

@@ -1,0 +1,72 @@
+"""The package's layering: what ``import mnistkit`` loads, and what plotting may import.
+
+Imports are checked in a fresh interpreter, since this test session has long loaded
+Matplotlib through other test modules.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PLOTTING = ROOT / "mnistkit" / "plotting"
+
+
+def _python(code: str) -> str:
+    """Run ``code`` in a new interpreter on this checkout; return what it printed."""
+    env = dict(os.environ, MPLBACKEND="Agg")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_import_mnistkit_does_not_load_pyplot() -> None:
+    out = _python(
+        "import sys, mnistkit\n"
+        "print(mnistkit.__file__)\n"
+        "print('matplotlib.pyplot' in sys.modules)\n"
+        "mnistkit.plotting.plot_probabilities([0.25, 0.75])\n"
+        "print('matplotlib.pyplot' in sys.modules)\n"
+    )
+    location, before, after = out.split()
+    assert Path(location).resolve().is_relative_to(ROOT)  # this checkout, not an installed copy
+    assert before == "False"  # import mnistkit leaves pyplot (and its backend) alone
+    assert after == "True"  # drawing a figure loads it
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_plotting_does_not_import_the_trainer_or_the_cli() -> None:
+    # plotting takes tensors, reports and histories, never a Trainer (ARCHITECTURE.md)
+    forbidden = ("mnistkit.trainer", "mnistkit.cli")
+    files = sorted(PLOTTING.glob("*.py"))
+    assert files
+    for path in files:
+        bad = sorted(
+            name
+            for name in _imported_modules(path)
+            if any(name == f or name.startswith(f + ".") for f in forbidden)
+        )
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
