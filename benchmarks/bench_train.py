@@ -58,7 +58,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 
 import mnistkit
-from mnistkit import Callback, Split, TrainConfig, Trainer
+from mnistkit import Callback, RunView, Split, TrainConfig, Trainer, predict
 from mnistkit.datasets import DatasetSplits
 
 METHODS: tuple[str, ...] = ("mnistkit", "mnistkit-refnet", "reference")
@@ -138,20 +138,20 @@ class _TimeToTarget(Callback):
         self.device = device
         self._started = 0.0
 
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+    def on_epoch_start(self, run: RunView, epoch: int) -> None:
         synchronize(self.device)
         self._started = time.perf_counter()
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, float]) -> None:
+    def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
         # fit() runs without validation data, so nothing but training lies in this span
         synchronize(self.device)
         train_s = time.perf_counter() - self._started
         started = time.perf_counter()
-        predicted = trainer.predict(self.test.images)
+        predicted = predict(run.model, self.test.images, device=run.device)
         accuracy = float((predicted == self.test.labels.cpu()).double().mean())
         self.run.add(epoch, train_s, time.perf_counter() - started, accuracy)
         if accuracy >= self.target:
-            trainer.should_stop = True
+            run.request_stop()
 
 
 def run_mnistkit(

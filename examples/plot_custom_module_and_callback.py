@@ -59,8 +59,8 @@ class BatchRecorder(mnistkit.Callback):
         self.losses: list[tuple[int, float]] = []
         self.step = 0
 
-    def on_batch_end(self, trainer: mnistkit.Trainer, batch: int, loss: float | None) -> None:
-        self.learning_rates.append(trainer.optimizer.param_groups[0]["lr"])
+    def on_batch_end(self, run: mnistkit.RunView, batch: int, loss: float | None) -> None:
+        self.learning_rates.append(run.lr)
         if loss is not None:
             self.losses.append((self.step, loss))
         self.step += 1

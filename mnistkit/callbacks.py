@@ -78,6 +78,8 @@ class RunView:
         Training batches per epoch.
     start_epoch : int
         Epochs already done when the run started (non-zero after a resume).
+    optimizer : torch.optim.Optimizer
+        Read for the current learning rate (:attr:`lr`); not exposed.
     save_model : callable
         ``save_model(path, metrics)``: writes the model file.
     save_state : callable
@@ -96,6 +98,7 @@ class RunView:
         train_size: int,
         batches_per_epoch: int,
         start_epoch: int,
+        optimizer: torch.optim.Optimizer,
         save_model: Callable[[Path, dict[str, Any] | None], Path],
         save_state: Callable[[Path], Path],
     ) -> None:
@@ -108,6 +111,7 @@ class RunView:
         self._train_size = train_size
         self._batches_per_epoch = batches_per_epoch
         self._start_epoch = start_epoch
+        self._optimizer = optimizer
         self._save_model = save_model
         self._save_state = save_state
         self._stop = False
@@ -167,6 +171,11 @@ class RunView:
     def start_epoch(self) -> int:
         """Epochs already done when this run started (non-zero when resumed)."""
         return self._start_epoch
+
+    @property
+    def lr(self) -> float:
+        """The learning rate now (of the optimiser's first parameter group)."""
+        return float(self._optimizer.param_groups[0]["lr"])
 
     @property
     def stop_requested(self) -> bool:

@@ -192,9 +192,12 @@ def _train(args: argparse.Namespace) -> int:
 
     from mnistkit.callbacks import EpochLog
     from mnistkit.config import TrainConfig
+    from mnistkit.exceptions import ConfigError
     from mnistkit.run import run_training
 
     out: Path = args.out or Path("runs") / f"{args.dataset}-{args.model}"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"Argument '--out' must be a folder, but {str(out)!r} is a file")
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -125,6 +125,12 @@ class Trainer:
         )
 
     @property
+    def state(self) -> TrainingState | None:
+        """The live objects of the last :meth:`fit` (optimiser, schedule, scaler, generator),
+        or ``None`` before it."""
+        return self._state
+
+    @property
     def callbacks(self) -> tuple[Callback, ...]:
         """The callbacks :meth:`fit` calls, in order."""
         return tuple(self._callbacks)
@@ -309,6 +315,7 @@ class Trainer:
             train_size=train_loader.num_examples,
             batches_per_epoch=len(train_loader),
             start_epoch=len(self.history),
+            optimizer=optimizer,
             save_model=lambda path, metrics: self.save_model(path, metrics=metrics),
             save_state=self.save_state,
         )

@@ -17,6 +17,7 @@ from mnistkit import (
     EarlyStopping,
     MetricsLogger,
     ModelCheckpoint,
+    RunView,
     TrainConfig,
     Trainer,
     TrainingStateCheckpoint,
@@ -139,7 +140,7 @@ class _Interrupt(Callback):
     def __init__(self, at_epoch: int) -> None:
         self.at_epoch = at_epoch
 
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+    def on_epoch_start(self, run: RunView, epoch: int) -> None:
         if epoch == self.at_epoch:
             raise KeyboardInterrupt
 
@@ -249,16 +250,16 @@ def test_custom_module_and_callbacks(small: tuple[Split, Split], tmp_path: Path)
         def __init__(self) -> None:
             self.events: list[str] = []
 
-        def on_fit_start(self, trainer: Trainer) -> None:
+        def on_fit_start(self, run: RunView) -> None:
             self.events.append("fit_start")
 
-        def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        def on_epoch_start(self, run: RunView, epoch: int) -> None:
             self.events.append(f"epoch_start {epoch}")
 
-        def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, float]) -> None:
+        def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
             self.events.append(f"epoch_end {epoch}")
 
-        def on_fit_end(self, trainer: Trainer, history: object) -> None:
+        def on_fit_end(self, run: RunView, history: object) -> None:
             self.events.append("fit_end")
 
     recorder = Recorder()
@@ -341,8 +342,8 @@ def test_gradient_scaler_path_runs_on_cpu(small: tuple[Split, Split]) -> None:
     trainer = Trainer(get_model("mlp"), _config(epochs=1, grad_clip=1.0))
     trainer.precision = PrecisionPlan("16-mixed", "cpu", torch.float16, use_grad_scaler=True)
     history = trainer.fit(train, val=val)
-    assert trainer.scaler is not None
-    assert trainer.scaler.get_scale() > 0
+    assert trainer.state is not None and trainer.state.scaler is not None
+    assert trainer.state.scaler.get_scale() > 0
     assert history.val_accuracy[0] > 0.85
 
 
