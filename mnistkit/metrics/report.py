@@ -1,32 +1,6 @@
-"""Classification metrics: a confusion matrix and everything derived from it.
+"""The metric functions and :class:`Report`; see :mod:`mnistkit.metrics` for the conventions.
 
-Every count-based metric in this module is read off a single confusion matrix,
-so accuracy, precision, recall, F1 and the averages in a :class:`Report` are
-always consistent with each other. Probability-based metrics (negative
-log-likelihood, top-k accuracy, expected calibration error) are computed from
-an ``(N, C)`` matrix of class probabilities.
-
-Conventions
------------
-* ``confusion[i, j]`` counts samples whose **true** class is ``i`` and whose
-  **predicted** class is ``j`` (rows = truth, columns = prediction).
-* A ratio whose denominator is zero is defined as ``0.0``. This happens for the
-  precision of a class that is never predicted, the recall of a class that never
-  occurs, and the F1 of a class with no true positives, false positives or false
-  negatives. It matches scikit-learn's ``zero_division=0.0``.
-* Macro averages weight every class equally, including classes with no samples;
-  weighted averages weight each class by its support (number of true samples).
-
-Examples
---------
->>> import torch
->>> from mnistkit.metrics import Report
->>> probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]])
->>> report = Report.from_probabilities(probs, torch.tensor([0, 1, 0]))
->>> report
-Report(accuracy=0.6667, n=3)
->>> report.confusion_matrix.tolist()
-[[1, 0, 1], [0, 1, 0], [0, 0, 0]]
+Import from :mod:`mnistkit.metrics`, which re-exports every public name defined here.
 """
 
 from __future__ import annotations
@@ -46,7 +20,6 @@ from mnistkit._validation import class_names
 from mnistkit.exceptions import ConfigError
 
 __all__ = [
-    "ArrayLike",
     "CalibrationBins",
     "Report",
     "calibration_bins",
@@ -56,9 +29,8 @@ __all__ = [
     "top_k_accuracy",
 ]
 
+# Public, and documented, as mnistkit.metrics.ArrayLike.
 ArrayLike: TypeAlias = "torch.Tensor | npt.NDArray[Any] | Sequence[Any]"
-"""What the functions in this module accept as input: a tensor, a NumPy array or a
-(nested) sequence of numbers."""
 
 #: Rows of a probability matrix may deviate this much from summing to one.
 #: Loose on purpose: half-precision softmax outputs must pass, logits must not.
