@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
-from mnistkit.metrics.report import ArrayLike as _ArrayLike
+from mnistkit.metrics._checks import ArrayLike as _ArrayLike
 from mnistkit.metrics.report import (
     CalibrationBins,
     Report,

@@ -10,14 +10,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, TypeAlias
+from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import torch
 
-from mnistkit._validation import class_names
+from mnistkit._validation import as_real, check_int, check_number, check_optional_number, fail
 from mnistkit.exceptions import ConfigError
+from mnistkit.metrics import _checks
+from mnistkit.metrics._checks import ArrayLike
 
 __all__ = [
     "CalibrationBins",
@@ -29,14 +29,6 @@ __all__ = [
     "top_k_accuracy",
 ]
 
-# Public, and documented, as mnistkit.metrics.ArrayLike.
-ArrayLike: TypeAlias = "torch.Tensor | npt.NDArray[Any] | Sequence[Any]"
-
-#: Rows of a probability matrix may deviate this much from summing to one.
-#: Loose on purpose: half-precision softmax outputs must pass, logits must not.
-_ROW_SUM_TOLERANCE = 1e-2
-#: Probabilities may fall outside ``[0, 1]`` by this much (floating-point noise).
-_RANGE_TOLERANCE = 1e-6
 #: Probabilities are clamped to at least this before taking the log in the NLL.
 _NLL_EPS = 1e-12
 #: Default ``k`` values for top-k accuracy.
@@ -46,163 +38,8 @@ _AVG_LABELS = ("accuracy", "macro avg", "weighted avg")
 
 
 # --------------------------------------------------------------------------- #
-# input validation
+# shared arithmetic
 # --------------------------------------------------------------------------- #
-
-
-def _to_tensor(x: ArrayLike, name: str) -> torch.Tensor:
-    """Convert ``x`` to a tensor without touching its device if it already is one."""
-    if isinstance(x, torch.Tensor):
-        return x.detach()
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"Argument {name!r} must be a tensor, a NumPy array or a rectangular sequence "
-            f"of numbers, but got {type(x).__name__} that cannot be converted ({exc})"
-        ) from exc
-    if arr.dtype.kind == "b":
-        return torch.from_numpy(arr.copy())
-    if arr.dtype.kind in "iu":
-        return torch.from_numpy(arr.astype(np.int64))
-    if arr.dtype.kind == "f":
-        return torch.from_numpy(arr.astype(np.float64))
-    raise ConfigError(f"Argument {name!r} must hold numbers, but got an array of dtype {arr.dtype}")
-
-
-def _as_int(value: object) -> int | None:
-    """Return ``value`` as an int if it is a Python or NumPy integer (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        return None
-    return int(value)
-
-
-def _as_real(value: object) -> float | None:
-    """Return ``value`` as a float if it is a real Python or NumPy number (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        return None
-    return float(value)
-
-
-def _is_integer_dtype(t: torch.Tensor) -> bool:
-    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
-
-
-def _check_num_classes(num_classes: object, name: str = "num_classes") -> int:
-    value = _as_int(num_classes)
-    if value is None or value < 1:
-        raise ConfigError(f"Argument {name!r} must be a positive integer, but got {num_classes!r}")
-    return value
-
-
-def _labels(y: ArrayLike, name: str, num_classes: int | None) -> torch.Tensor:
-    """Validate a 1-D vector of integer class labels and return it as int64."""
-    t = _to_tensor(y, name)
-    if t.ndim != 1:
-        raise ConfigError(
-            f"Argument {name!r} must be a 1-D vector of class labels, "
-            f"but got shape {tuple(t.shape)}"
-        )
-    # An empty list becomes a float array in NumPy; it holds no labels to check.
-    if not _is_integer_dtype(t) and t.numel() > 0:
-        raise ConfigError(
-            f"Argument {name!r} must hold integer class labels, but got dtype {t.dtype}; "
-            "convert with .long(), or pass probabilities to the probability-based functions"
-        )
-    t = t.to(torch.int64)
-    if num_classes is not None and t.numel() > 0:
-        lo, hi = int(t.min()), int(t.max())
-        if lo < 0 or hi >= num_classes:
-            raise ConfigError(
-                f"Argument {name!r} must hold labels in [0, {num_classes}), "
-                f"but got values from {lo} to {hi}"
-            )
-    return t
-
-
-def _probabilities(probs: ArrayLike, name: str = "probs") -> torch.Tensor:
-    """Validate an ``(N, C)`` probability matrix and return it as float64 on the CPU."""
-    t = _to_tensor(probs, name)
-    if t.ndim != 2:
-        raise ConfigError(
-            f"Argument {name!r} must be a 2-D (N, C) matrix of class probabilities, "
-            f"but got shape {tuple(t.shape)}"
-        )
-    if t.dtype == torch.bool or t.is_complex():
-        raise ConfigError(
-            f"Argument {name!r} must hold real-valued probabilities, but got dtype {t.dtype}"
-        )
-    n, c = t.shape
-    if n == 0 or c == 0:
-        raise ConfigError(
-            f"Argument {name!r} must have at least one row and one column, "
-            f"but got shape {tuple(t.shape)}"
-        )
-    # float64 on the CPU: exact enough for summing 10^5+ log terms, and works on
-    # every backend (MPS has no float64).
-    t = t.to(device="cpu", dtype=torch.float64)
-    if not bool(torch.isfinite(t).all()):
-        raise ConfigError(f"Argument {name!r} must be finite, but it contains NaN or inf")
-    lo, hi = float(t.min()), float(t.max())
-    if lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE:
-        raise ConfigError(
-            f"Argument {name!r} must hold probabilities in [0, 1], but got values from "
-            f"{lo:.4g} to {hi:.4g}; apply torch.softmax(logits, dim=1) first"
-        )
-    deviation = (t.sum(dim=1) - 1.0).abs()
-    worst = int(deviation.argmax())
-    if float(deviation[worst]) > _ROW_SUM_TOLERANCE:
-        raise ConfigError(
-            f"Argument {name!r} must have rows that sum to 1, but row {worst} sums to "
-            f"{float(t[worst].sum()):.4g}; apply torch.softmax(logits, dim=1) first"
-        )
-    return t
-
-
-def _probs_and_labels(probs: ArrayLike, y_true: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
-    p = _probabilities(probs)
-    y = _labels(y_true, "y_true", p.shape[1]).cpu()
-    if y.shape[0] != p.shape[0]:
-        raise ConfigError(
-            f"Arguments 'probs' and 'y_true' must have the same number of samples, "
-            f"but got {p.shape[0]} rows and {y.shape[0]} labels"
-        )
-    return p, y
-
-
-def _top_k_values(k: int | Sequence[int], num_classes: int) -> tuple[int, ...]:
-    """Validate ``k`` and return the sorted distinct values that are <= num_classes."""
-    values: object = (k,) if _as_int(k) is not None else k
-    if isinstance(values, str) or not isinstance(values, Sequence) or len(values) == 0:
-        raise ConfigError(
-            f"Argument 'k' must be a positive integer or a non-empty sequence of them, "
-            f"but got {k!r}"
-        )
-    checked: set[int] = set()
-    for value in values:
-        as_int = _as_int(value)
-        if as_int is None or as_int < 1:
-            raise ConfigError(
-                f"Argument 'k' must contain only positive integers, but got {value!r} in {k!r}"
-            )
-        checked.add(as_int)
-    return tuple(sorted(v for v in checked if v <= num_classes))
-
-
-def _check_n_bins(n_bins: object) -> int:
-    value = _as_int(n_bins)
-    if value is None or value < 1:
-        raise ConfigError(f"Argument 'n_bins' must be a positive integer, but got {n_bins!r}")
-    return value
-
-
-def _class_names(classes: Sequence[str] | None, num_classes: int | None) -> tuple[str, ...]:
-    """Validate class names; ``num_classes=None`` only requires at least one name."""
-    if classes is None:
-        return tuple(str(i) for i in range(num_classes or 0))
-    if num_classes is None and isinstance(classes, Sequence) and len(classes) == 0:
-        raise ConfigError("Argument 'classes' must name at least one class, but got ()")
-    return class_names(classes, num_classes, distinct=True)
 
 
 def _safe_divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
@@ -249,14 +86,8 @@ def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, *, num_classes: int) 
     >>> confusion_matrix([0, 1, 1, 2], [0, 2, 1, 2], num_classes=3).tolist()
     [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
     """
-    c = _check_num_classes(num_classes)
-    truth = _labels(y_true, "y_true", c)
-    pred = _labels(y_pred, "y_pred", c).to(truth.device)
-    if truth.shape != pred.shape:
-        raise ConfigError(
-            f"Arguments 'y_true' and 'y_pred' must have the same length, "
-            f"but got {truth.shape[0]} and {pred.shape[0]}"
-        )
+    c = check_int(num_classes, "num_classes")
+    truth, pred = _checks.label_pair(y_true, y_pred, c)
     # One bincount over flat (row, column) indices instead of a Python loop.
     flat = truth * c + pred
     return torch.bincount(flat, minlength=c * c).reshape(c, c)
@@ -293,10 +124,8 @@ def negative_log_likelihood(probs: ArrayLike, y_true: ArrayLike, *, eps: float =
         If the inputs have the wrong shape or dtype, labels are out of range, a row
         is not a probability distribution, or ``eps`` is not in ``(0, 1)``.
     """
-    clamp = _as_real(eps)
-    if clamp is None or not 0.0 < clamp < 1.0:
-        raise ConfigError(f"Argument 'eps' must be a number in (0, 1), but got {eps!r}")
-    p, y = _probs_and_labels(probs, y_true)
+    clamp = check_number(eps, "eps", low=0, high=1, low_open=True, high_open=True)
+    p, y = _checks.probs_and_labels(probs, y_true)
     p_true = p.gather(1, y.unsqueeze(1)).squeeze(1)  # (N,)
     return float(-p_true.clamp(min=clamp).log().mean())
 
@@ -333,8 +162,8 @@ def top_k_accuracy(
     probability *strictly* greater than that of its true class, so ties are
     resolved in the sample's favour and the result does not depend on sort order.
     """
-    p, y = _probs_and_labels(probs, y_true)
-    ks = _top_k_values(k, p.shape[1])
+    p, y = _checks.probs_and_labels(probs, y_true)
+    ks = _checks.top_k_values(k, p.shape[1])
     p_true = p.gather(1, y.unsqueeze(1))  # (N, 1)
     rank = (p > p_true).sum(dim=1)  # (N,) classes ranked above the true one
     n = y.shape[0]
@@ -421,8 +250,8 @@ def calibration_bins(probs: ArrayLike, y_true: ArrayLike, *, n_bins: int = 15) -
         If ``n_bins`` is not a positive integer or the inputs are invalid
         (see :func:`negative_log_likelihood`).
     """
-    bins = _check_n_bins(n_bins)
-    p, y = _probs_and_labels(probs, y_true)
+    bins = check_int(n_bins, "n_bins")
+    p, y = _checks.probs_and_labels(probs, y_true)
     pred = p.argmax(dim=1)  # (N,)
     conf = p.gather(1, pred.unsqueeze(1)).squeeze(1).clamp(0.0, 1.0)  # (N,)
     correct = (pred == y).to(torch.float64)  # (N,)
@@ -477,17 +306,6 @@ def expected_calibration_error(probs: ArrayLike, y_true: ArrayLike, *, n_bins: i
 # --------------------------------------------------------------------------- #
 
 
-def _optional_fraction(value: object, name: str) -> float | None:
-    if value is None:
-        return None
-    number = _as_real(value)
-    if number is None:
-        raise ConfigError(f"Argument {name!r} must be a number or None, but got {value!r}")
-    if not 0.0 <= number <= 1.0:
-        raise ConfigError(f"Argument {name!r} must be in [0, 1], but got {number}")
-    return number
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class Report:
     """An evaluation summary: one confusion matrix plus optional probability metrics.
@@ -534,63 +352,17 @@ class Report:
     ece: float | None = None
 
     def __post_init__(self) -> None:
-        cm = self.confusion_matrix
-        if not isinstance(cm, torch.Tensor):
-            raise ConfigError(
-                f"Argument 'confusion_matrix' must be a torch.Tensor, but got {type(cm).__name__}"
-            )
-        if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
-            raise ConfigError(
-                f"Argument 'confusion_matrix' must be a non-empty square (C, C) matrix, "
-                f"but got shape {tuple(cm.shape)}"
-            )
-        if not _is_integer_dtype(cm):
-            raise ConfigError(
-                f"Argument 'confusion_matrix' must hold integer counts, but got dtype {cm.dtype}"
-            )
-        cm = cm.detach().to(device="cpu", dtype=torch.int64).clone()
-        if int(cm.min()) < 0:
-            raise ConfigError(
-                f"Argument 'confusion_matrix' must hold non-negative counts, "
-                f"but its smallest entry is {int(cm.min())}"
-            )
-        if int(cm.sum()) == 0:
-            raise ConfigError(
-                "Argument 'confusion_matrix' must count at least one sample, but it is all zeros"
-            )
+        cm = _checks.count_matrix(self.confusion_matrix)
         object.__setattr__(self, "confusion_matrix", cm)
-        object.__setattr__(self, "classes", _class_names(self.classes, cm.shape[0]))
-
+        object.__setattr__(self, "classes", _checks.classes(self.classes, cm.shape[0]))
         if self.nll is not None:
-            nll = _as_real(self.nll)
+            nll = as_real(self.nll)
             if nll is None or not (math.isfinite(nll) and nll >= 0.0):
-                raise ConfigError(
-                    f"Argument 'nll' must be a finite non-negative number or None, "
-                    f"but got {self.nll!r}"
-                )
+                raise fail("nll", self.nll, "a finite non-negative number or None")
             object.__setattr__(self, "nll", nll)
-        object.__setattr__(self, "ece", _optional_fraction(self.ece, "ece"))
-
+        object.__setattr__(self, "ece", check_optional_number(self.ece, "ece", low=0, high=1))
         if self.top_k_accuracy is not None:
-            if not isinstance(self.top_k_accuracy, Mapping):
-                raise ConfigError(
-                    f"Argument 'top_k_accuracy' must be a mapping {{k: accuracy}} or None, "
-                    f"but got {self.top_k_accuracy!r}"
-                )
-            topk: dict[int, float] = {}
-            for k in sorted(self.top_k_accuracy):
-                as_k = _as_int(k)
-                if as_k is None or not 1 <= as_k <= cm.shape[0]:
-                    raise ConfigError(
-                        f"Argument 'top_k_accuracy' must have integer keys in "
-                        f"[1, {cm.shape[0]}], but got key {k!r}"
-                    )
-                value = _optional_fraction(self.top_k_accuracy[k], f"top_k_accuracy[{k}]")
-                if value is None:
-                    raise ConfigError(
-                        f"Argument 'top_k_accuracy' must map to numbers, but key {k} maps to None"
-                    )
-                topk[as_k] = value
+            topk = _checks.top_k_scores(self.top_k_accuracy, cm.shape[0])
             object.__setattr__(self, "top_k_accuracy", MappingProxyType(topk))
 
     # ----------------------------------------------------------------- builders
@@ -630,11 +402,11 @@ class Report:
         ConfigError
             If any argument is invalid.
         """
-        p, y = _probs_and_labels(probs, y_true)
+        p, y = _checks.probs_and_labels(probs, y_true)
         num_classes = p.shape[1]
-        names = _class_names(classes, num_classes)
-        ks = _top_k_values(top_k, num_classes)
-        bins = _check_n_bins(n_bins)
+        names = _checks.classes(classes, num_classes)
+        ks = _checks.top_k_values(top_k, num_classes)
+        bins = check_int(n_bins, "n_bins")
         pred = p.argmax(dim=1)
         return cls(
             confusion_matrix=confusion_matrix(y, pred, num_classes=num_classes),
@@ -678,12 +450,12 @@ class Report:
             If any argument is invalid, or ``num_classes`` and ``classes`` disagree.
         """
         if num_classes is not None:
-            c = _check_num_classes(num_classes)
+            c = check_int(num_classes, "num_classes")
         elif classes is not None:
-            c = len(_class_names(classes, None))
+            c = len(_checks.classes(classes, None))
         else:
-            truth = _labels(y_true, "y_true", None)
-            pred = _labels(y_pred, "y_pred", None)
+            truth = _checks.labels(y_true, "y_true")
+            pred = _checks.labels(y_pred, "y_pred")
             if truth.numel() == 0 or pred.numel() == 0:
                 raise ConfigError(
                     "Arguments 'y_true' and 'y_pred' must contain at least one sample, "
@@ -691,7 +463,7 @@ class Report:
                 )
             # Negative labels leave c at 1 so that confusion_matrix reports the range.
             c = max(int(truth.max()), int(pred.max()), 0) + 1
-        names = _class_names(classes, c)
+        names = _checks.classes(classes, c)
         cm = confusion_matrix(y_true, y_pred, num_classes=c)
         if int(cm.sum()) == 0:
             raise ConfigError(
