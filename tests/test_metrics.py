@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +19,7 @@ from mnistkit.exceptions import ConfigError
 from mnistkit.metrics import (
     CalibrationBins,
     Report,
+    _checks,
     calibration_bins,
     confusion_matrix,
     expected_calibration_error,
@@ -281,6 +284,38 @@ def test_report_from_probabilities_matches_sklearn(fitted: tuple[FloatArray, Int
         )
     assert report.ece == pytest.approx(_numpy_ece(probs, y, 15), abs=1e-12)
     assert report.classes == tuple(names)
+
+
+@pytest.mark.parametrize(
+    "evaluate",
+    [
+        Report.from_probabilities,
+        negative_log_likelihood,
+        top_k_accuracy,
+        calibration_bins,
+        expected_calibration_error,
+    ],
+    ids=lambda f: f.__qualname__,
+)
+def test_probabilities_are_checked_once(
+    evaluate: Callable[[FloatArray, IntArray], object], fitted: tuple[FloatArray, IntArray]
+) -> None:
+    # Report.from_probabilities used to check `probs` four times: once itself, then again
+    # in each public probability function it called.
+    probs, y = fitted
+    with mock.patch.object(_checks, "probabilities", wraps=_checks.probabilities) as spy:
+        evaluate(probs, y)
+    assert spy.call_count == 1
+
+
+def test_report_agrees_with_the_public_functions(fitted: tuple[FloatArray, IntArray]) -> None:
+    probs, y = fitted
+    report = Report.from_probabilities(probs, y, top_k=(1, 2), n_bins=10)
+    expected_cm = confusion_matrix(y, probs.argmax(axis=1), num_classes=NUM_CLASSES)
+    assert torch.equal(report.confusion_matrix, expected_cm)
+    assert report.nll == negative_log_likelihood(probs, y)
+    assert report.top_k_accuracy == top_k_accuracy(probs, y, k=(1, 2))
+    assert report.ece == expected_calibration_error(probs, y, n_bins=10)
 
 
 def test_negative_log_likelihood_clamps_zero_probability() -> None:

@@ -16,7 +16,7 @@ import torch
 
 from mnistkit._validation import as_real, check_int, check_number, check_optional_number, fail
 from mnistkit.exceptions import ConfigError
-from mnistkit.metrics import _checks
+from mnistkit.metrics import _checks, _kernels
 from mnistkit.metrics._checks import ArrayLike
 
 __all__ = [
@@ -35,18 +35,6 @@ _NLL_EPS = 1e-12
 _DEFAULT_TOP_K = (1, 3, 5)
 #: Label column width floor, so the average rows always fit.
 _AVG_LABELS = ("accuracy", "macro avg", "weighted avg")
-
-
-# --------------------------------------------------------------------------- #
-# shared arithmetic
-# --------------------------------------------------------------------------- #
-
-
-def _safe_divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
-    """Element-wise ``numerator / denominator`` in float64, with ``0 / 0 := 0.0``."""
-    num = numerator.to(torch.float64)
-    den = denominator.to(torch.float64)
-    return torch.where(den > 0, num / den.clamp(min=1.0), torch.zeros_like(num))
 
 
 # --------------------------------------------------------------------------- #
@@ -88,9 +76,7 @@ def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, *, num_classes: int) 
     """
     c = check_int(num_classes, "num_classes")
     truth, pred = _checks.label_pair(y_true, y_pred, c)
-    # One bincount over flat (row, column) indices instead of a Python loop.
-    flat = truth * c + pred
-    return torch.bincount(flat, minlength=c * c).reshape(c, c)
+    return _kernels.confusion_counts(truth, pred, c)
 
 
 # --------------------------------------------------------------------------- #
@@ -126,8 +112,7 @@ def negative_log_likelihood(probs: ArrayLike, y_true: ArrayLike, *, eps: float =
     """
     clamp = check_number(eps, "eps", low=0, high=1, low_open=True, high_open=True)
     p, y = _checks.probs_and_labels(probs, y_true)
-    p_true = p.gather(1, y.unsqueeze(1)).squeeze(1)  # (N,)
-    return float(-p_true.clamp(min=clamp).log().mean())
+    return _kernels.nll(p, y, clamp)
 
 
 def top_k_accuracy(
@@ -164,10 +149,7 @@ def top_k_accuracy(
     """
     p, y = _checks.probs_and_labels(probs, y_true)
     ks = _checks.top_k_values(k, p.shape[1])
-    p_true = p.gather(1, y.unsqueeze(1))  # (N, 1)
-    rank = (p > p_true).sum(dim=1)  # (N,) classes ranked above the true one
-    n = y.shape[0]
-    return {kk: int((rank < kk).sum()) / n for kk in ks}
+    return _kernels.top_k(p, y, ks)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -252,23 +234,7 @@ def calibration_bins(probs: ArrayLike, y_true: ArrayLike, *, n_bins: int = 15) -
     """
     bins = check_int(n_bins, "n_bins")
     p, y = _checks.probs_and_labels(probs, y_true)
-    pred = p.argmax(dim=1)  # (N,)
-    conf = p.gather(1, pred.unsqueeze(1)).squeeze(1).clamp(0.0, 1.0)  # (N,)
-    correct = (pred == y).to(torch.float64)  # (N,)
-    edges = torch.linspace(0.0, 1.0, bins + 1, dtype=torch.float64)
-    # right=False puts x into bin b when edges[b] < x <= edges[b + 1].
-    index = torch.bucketize(conf, edges[1:-1], right=False)  # (N,)
-    count = torch.bincount(index, minlength=bins)
-    conf_sum = torch.bincount(index, weights=conf, minlength=bins)
-    correct_sum = torch.bincount(index, weights=correct, minlength=bins)
-    nan = torch.full((bins,), math.nan, dtype=torch.float64)
-    filled = count > 0
-    return CalibrationBins(
-        edges=edges,
-        confidence=torch.where(filled, conf_sum / count.clamp(min=1), nan),
-        accuracy=torch.where(filled, correct_sum / count.clamp(min=1), nan),
-        count=count,
-    )
+    return CalibrationBins(*_kernels.calibration(p, y, bins))
 
 
 def expected_calibration_error(probs: ArrayLike, y_true: ArrayLike, *, n_bins: int = 15) -> float:
@@ -407,13 +373,13 @@ class Report:
         names = _checks.classes(classes, num_classes)
         ks = _checks.top_k_values(top_k, num_classes)
         bins = check_int(n_bins, "n_bins")
-        pred = p.argmax(dim=1)
+        # Everything below works on the checked tensors: no second pass over `probs`.
         return cls(
-            confusion_matrix=confusion_matrix(y, pred, num_classes=num_classes),
+            confusion_matrix=_kernels.confusion_counts(y, p.argmax(dim=1), num_classes),
             classes=names,
-            nll=negative_log_likelihood(p, y),
-            top_k_accuracy=top_k_accuracy(p, y, k=ks) if ks else {},
-            ece=expected_calibration_error(p, y, n_bins=bins),
+            nll=_kernels.nll(p, y, _NLL_EPS),
+            top_k_accuracy=_kernels.top_k(p, y, ks),
+            ece=CalibrationBins(*_kernels.calibration(p, y, bins)).ece,
         )
 
     @classmethod
@@ -449,28 +415,34 @@ class Report:
         ConfigError
             If any argument is invalid, or ``num_classes`` and ``classes`` disagree.
         """
+        names: tuple[str, ...] | None = None
         if num_classes is not None:
-            c = check_int(num_classes, "num_classes")
+            names = _checks.classes(classes, check_int(num_classes, "num_classes"))
         elif classes is not None:
-            c = len(_checks.classes(classes, None))
+            names = _checks.classes(classes, None)
+        if names is not None:
+            c = len(names)
+            truth, pred = _checks.label_pair(y_true, y_pred, c)
         else:
             truth = _checks.labels(y_true, "y_true")
-            pred = _checks.labels(y_pred, "y_pred")
+            pred = _checks.labels(y_pred, "y_pred").to(truth.device)
             if truth.numel() == 0 or pred.numel() == 0:
                 raise ConfigError(
                     "Arguments 'y_true' and 'y_pred' must contain at least one sample, "
                     "but got an empty vector"
                 )
-            # Negative labels leave c at 1 so that confusion_matrix reports the range.
+            # Negative labels leave c at 1 so that the range check reports them.
             c = max(int(truth.max()), int(pred.max()), 0) + 1
-        names = _checks.classes(classes, c)
-        cm = confusion_matrix(y_true, y_pred, num_classes=c)
-        if int(cm.sum()) == 0:
+            names = _checks.classes(None, c)
+            _checks.label_range(truth, "y_true", c)
+            _checks.label_range(pred, "y_pred", c)
+            _checks.same_length(truth, pred)
+        if truth.numel() == 0:
             raise ConfigError(
                 "Arguments 'y_true' and 'y_pred' must contain at least one sample, "
                 "but got empty vectors"
             )
-        return cls(confusion_matrix=cm, classes=names)
+        return cls(confusion_matrix=_kernels.confusion_counts(truth, pred, c), classes=names)
 
     # ------------------------------------------------------------- count metrics
 
@@ -498,13 +470,13 @@ class Report:
     def precision(self) -> torch.Tensor:
         """``float64`` tensor ``(C,)``: ``TP / (TP + FP)`` per class, 0.0 if never predicted."""
         cm = self.confusion_matrix
-        return _safe_divide(cm.diagonal(), cm.sum(dim=0))
+        return _kernels.safe_divide(cm.diagonal(), cm.sum(dim=0))
 
     @property
     def recall(self) -> torch.Tensor:
         """``float64`` tensor ``(C,)``: ``TP / (TP + FN)`` per class, 0.0 if absent."""
         cm = self.confusion_matrix
-        return _safe_divide(cm.diagonal(), cm.sum(dim=1))
+        return _kernels.safe_divide(cm.diagonal(), cm.sum(dim=1))
 
     @property
     def f1(self) -> torch.Tensor:
@@ -515,7 +487,7 @@ class Report:
         """
         cm = self.confusion_matrix
         tp = cm.diagonal()
-        return _safe_divide(2 * tp, cm.sum(dim=0) + cm.sum(dim=1))
+        return _kernels.safe_divide(2 * tp, cm.sum(dim=0) + cm.sum(dim=1))
 
     def _macro(self, values: torch.Tensor) -> float:
         return float(values.mean())
