@@ -459,6 +459,28 @@ def test_str_is_a_classification_table(fitted: tuple[FloatArray, IntArray]) -> N
     assert "ece" not in hard
 
 
+def test_str_layout_is_exact() -> None:
+    # Pins the table byte for byte (column widths, blank lines, no trailing newline).
+    probs = [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]]
+    report = Report.from_probabilities(probs, [0, 1, 0])
+    assert str(report) == (
+        "               precision    recall  f1-score   support\n"
+        "\n"
+        "             0    1.0000    0.5000    0.6667         2\n"
+        "             1    1.0000    1.0000    1.0000         1\n"
+        "             2    0.0000    0.0000    0.0000         0\n"
+        "\n"
+        "      accuracy                        0.6667         3\n"
+        "     macro avg    0.6667    0.5000    0.5556         3\n"
+        "  weighted avg    1.0000    0.6667    0.7778         3\n"
+        "\n"
+        "           nll    0.5946\n"
+        "top-1 accuracy    0.6667\n"
+        "top-3 accuracy    1.0000\n"
+        "           ece    0.3000"
+    )
+
+
 def test_repr_is_short(fitted: tuple[FloatArray, IntArray]) -> None:
     probs, y = fitted
     report = Report.from_probabilities(probs, y)

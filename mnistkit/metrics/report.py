@@ -16,7 +16,7 @@ import torch
 
 from mnistkit._validation import as_real, check_int, check_number, check_optional_number, fail
 from mnistkit.exceptions import ConfigError
-from mnistkit.metrics import _checks, _kernels
+from mnistkit.metrics import _checks, _format, _kernels
 from mnistkit.metrics._checks import ArrayLike
 
 __all__ = [
@@ -33,8 +33,6 @@ __all__ = [
 _NLL_EPS = 1e-12
 #: Default ``k`` values for top-k accuracy.
 _DEFAULT_TOP_K = (1, 3, 5)
-#: Label column width floor, so the average rows always fit.
-_AVG_LABELS = ("accuracy", "macro avg", "weighted avg")
 
 
 # --------------------------------------------------------------------------- #
@@ -596,43 +594,8 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent)
 
     def __str__(self) -> str:
-        digits = 4
-        extra: list[tuple[str, float]] = []
-        if self.nll is not None:
-            extra.append(("nll", self.nll))
-        if self.top_k_accuracy is not None:
-            extra.extend((f"top-{k} accuracy", v) for k, v in self.top_k_accuracy.items())
-        if self.ece is not None:
-            extra.append(("ece", self.ece))
-        width = max(len(label) for label in (*self.classes, *_AVG_LABELS, *(e[0] for e in extra)))
-        col = 10
-
-        def row(label: str, values: Sequence[float | None], count: int) -> str:
-            cells = "".join(" " * col if v is None else f"{v:>{col}.{digits}f}" for v in values)
-            return f"{label:>{width}}{cells}{count:>{col}}"
-
-        header = " " * width + "".join(
-            f"{h:>{col}}" for h in ("precision", "recall", "f1-score", "support")
-        )
-        lines = [header, ""]
-        precision, recall, f1 = self.precision.tolist(), self.recall.tolist(), self.f1.tolist()
-        for i, (name, count) in enumerate(zip(self.classes, self.support.tolist(), strict=True)):
-            lines.append(row(name, (precision[i], recall[i], f1[i]), count))
-        n = self.num_samples
-        lines += [
-            "",
-            row("accuracy", (None, None, self.accuracy), n),
-            row("macro avg", (self.macro_precision, self.macro_recall, self.macro_f1), n),
-            row(
-                "weighted avg",
-                (self.weighted_precision, self.weighted_recall, self.weighted_f1),
-                n,
-            ),
-        ]
-        if extra:
-            lines.append("")
-            lines += [f"{label:>{width}}{value:>{col}.{digits}f}" for label, value in extra]
-        return "\n".join(lines)
+        """A classification-report table: per-class rows, averages, probability metrics."""
+        return _format.report_table(self)
 
     def __repr__(self) -> str:
         return f"Report(accuracy={self.accuracy:.4f}, n={self.num_samples})"
