@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +19,7 @@ from mnistkit.exceptions import ConfigError
 from mnistkit.metrics import (
     CalibrationBins,
     Report,
+    _checks,
     calibration_bins,
     confusion_matrix,
     expected_calibration_error,
@@ -283,6 +286,38 @@ def test_report_from_probabilities_matches_sklearn(fitted: tuple[FloatArray, Int
     assert report.classes == tuple(names)
 
 
+@pytest.mark.parametrize(
+    "evaluate",
+    [
+        Report.from_probabilities,
+        negative_log_likelihood,
+        top_k_accuracy,
+        calibration_bins,
+        expected_calibration_error,
+    ],
+    ids=lambda f: f.__qualname__,
+)
+def test_probabilities_are_checked_once(
+    evaluate: Callable[[FloatArray, IntArray], object], fitted: tuple[FloatArray, IntArray]
+) -> None:
+    # Report.from_probabilities used to check `probs` four times: once itself, then again
+    # in each public probability function it called.
+    probs, y = fitted
+    with mock.patch.object(_checks, "probabilities", wraps=_checks.probabilities) as spy:
+        evaluate(probs, y)
+    assert spy.call_count == 1
+
+
+def test_report_agrees_with_the_public_functions(fitted: tuple[FloatArray, IntArray]) -> None:
+    probs, y = fitted
+    report = Report.from_probabilities(probs, y, top_k=(1, 2), n_bins=10)
+    expected_cm = confusion_matrix(y, probs.argmax(axis=1), num_classes=NUM_CLASSES)
+    assert torch.equal(report.confusion_matrix, expected_cm)
+    assert report.nll == negative_log_likelihood(probs, y)
+    assert report.top_k_accuracy == top_k_accuracy(probs, y, k=(1, 2))
+    assert report.ece == expected_calibration_error(probs, y, n_bins=10)
+
+
 def test_negative_log_likelihood_clamps_zero_probability() -> None:
     probs = [[1.0, 0.0], [0.5, 0.5]]
     nll = negative_log_likelihood(probs, [1, 0])
@@ -422,6 +457,28 @@ def test_str_is_a_classification_table(fitted: tuple[FloatArray, IntArray]) -> N
     assert "nll" not in hard
     assert "top-1" not in hard
     assert "ece" not in hard
+
+
+def test_str_layout_is_exact() -> None:
+    # Pins the table byte for byte (column widths, blank lines, no trailing newline).
+    probs = [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]]
+    report = Report.from_probabilities(probs, [0, 1, 0])
+    assert str(report) == (
+        "               precision    recall  f1-score   support\n"
+        "\n"
+        "             0    1.0000    0.5000    0.6667         2\n"
+        "             1    1.0000    1.0000    1.0000         1\n"
+        "             2    0.0000    0.0000    0.0000         0\n"
+        "\n"
+        "      accuracy                        0.6667         3\n"
+        "     macro avg    0.6667    0.5000    0.5556         3\n"
+        "  weighted avg    1.0000    0.6667    0.7778         3\n"
+        "\n"
+        "           nll    0.5946\n"
+        "top-1 accuracy    0.6667\n"
+        "top-3 accuracy    1.0000\n"
+        "           ece    0.3000"
+    )
 
 
 def test_repr_is_short(fitted: tuple[FloatArray, IntArray]) -> None:

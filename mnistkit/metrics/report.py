@@ -1,32 +1,6 @@
-"""Classification metrics: a confusion matrix and everything derived from it.
+"""The metric functions and :class:`Report`; see :mod:`mnistkit.metrics` for the conventions.
 
-Every count-based metric in this module is read off a single confusion matrix,
-so accuracy, precision, recall, F1 and the averages in a :class:`Report` are
-always consistent with each other. Probability-based metrics (negative
-log-likelihood, top-k accuracy, expected calibration error) are computed from
-an ``(N, C)`` matrix of class probabilities.
-
-Conventions
------------
-* ``confusion[i, j]`` counts samples whose **true** class is ``i`` and whose
-  **predicted** class is ``j`` (rows = truth, columns = prediction).
-* A ratio whose denominator is zero is defined as ``0.0``. This happens for the
-  precision of a class that is never predicted, the recall of a class that never
-  occurs, and the F1 of a class with no true positives, false positives or false
-  negatives. It matches scikit-learn's ``zero_division=0.0``.
-* Macro averages weight every class equally, including classes with no samples;
-  weighted averages weight each class by its support (number of true samples).
-
-Examples
---------
->>> import torch
->>> from mnistkit.metrics import Report
->>> probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]])
->>> report = Report.from_probabilities(probs, torch.tensor([0, 1, 0]))
->>> report
-Report(accuracy=0.6667, n=3)
->>> report.confusion_matrix.tolist()
-[[1, 0, 1], [0, 1, 0], [0, 0, 0]]
+Import from :mod:`mnistkit.metrics`, which re-exports every public name defined here.
 """
 
 from __future__ import annotations
@@ -36,17 +10,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, TypeAlias
+from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import torch
 
-from mnistkit._validation import class_names
+from mnistkit._validation import as_real, check_int, check_number, check_optional_number, fail
 from mnistkit.exceptions import ConfigError
+from mnistkit.metrics import _checks, _format, _kernels
+from mnistkit.metrics._checks import ArrayLike
 
 __all__ = [
-    "ArrayLike",
     "CalibrationBins",
     "Report",
     "calibration_bins",
@@ -56,188 +29,10 @@ __all__ = [
     "top_k_accuracy",
 ]
 
-ArrayLike: TypeAlias = "torch.Tensor | npt.NDArray[Any] | Sequence[Any]"
-"""What the functions in this module accept as input: a tensor, a NumPy array or a
-(nested) sequence of numbers."""
-
-#: Rows of a probability matrix may deviate this much from summing to one.
-#: Loose on purpose: half-precision softmax outputs must pass, logits must not.
-_ROW_SUM_TOLERANCE = 1e-2
-#: Probabilities may fall outside ``[0, 1]`` by this much (floating-point noise).
-_RANGE_TOLERANCE = 1e-6
 #: Probabilities are clamped to at least this before taking the log in the NLL.
 _NLL_EPS = 1e-12
 #: Default ``k`` values for top-k accuracy.
 _DEFAULT_TOP_K = (1, 3, 5)
-#: Label column width floor, so the average rows always fit.
-_AVG_LABELS = ("accuracy", "macro avg", "weighted avg")
-
-
-# --------------------------------------------------------------------------- #
-# input validation
-# --------------------------------------------------------------------------- #
-
-
-def _to_tensor(x: ArrayLike, name: str) -> torch.Tensor:
-    """Convert ``x`` to a tensor without touching its device if it already is one."""
-    if isinstance(x, torch.Tensor):
-        return x.detach()
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"Argument {name!r} must be a tensor, a NumPy array or a rectangular sequence "
-            f"of numbers, but got {type(x).__name__} that cannot be converted ({exc})"
-        ) from exc
-    if arr.dtype.kind == "b":
-        return torch.from_numpy(arr.copy())
-    if arr.dtype.kind in "iu":
-        return torch.from_numpy(arr.astype(np.int64))
-    if arr.dtype.kind == "f":
-        return torch.from_numpy(arr.astype(np.float64))
-    raise ConfigError(f"Argument {name!r} must hold numbers, but got an array of dtype {arr.dtype}")
-
-
-def _as_int(value: object) -> int | None:
-    """Return ``value`` as an int if it is a Python or NumPy integer (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        return None
-    return int(value)
-
-
-def _as_real(value: object) -> float | None:
-    """Return ``value`` as a float if it is a real Python or NumPy number (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        return None
-    return float(value)
-
-
-def _is_integer_dtype(t: torch.Tensor) -> bool:
-    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
-
-
-def _check_num_classes(num_classes: object, name: str = "num_classes") -> int:
-    value = _as_int(num_classes)
-    if value is None or value < 1:
-        raise ConfigError(f"Argument {name!r} must be a positive integer, but got {num_classes!r}")
-    return value
-
-
-def _labels(y: ArrayLike, name: str, num_classes: int | None) -> torch.Tensor:
-    """Validate a 1-D vector of integer class labels and return it as int64."""
-    t = _to_tensor(y, name)
-    if t.ndim != 1:
-        raise ConfigError(
-            f"Argument {name!r} must be a 1-D vector of class labels, "
-            f"but got shape {tuple(t.shape)}"
-        )
-    # An empty list becomes a float array in NumPy; it holds no labels to check.
-    if not _is_integer_dtype(t) and t.numel() > 0:
-        raise ConfigError(
-            f"Argument {name!r} must hold integer class labels, but got dtype {t.dtype}; "
-            "convert with .long(), or pass probabilities to the probability-based functions"
-        )
-    t = t.to(torch.int64)
-    if num_classes is not None and t.numel() > 0:
-        lo, hi = int(t.min()), int(t.max())
-        if lo < 0 or hi >= num_classes:
-            raise ConfigError(
-                f"Argument {name!r} must hold labels in [0, {num_classes}), "
-                f"but got values from {lo} to {hi}"
-            )
-    return t
-
-
-def _probabilities(probs: ArrayLike, name: str = "probs") -> torch.Tensor:
-    """Validate an ``(N, C)`` probability matrix and return it as float64 on the CPU."""
-    t = _to_tensor(probs, name)
-    if t.ndim != 2:
-        raise ConfigError(
-            f"Argument {name!r} must be a 2-D (N, C) matrix of class probabilities, "
-            f"but got shape {tuple(t.shape)}"
-        )
-    if t.dtype == torch.bool or t.is_complex():
-        raise ConfigError(
-            f"Argument {name!r} must hold real-valued probabilities, but got dtype {t.dtype}"
-        )
-    n, c = t.shape
-    if n == 0 or c == 0:
-        raise ConfigError(
-            f"Argument {name!r} must have at least one row and one column, "
-            f"but got shape {tuple(t.shape)}"
-        )
-    # float64 on the CPU: exact enough for summing 10^5+ log terms, and works on
-    # every backend (MPS has no float64).
-    t = t.to(device="cpu", dtype=torch.float64)
-    if not bool(torch.isfinite(t).all()):
-        raise ConfigError(f"Argument {name!r} must be finite, but it contains NaN or inf")
-    lo, hi = float(t.min()), float(t.max())
-    if lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE:
-        raise ConfigError(
-            f"Argument {name!r} must hold probabilities in [0, 1], but got values from "
-            f"{lo:.4g} to {hi:.4g}; apply torch.softmax(logits, dim=1) first"
-        )
-    deviation = (t.sum(dim=1) - 1.0).abs()
-    worst = int(deviation.argmax())
-    if float(deviation[worst]) > _ROW_SUM_TOLERANCE:
-        raise ConfigError(
-            f"Argument {name!r} must have rows that sum to 1, but row {worst} sums to "
-            f"{float(t[worst].sum()):.4g}; apply torch.softmax(logits, dim=1) first"
-        )
-    return t
-
-
-def _probs_and_labels(probs: ArrayLike, y_true: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
-    p = _probabilities(probs)
-    y = _labels(y_true, "y_true", p.shape[1]).cpu()
-    if y.shape[0] != p.shape[0]:
-        raise ConfigError(
-            f"Arguments 'probs' and 'y_true' must have the same number of samples, "
-            f"but got {p.shape[0]} rows and {y.shape[0]} labels"
-        )
-    return p, y
-
-
-def _top_k_values(k: int | Sequence[int], num_classes: int) -> tuple[int, ...]:
-    """Validate ``k`` and return the sorted distinct values that are <= num_classes."""
-    values: object = (k,) if _as_int(k) is not None else k
-    if isinstance(values, str) or not isinstance(values, Sequence) or len(values) == 0:
-        raise ConfigError(
-            f"Argument 'k' must be a positive integer or a non-empty sequence of them, "
-            f"but got {k!r}"
-        )
-    checked: set[int] = set()
-    for value in values:
-        as_int = _as_int(value)
-        if as_int is None or as_int < 1:
-            raise ConfigError(
-                f"Argument 'k' must contain only positive integers, but got {value!r} in {k!r}"
-            )
-        checked.add(as_int)
-    return tuple(sorted(v for v in checked if v <= num_classes))
-
-
-def _check_n_bins(n_bins: object) -> int:
-    value = _as_int(n_bins)
-    if value is None or value < 1:
-        raise ConfigError(f"Argument 'n_bins' must be a positive integer, but got {n_bins!r}")
-    return value
-
-
-def _class_names(classes: Sequence[str] | None, num_classes: int | None) -> tuple[str, ...]:
-    """Validate class names; ``num_classes=None`` only requires at least one name."""
-    if classes is None:
-        return tuple(str(i) for i in range(num_classes or 0))
-    if num_classes is None and isinstance(classes, Sequence) and len(classes) == 0:
-        raise ConfigError("Argument 'classes' must name at least one class, but got ()")
-    return class_names(classes, num_classes, distinct=True)
-
-
-def _safe_divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
-    """Element-wise ``numerator / denominator`` in float64, with ``0 / 0 := 0.0``."""
-    num = numerator.to(torch.float64)
-    den = denominator.to(torch.float64)
-    return torch.where(den > 0, num / den.clamp(min=1.0), torch.zeros_like(num))
 
 
 # --------------------------------------------------------------------------- #
@@ -277,17 +72,9 @@ def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, *, num_classes: int) 
     >>> confusion_matrix([0, 1, 1, 2], [0, 2, 1, 2], num_classes=3).tolist()
     [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
     """
-    c = _check_num_classes(num_classes)
-    truth = _labels(y_true, "y_true", c)
-    pred = _labels(y_pred, "y_pred", c).to(truth.device)
-    if truth.shape != pred.shape:
-        raise ConfigError(
-            f"Arguments 'y_true' and 'y_pred' must have the same length, "
-            f"but got {truth.shape[0]} and {pred.shape[0]}"
-        )
-    # One bincount over flat (row, column) indices instead of a Python loop.
-    flat = truth * c + pred
-    return torch.bincount(flat, minlength=c * c).reshape(c, c)
+    c = check_int(num_classes, "num_classes")
+    truth, pred = _checks.label_pair(y_true, y_pred, c)
+    return _kernels.confusion_counts(truth, pred, c)
 
 
 # --------------------------------------------------------------------------- #
@@ -321,12 +108,9 @@ def negative_log_likelihood(probs: ArrayLike, y_true: ArrayLike, *, eps: float =
         If the inputs have the wrong shape or dtype, labels are out of range, a row
         is not a probability distribution, or ``eps`` is not in ``(0, 1)``.
     """
-    clamp = _as_real(eps)
-    if clamp is None or not 0.0 < clamp < 1.0:
-        raise ConfigError(f"Argument 'eps' must be a number in (0, 1), but got {eps!r}")
-    p, y = _probs_and_labels(probs, y_true)
-    p_true = p.gather(1, y.unsqueeze(1)).squeeze(1)  # (N,)
-    return float(-p_true.clamp(min=clamp).log().mean())
+    clamp = check_number(eps, "eps", low=0, high=1, low_open=True, high_open=True)
+    p, y = _checks.probs_and_labels(probs, y_true)
+    return _kernels.nll(p, y, clamp)
 
 
 def top_k_accuracy(
@@ -361,12 +145,9 @@ def top_k_accuracy(
     probability *strictly* greater than that of its true class, so ties are
     resolved in the sample's favour and the result does not depend on sort order.
     """
-    p, y = _probs_and_labels(probs, y_true)
-    ks = _top_k_values(k, p.shape[1])
-    p_true = p.gather(1, y.unsqueeze(1))  # (N, 1)
-    rank = (p > p_true).sum(dim=1)  # (N,) classes ranked above the true one
-    n = y.shape[0]
-    return {kk: int((rank < kk).sum()) / n for kk in ks}
+    p, y = _checks.probs_and_labels(probs, y_true)
+    ks = _checks.top_k_values(k, p.shape[1])
+    return _kernels.top_k(p, y, ks)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -449,25 +230,9 @@ def calibration_bins(probs: ArrayLike, y_true: ArrayLike, *, n_bins: int = 15) -
         If ``n_bins`` is not a positive integer or the inputs are invalid
         (see :func:`negative_log_likelihood`).
     """
-    bins = _check_n_bins(n_bins)
-    p, y = _probs_and_labels(probs, y_true)
-    pred = p.argmax(dim=1)  # (N,)
-    conf = p.gather(1, pred.unsqueeze(1)).squeeze(1).clamp(0.0, 1.0)  # (N,)
-    correct = (pred == y).to(torch.float64)  # (N,)
-    edges = torch.linspace(0.0, 1.0, bins + 1, dtype=torch.float64)
-    # right=False puts x into bin b when edges[b] < x <= edges[b + 1].
-    index = torch.bucketize(conf, edges[1:-1], right=False)  # (N,)
-    count = torch.bincount(index, minlength=bins)
-    conf_sum = torch.bincount(index, weights=conf, minlength=bins)
-    correct_sum = torch.bincount(index, weights=correct, minlength=bins)
-    nan = torch.full((bins,), math.nan, dtype=torch.float64)
-    filled = count > 0
-    return CalibrationBins(
-        edges=edges,
-        confidence=torch.where(filled, conf_sum / count.clamp(min=1), nan),
-        accuracy=torch.where(filled, correct_sum / count.clamp(min=1), nan),
-        count=count,
-    )
+    bins = check_int(n_bins, "n_bins")
+    p, y = _checks.probs_and_labels(probs, y_true)
+    return CalibrationBins(*_kernels.calibration(p, y, bins))
 
 
 def expected_calibration_error(probs: ArrayLike, y_true: ArrayLike, *, n_bins: int = 15) -> float:
@@ -503,17 +268,6 @@ def expected_calibration_error(probs: ArrayLike, y_true: ArrayLike, *, n_bins: i
 # --------------------------------------------------------------------------- #
 # report
 # --------------------------------------------------------------------------- #
-
-
-def _optional_fraction(value: object, name: str) -> float | None:
-    if value is None:
-        return None
-    number = _as_real(value)
-    if number is None:
-        raise ConfigError(f"Argument {name!r} must be a number or None, but got {value!r}")
-    if not 0.0 <= number <= 1.0:
-        raise ConfigError(f"Argument {name!r} must be in [0, 1], but got {number}")
-    return number
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -562,63 +316,17 @@ class Report:
     ece: float | None = None
 
     def __post_init__(self) -> None:
-        cm = self.confusion_matrix
-        if not isinstance(cm, torch.Tensor):
-            raise ConfigError(
-                f"Argument 'confusion_matrix' must be a torch.Tensor, but got {type(cm).__name__}"
-            )
-        if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
-            raise ConfigError(
-                f"Argument 'confusion_matrix' must be a non-empty square (C, C) matrix, "
-                f"but got shape {tuple(cm.shape)}"
-            )
-        if not _is_integer_dtype(cm):
-            raise ConfigError(
-                f"Argument 'confusion_matrix' must hold integer counts, but got dtype {cm.dtype}"
-            )
-        cm = cm.detach().to(device="cpu", dtype=torch.int64).clone()
-        if int(cm.min()) < 0:
-            raise ConfigError(
-                f"Argument 'confusion_matrix' must hold non-negative counts, "
-                f"but its smallest entry is {int(cm.min())}"
-            )
-        if int(cm.sum()) == 0:
-            raise ConfigError(
-                "Argument 'confusion_matrix' must count at least one sample, but it is all zeros"
-            )
+        cm = _checks.count_matrix(self.confusion_matrix)
         object.__setattr__(self, "confusion_matrix", cm)
-        object.__setattr__(self, "classes", _class_names(self.classes, cm.shape[0]))
-
+        object.__setattr__(self, "classes", _checks.classes(self.classes, cm.shape[0]))
         if self.nll is not None:
-            nll = _as_real(self.nll)
+            nll = as_real(self.nll)
             if nll is None or not (math.isfinite(nll) and nll >= 0.0):
-                raise ConfigError(
-                    f"Argument 'nll' must be a finite non-negative number or None, "
-                    f"but got {self.nll!r}"
-                )
+                raise fail("nll", self.nll, "a finite non-negative number or None")
             object.__setattr__(self, "nll", nll)
-        object.__setattr__(self, "ece", _optional_fraction(self.ece, "ece"))
-
+        object.__setattr__(self, "ece", check_optional_number(self.ece, "ece", low=0, high=1))
         if self.top_k_accuracy is not None:
-            if not isinstance(self.top_k_accuracy, Mapping):
-                raise ConfigError(
-                    f"Argument 'top_k_accuracy' must be a mapping {{k: accuracy}} or None, "
-                    f"but got {self.top_k_accuracy!r}"
-                )
-            topk: dict[int, float] = {}
-            for k in sorted(self.top_k_accuracy):
-                as_k = _as_int(k)
-                if as_k is None or not 1 <= as_k <= cm.shape[0]:
-                    raise ConfigError(
-                        f"Argument 'top_k_accuracy' must have integer keys in "
-                        f"[1, {cm.shape[0]}], but got key {k!r}"
-                    )
-                value = _optional_fraction(self.top_k_accuracy[k], f"top_k_accuracy[{k}]")
-                if value is None:
-                    raise ConfigError(
-                        f"Argument 'top_k_accuracy' must map to numbers, but key {k} maps to None"
-                    )
-                topk[as_k] = value
+            topk = _checks.top_k_scores(self.top_k_accuracy, cm.shape[0])
             object.__setattr__(self, "top_k_accuracy", MappingProxyType(topk))
 
     # ----------------------------------------------------------------- builders
@@ -658,18 +366,18 @@ class Report:
         ConfigError
             If any argument is invalid.
         """
-        p, y = _probs_and_labels(probs, y_true)
+        p, y = _checks.probs_and_labels(probs, y_true)
         num_classes = p.shape[1]
-        names = _class_names(classes, num_classes)
-        ks = _top_k_values(top_k, num_classes)
-        bins = _check_n_bins(n_bins)
-        pred = p.argmax(dim=1)
+        names = _checks.classes(classes, num_classes)
+        ks = _checks.top_k_values(top_k, num_classes)
+        bins = check_int(n_bins, "n_bins")
+        # Everything below works on the checked tensors: no second pass over `probs`.
         return cls(
-            confusion_matrix=confusion_matrix(y, pred, num_classes=num_classes),
+            confusion_matrix=_kernels.confusion_counts(y, p.argmax(dim=1), num_classes),
             classes=names,
-            nll=negative_log_likelihood(p, y),
-            top_k_accuracy=top_k_accuracy(p, y, k=ks) if ks else {},
-            ece=expected_calibration_error(p, y, n_bins=bins),
+            nll=_kernels.nll(p, y, _NLL_EPS),
+            top_k_accuracy=_kernels.top_k(p, y, ks),
+            ece=CalibrationBins(*_kernels.calibration(p, y, bins)).ece,
         )
 
     @classmethod
@@ -705,28 +413,34 @@ class Report:
         ConfigError
             If any argument is invalid, or ``num_classes`` and ``classes`` disagree.
         """
+        names: tuple[str, ...] | None = None
         if num_classes is not None:
-            c = _check_num_classes(num_classes)
+            names = _checks.classes(classes, check_int(num_classes, "num_classes"))
         elif classes is not None:
-            c = len(_class_names(classes, None))
+            names = _checks.classes(classes, None)
+        if names is not None:
+            c = len(names)
+            truth, pred = _checks.label_pair(y_true, y_pred, c)
         else:
-            truth = _labels(y_true, "y_true", None)
-            pred = _labels(y_pred, "y_pred", None)
+            truth = _checks.labels(y_true, "y_true")
+            pred = _checks.labels(y_pred, "y_pred").to(truth.device)
             if truth.numel() == 0 or pred.numel() == 0:
                 raise ConfigError(
                     "Arguments 'y_true' and 'y_pred' must contain at least one sample, "
                     "but got an empty vector"
                 )
-            # Negative labels leave c at 1 so that confusion_matrix reports the range.
+            # Negative labels leave c at 1 so that the range check reports them.
             c = max(int(truth.max()), int(pred.max()), 0) + 1
-        names = _class_names(classes, c)
-        cm = confusion_matrix(y_true, y_pred, num_classes=c)
-        if int(cm.sum()) == 0:
+            names = _checks.classes(None, c)
+            _checks.label_range(truth, "y_true", c)
+            _checks.label_range(pred, "y_pred", c)
+            _checks.same_length(truth, pred)
+        if truth.numel() == 0:
             raise ConfigError(
                 "Arguments 'y_true' and 'y_pred' must contain at least one sample, "
                 "but got empty vectors"
             )
-        return cls(confusion_matrix=cm, classes=names)
+        return cls(confusion_matrix=_kernels.confusion_counts(truth, pred, c), classes=names)
 
     # ------------------------------------------------------------- count metrics
 
@@ -754,13 +468,13 @@ class Report:
     def precision(self) -> torch.Tensor:
         """``float64`` tensor ``(C,)``: ``TP / (TP + FP)`` per class, 0.0 if never predicted."""
         cm = self.confusion_matrix
-        return _safe_divide(cm.diagonal(), cm.sum(dim=0))
+        return _kernels.safe_divide(cm.diagonal(), cm.sum(dim=0))
 
     @property
     def recall(self) -> torch.Tensor:
         """``float64`` tensor ``(C,)``: ``TP / (TP + FN)`` per class, 0.0 if absent."""
         cm = self.confusion_matrix
-        return _safe_divide(cm.diagonal(), cm.sum(dim=1))
+        return _kernels.safe_divide(cm.diagonal(), cm.sum(dim=1))
 
     @property
     def f1(self) -> torch.Tensor:
@@ -771,7 +485,7 @@ class Report:
         """
         cm = self.confusion_matrix
         tp = cm.diagonal()
-        return _safe_divide(2 * tp, cm.sum(dim=0) + cm.sum(dim=1))
+        return _kernels.safe_divide(2 * tp, cm.sum(dim=0) + cm.sum(dim=1))
 
     def _macro(self, values: torch.Tensor) -> float:
         return float(values.mean())
@@ -880,43 +594,8 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent)
 
     def __str__(self) -> str:
-        digits = 4
-        extra: list[tuple[str, float]] = []
-        if self.nll is not None:
-            extra.append(("nll", self.nll))
-        if self.top_k_accuracy is not None:
-            extra.extend((f"top-{k} accuracy", v) for k, v in self.top_k_accuracy.items())
-        if self.ece is not None:
-            extra.append(("ece", self.ece))
-        width = max(len(label) for label in (*self.classes, *_AVG_LABELS, *(e[0] for e in extra)))
-        col = 10
-
-        def row(label: str, values: Sequence[float | None], count: int) -> str:
-            cells = "".join(" " * col if v is None else f"{v:>{col}.{digits}f}" for v in values)
-            return f"{label:>{width}}{cells}{count:>{col}}"
-
-        header = " " * width + "".join(
-            f"{h:>{col}}" for h in ("precision", "recall", "f1-score", "support")
-        )
-        lines = [header, ""]
-        precision, recall, f1 = self.precision.tolist(), self.recall.tolist(), self.f1.tolist()
-        for i, (name, count) in enumerate(zip(self.classes, self.support.tolist(), strict=True)):
-            lines.append(row(name, (precision[i], recall[i], f1[i]), count))
-        n = self.num_samples
-        lines += [
-            "",
-            row("accuracy", (None, None, self.accuracy), n),
-            row("macro avg", (self.macro_precision, self.macro_recall, self.macro_f1), n),
-            row(
-                "weighted avg",
-                (self.weighted_precision, self.weighted_recall, self.weighted_f1),
-                n,
-            ),
-        ]
-        if extra:
-            lines.append("")
-            lines += [f"{label:>{width}}{value:>{col}.{digits}f}" for label, value in extra]
-        return "\n".join(lines)
+        """A classification-report table: per-class rows, averages, probability metrics."""
+        return _format.report_table(self)
 
     def __repr__(self) -> str:
         return f"Report(accuracy={self.accuracy:.4f}, n={self.num_samples})"
