@@ -53,8 +53,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     # O_EXCL: never follow or reuse somebody else's file; 0o666 & ~umask like open().
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    mode = tmp.stat().st_mode & 0o777
     try:
         yield tmp
+        # a writer may have replaced the file with one of its own (safetensors writes 0600)
+        if tmp.stat().st_mode & 0o777 != mode:
+            os.chmod(tmp, mode)
         _fsync(tmp)
         os.replace(tmp, target)
     finally:

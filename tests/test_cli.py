@@ -99,10 +99,14 @@ def test_download_failure_is_exit_1(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def trained_run(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`mnistkit train` of the default CNN for one epoch on the real data (about 30 s)."""
-    out = tmp_path_factory.mktemp("run")
-    code = main(
-        ["train", "--epochs", "1", "--data-dir", str(data_root), "--out", str(out), "--quiet"]
-    )
+    out = tmp_path_factory.mktemp("run") / "out"  # created by the run itself
+    previous = os.umask(0o022)  # the usual umask, whatever this process had
+    try:
+        code = main(
+            ["train", "--epochs", "1", "--data-dir", str(data_root), "--out", str(out), "--quiet"]
+        )
+    finally:
+        os.umask(previous)
     assert code == 0
     return out
 
@@ -121,6 +125,9 @@ def test_train_writes_every_output(trained_run: Path) -> None:
         "state.pt",
     } <= names
     assert not [n for n in names if n.endswith(".tmp")]
+    # every file has the mode a new file gets under umask 022, not a temp file's 0600
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in trained_run.iterdir()}
+    assert set(modes.values()) == {"0o644"}, modes
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert metrics["test_accuracy"] >= 0.985  # one epoch of the default CNN
     assert 0 < metrics["train_seconds"] < metrics["wall_seconds"]

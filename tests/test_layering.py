@@ -70,3 +70,64 @@ def test_plotting_does_not_import_the_trainer_or_the_cli() -> None:
             if any(name == f or name.startswith(f + ".") for f in forbidden)
         )
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+PACKAGE = ROOT / "mnistkit"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _top_level_imports(path: Path, modules: set[str]) -> set[str]:
+    """The package modules ``path`` imports when it is imported: module-level statements
+    only, leaving out ``if TYPE_CHECKING:`` blocks and imports inside functions."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.If):
+                test = node.test
+                if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+                    continue
+                visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name in modules)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    found.add(full if full in modules else node.module)
+
+    visit(tree.body)
+    return {name for name in found if name in modules and name != "mnistkit"}
+
+
+def test_no_import_cycles_between_modules() -> None:
+    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    modules = set(paths)
+    graph = {name: _top_level_imports(path, modules) for name, path in paths.items()}
+    # A package's __init__ re-exports its modules; its own imports may not loop back to it.
+    state: dict[str, str] = {}
+
+    def walk(name: str, trail: list[str]) -> None:
+        state[name] = "open"
+        for target in sorted(graph[name]):
+            if state.get(target) == "open":
+                cycle = [*trail[trail.index(target) :], target] if target in trail else [target]
+                raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
+            if target not in state:
+                walk(target, [*trail, target])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            walk(name, [name])
+    # the walk saw the layers named in ARCHITECTURE.md, lowest first
+    assert "mnistkit.trainer" in graph["mnistkit.run"]
+    assert "mnistkit.trainer" not in graph["mnistkit.callbacks"]
+    assert "mnistkit.checkpoints" not in graph["mnistkit.models._registry"]
