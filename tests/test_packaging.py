@@ -9,6 +9,7 @@ the folder to ``sys.path`` after the venv's own site-packages without running an
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import sysconfig
@@ -20,6 +21,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# the version the built artefacts must carry, as pyproject.toml declares it
+VERSION = re.search(
+    r'^version = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M
+).group(1)  # type: ignore[union-attr]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,7 @@ def test_wheel_contents(dist: Path) -> None:
     assert "mnistkit/py.typed" in names
     assert {"mnistkit/__init__.py", "mnistkit/cli.py", "mnistkit/models/networks.py"} <= names
     assert not any(n.startswith(("tests/", "docs/", "examples/", "benchmarks/")) for n in names)
-    assert "Version: 0.1.0.dev0" in metadata
+    assert f"Version: {VERSION}\n" in metadata
     assert "Requires-Dist: torch>=2.2" in metadata
     assert "Requires-Python: >=3.10" in metadata
     assert "mnistkit = mnistkit.cli:main" in entry_points
@@ -88,10 +93,10 @@ def test_wheel_installs_and_imports_in_a_clean_venv(dist: Path, tmp_path: Path) 
         cwd=tmp_path,
     )
     version, location = result.stdout.split()
-    assert version == "0.1.0.dev0"
+    assert version == VERSION
     assert Path(location).is_relative_to(env.resolve())
     cli = subprocess.run(
         [str(env / "bin" / "mnistkit"), "--version"], capture_output=True, text=True, timeout=300
     )
     assert cli.returncode == 0
-    assert cli.stdout.strip() == "mnistkit 0.1.0.dev0"
+    assert cli.stdout.strip() == f"mnistkit {VERSION}"
