@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mnistkit.exceptions import ConfigError, DeviceError, PrecisionFallbackWarning
+from mnistkit._validation import as_int, fail
+from mnistkit.exceptions import DeviceError, PrecisionFallbackWarning
 
 __all__ = [
     "PRECISIONS",
@@ -244,8 +245,8 @@ def seed_everything(seed: int) -> torch.Generator:
     ConfigError
         If ``seed`` is not an integer in ``[0, 2**32)``.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ConfigError(f"Argument 'seed' must be an integer in [0, 2**32) but got {seed!r}.")
+    if as_int(seed) is None or not 0 <= seed < 2**32:
+        raise fail("seed", seed, "an integer in [0, 2**32)")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device

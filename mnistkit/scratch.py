@@ -89,6 +89,7 @@ from typing import Any, Literal, TypeAlias, cast, get_args
 import numpy as np
 import numpy.typing as npt
 
+from mnistkit._validation import as_int, check_int, check_number
 from mnistkit.exceptions import ConfigError
 
 __all__ = [
@@ -208,7 +209,7 @@ class NumpyMLP:
     ) -> None:
         self._layer_sizes = _check_layer_sizes(layer_sizes)
         self._activation: Activation = _check_activation(activation)
-        self._seed = _check_int(seed, name="seed", minimum=None)
+        self._seed = check_int(seed, "seed", minimum=0)
         self._dtype = _check_dtype(dtype)
         self._grads: tuple[list[FloatArray], list[FloatArray]] | None = None
 
@@ -398,7 +399,7 @@ class NumpyMLP:
         ConfigError
             If ``lr`` is not positive and finite, or no gradients have been computed yet.
         """
-        rate = _check_positive_float(lr, name="lr")
+        rate = check_number(lr, "lr", low=0, low_open=True)
         if self._grads is None:
             raise ConfigError(
                 "step() needs gradients but none have been computed: call backward(X, y) first"
@@ -463,10 +464,10 @@ class NumpyMLP:
         over the 60,000 MNIST training images take about 3 s on one core in float32.
         """
         self._require_differentiable()
-        n_epochs = _check_int(epochs, name="epochs", minimum=1)
-        rate = _check_positive_float(lr, name="lr")
-        size = _check_int(batch_size, name="batch_size", minimum=1)
-        shuffle_seed = _check_int(seed, name="seed", minimum=None)
+        n_epochs = check_int(epochs, "epochs")
+        rate = check_number(lr, "lr", low=0, low_open=True)
+        size = check_int(batch_size, "batch_size")
+        shuffle_seed = check_int(seed, "seed", minimum=0)
         x, labels = self._check_data(X, y)
         if (X_val is None) != (y_val is None):
             given, missing = ("X_val", "y_val") if y_val is None else ("y_val", "X_val")
@@ -677,7 +678,7 @@ def numerical_gradient(
     """
     if not isinstance(model, NumpyMLP):
         raise ConfigError(f"Argument 'model' must be a NumpyMLP but got {type(model).__name__}")
-    step = _check_positive_float(eps, name="eps")
+    step = check_number(eps, "eps", low=0, low_open=True)
     x, labels = model._check_data(X, y)
     # A float64 twin of the model, so the perturbations below never touch the caller's copy.
     twin = NumpyMLP(model.layer_sizes, activation=model.activation, seed=0, dtype=np.float64)
@@ -795,7 +796,7 @@ def _check_layer_sizes(layer_sizes: Sequence[int]) -> tuple[int, ...]:
     if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence):
         raise ConfigError(f"Argument 'layer_sizes' must be {accepted} but got {layer_sizes!r}")
     sizes = tuple(layer_sizes)
-    if len(sizes) < 2 or not all(_is_int(s) and s >= 1 for s in sizes):
+    if len(sizes) < 2 or not all((as_int(s) or 0) >= 1 for s in sizes):
         raise ConfigError(f"Argument 'layer_sizes' must be {accepted} but got {layer_sizes!r}")
     return tuple(int(s) for s in sizes)
 
@@ -820,27 +821,3 @@ def _check_dtype(dtype: npt.DTypeLike) -> np.dtype[Any]:
     if resolved not in _DTYPES:
         raise ConfigError(f"Argument 'dtype' must be {accepted} but got {resolved.name}")
     return resolved
-
-
-def _is_int(value: object) -> bool:
-    # bool is an int subclass, but True as a layer width or seed is surely a mistake.
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_int(value: object, *, name: str, minimum: int | None) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise ConfigError(f"Argument {name!r} must be an int but got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"Argument {name!r} must be an int >= {minimum} but got {value!r}")
-    return int(value)
-
-
-def _check_positive_float(value: object, *, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigError(f"Argument {name!r} must be a positive finite number but got {value!r}")
-    return float(value)

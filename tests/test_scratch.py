@@ -339,9 +339,9 @@ def test_bad_labels(y: npt.NDArray[Any], match: str) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"epochs": 0}, "'epochs' must be an int >= 1 but got 0"),
-        ({"epochs": 2.0}, "'epochs' must be an int"),
-        ({"lr": 0.0}, "'lr' must be a positive finite number"),
+        ({"epochs": 0}, "'epochs' must be a positive integer, but got 0"),
+        ({"epochs": 2.0}, "'epochs' must be a positive integer, but got 2.0"),
+        ({"lr": 0.0}, "'lr' must be a positive number, but got 0.0"),
         ({"lr": -0.1}, "'lr'"),
         ({"lr": float("nan")}, "'lr'"),
         ({"lr": "0.1"}, "'lr'"),

@@ -35,10 +35,6 @@ def _activation(name: str) -> nn.Module:
     return _ACTIVATIONS[check_choice(name, "activation", _ACTIVATIONS)]()
 
 
-def _positive_int(name: str, value: object) -> int:
-    return check_int(value, name)
-
-
 def _probability(name: str, value: object) -> float:
     return check_number(value, name, low=0.0, high=1.0, high_open=True)
 
@@ -67,8 +63,8 @@ class Linear(nn.Module):
     ) -> None:
         super().__init__()
         self.normalize = _normalize(dataset)
-        self.num_classes = _positive_int("num_classes", num_classes)
-        self.in_features = _positive_int("in_features", in_features)
+        self.num_classes = check_int(num_classes, "num_classes")
+        self.in_features = check_int(in_features, "in_features")
         self.fc = nn.Linear(self.in_features, self.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -114,11 +110,11 @@ class MLP(nn.Module):
                 f"Argument 'hidden_sizes' must be a sequence of positive integers, e.g. (256, 128),"
                 f" but got {hidden_sizes!r}."
             )
-        self.hidden_sizes = tuple(_positive_int("hidden_sizes", h) for h in hidden_sizes)
+        self.hidden_sizes = tuple(check_int(h, "hidden_sizes") for h in hidden_sizes)
         self.activation = activation
         self.dropout = _probability("dropout", dropout)
-        self.num_classes = _positive_int("num_classes", num_classes)
-        self.in_features = _positive_int("in_features", in_features)
+        self.num_classes = check_int(num_classes, "num_classes")
+        self.in_features = check_int(in_features, "in_features")
         layers: list[nn.Module] = [nn.Flatten()]
         width = self.in_features
         for hidden in self.hidden_sizes:
@@ -179,11 +175,11 @@ class CNN(nn.Module):
                 f"Argument 'channels' must have 1 to 4 stages (28 → 14 → 7 → 3 → 1 pixels) but "
                 f"got {len(channels)}: {tuple(channels)!r}."
             )
-        self.channels = tuple(_positive_int("channels", c) for c in channels)
+        self.channels = tuple(check_int(c, "channels") for c in channels)
         self.hidden = check_int(hidden, "hidden", minimum=0)
         self.dropout = _probability("dropout", dropout)
         self.batch_norm = bool(batch_norm)
-        self.num_classes = _positive_int("num_classes", num_classes)
+        self.num_classes = check_int(num_classes, "num_classes")
         stages: list[nn.Module] = []
         in_channels, size = 1, 28
         for out_channels in self.channels:
@@ -238,7 +234,7 @@ class LeNet5(nn.Module):
         check_choice(pooling, "pooling", ("max", "avg"))
         self.activation = activation
         self.pooling = pooling
-        self.num_classes = _positive_int("num_classes", num_classes)
+        self.num_classes = check_int(num_classes, "num_classes")
         pool: type[nn.Module] = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
         self.features = nn.Sequential(
             nn.Conv2d(1, 6, 5, padding=2),  # (B, 6, 28, 28)
