@@ -42,10 +42,12 @@ from mnistkit.exceptions import (
     DeviceError,
     DeviceFallbackWarning,
     DownloadError,
+    FolderLockedError,
     ImageError,
     MnistkitError,
     MnistkitWarning,
     PrecisionFallbackWarning,
+    TrainingDivergedError,
 )
 from mnistkit.history import History
 from mnistkit.inference import predict, predict_proba
@@ -74,6 +76,7 @@ __all__ = [
     "DownloadError",
     "EarlyStopping",
     "EpochLog",
+    "FolderLockedError",
     "History",
     "ImageError",
     "LoadedModel",
@@ -91,6 +94,7 @@ __all__ = [
     "Split",
     "TrainConfig",
     "Trainer",
+    "TrainingDivergedError",
     "TrainingStateCheckpoint",
     "__version__",
     "callbacks",

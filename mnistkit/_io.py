@@ -18,11 +18,16 @@ import contextlib
 import json
 import os
 import secrets
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_path", "write_json", "write_text"]
+from mnistkit.exceptions import FolderLockedError
+
+_LOCK_NAME = ".mnistkit.lock"
+
+__all__ = ["atomic_open", "atomic_path", "locked_folder", "write_json", "write_text"]
 
 
 def _fsync(path: Path) -> None:
@@ -97,3 +102,72 @@ def write_json(path: str | os.PathLike[str], data: Any, *, indent: int | None = 
     :class:`TypeError` and leaves no file behind.
     """
     return write_text(path, json.dumps(data, indent=indent) + "\n")
+
+
+if sys.platform == "win32":  # pragma: no cover - lock the lock file's first byte
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def locked_folder(folder: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold an exclusive lock on an output folder while a run writes into it.
+
+    The lock is an advisory ``flock`` on ``<folder>/.mnistkit.lock``: the operating system
+    releases it when the process ends, however it ends, so a killed run never leaves a
+    stale lock. The lock file is removed when the block ends, and so is the folder when this
+    call created it and nothing else was written into it.
+
+    Raises
+    ------
+    FolderLockedError
+        At once, if another process (or another block in this one) holds the lock.
+    """
+    target = Path(folder)
+    created = not target.exists()
+    target.mkdir(parents=True, exist_ok=True)
+    lock = target / _LOCK_NAME
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        if not _try_lock(fd):
+            os.close(fd)
+            if created:
+                with contextlib.suppress(OSError):
+                    target.rmdir()
+            raise FolderLockedError(
+                f"{target}: another mnistkit run is writing into this folder (it holds "
+                f"{lock}); wait for it to finish, or write somewhere else (--out)."
+            )
+        # The holder before us may have removed the file between our open and our lock:
+        # then we locked a file nobody else can see, and must lock the current one instead.
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield target
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)  # closing releases the lock
+        if created:
+            with contextlib.suppress(OSError):  # not empty: it holds the run's files
+                target.rmdir()

@@ -81,6 +81,9 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float, default=0.0)
     train.add_argument("--label-smoothing", type=_fraction, default=0.0)
     train.add_argument(
+        "--grad-clip", type=_positive_float, default=None, help="clip the gradients' L2 norm"
+    )
+    train.add_argument(
         "--val-fraction",
         type=_fraction,
         default=0.0,
@@ -129,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         CheckpointError,
         ConfigError,
         DatasetError,
+        DeviceError,
         DownloadError,
         ImageError,
         MnistkitError,
@@ -158,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DownloadError as exc:
         _error(str(exc))
         return EXIT_FAILURE
-    except (ConfigError, DatasetError, CheckpointError, ImageError) as exc:
+    except (ConfigError, DeviceError, DatasetError, CheckpointError, ImageError) as exc:
         _error(str(exc))
         return EXIT_USAGE
     except MnistkitError as exc:
@@ -206,6 +210,7 @@ def _train(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing,
+        grad_clip=args.grad_clip,
         seed=args.seed,
         device=args.device,
         precision=args.precision,

@@ -11,7 +11,9 @@ catch them all with ``except mnistkit.MnistkitError``::
     │   ├── CorruptFileError                       a file fails verification
     │   └── DownloadError                          every mirror failed
     ├── CheckpointError                            an unreadable or mismatched model file
-    └── ImageError                                 a user image that cannot be read
+    ├── ImageError                                 a user image that cannot be read
+    ├── TrainingDivergedError                      the loss became NaN or infinite
+    └── FolderLockedError                          another run is writing into the folder
 
     MnistkitWarning (UserWarning)
     ├── DeviceFallbackWarning                      a documented fallback was taken
@@ -31,10 +33,12 @@ __all__ = [
     "DeviceError",
     "DeviceFallbackWarning",
     "DownloadError",
+    "FolderLockedError",
     "ImageError",
     "MnistkitError",
     "MnistkitWarning",
     "PrecisionFallbackWarning",
+    "TrainingDivergedError",
 ]
 
 
@@ -72,6 +76,14 @@ class CheckpointError(MnistkitError):
 
 class ImageError(MnistkitError):
     """A user's image file cannot be opened or converted."""
+
+
+class TrainingDivergedError(MnistkitError):
+    """The training loss became NaN or infinite; the weights are no longer usable."""
+
+
+class FolderLockedError(MnistkitError):
+    """Another process holds the lock on an output folder."""
 
 
 class MnistkitWarning(UserWarning):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistkit import datasets
-from mnistkit._io import atomic_open, write_json
+from mnistkit._io import atomic_open, locked_folder, write_json
 from mnistkit.callbacks import Callback, TrainingStateCheckpoint
 from mnistkit.config import TrainConfig
 from mnistkit.devices import seed_everything
@@ -90,7 +90,7 @@ def run_training(
     Parameters
     ----------
     out : path-like
-        The output folder; created when the first file is written.
+        The output folder; removed again if the run fails before writing anything.
     dataset : {"mnist", "fashion-mnist"}, default="mnist"
         The data set (see :func:`mnistkit.datasets.load`).
     model : str, default="cnn"
@@ -124,6 +124,10 @@ def run_training(
         ``out`` is a file, or another argument is invalid.
     CheckpointError
         ``resume`` without a training state in ``out``.
+    FolderLockedError
+        Another run is writing into ``out`` (each run holds a lock on its folder).
+    TrainingDivergedError
+        The loss became NaN or infinite; the model is not written.
     """
     out = Path(out)
     config = config if config is not None else TrainConfig()
@@ -132,6 +136,38 @@ def run_training(
     state_path = out / "state.pt"
     if resume and not state_path.is_file():
         raise CheckpointError(f"{state_path}: nothing to resume (no training state there).")
+    with locked_folder(out):
+        return _run(
+            out,
+            state_path,
+            dataset=dataset,
+            model=model,
+            model_config=model_config,
+            config=config,
+            val_fraction=val_fraction,
+            data_dir=data_dir,
+            download=download,
+            resume=resume,
+            callbacks=callbacks,
+            figures=figures,
+        )
+
+
+def _run(
+    out: Path,
+    state_path: Path,
+    *,
+    dataset: str,
+    model: str,
+    model_config: Mapping[str, Any] | None,
+    config: TrainConfig,
+    val_fraction: float,
+    data_dir: str | os.PathLike[str] | None,
+    download: bool,
+    resume: bool,
+    callbacks: Sequence[Callback],
+    figures: bool,
+) -> RunResult:
     data = datasets.load(
         dataset, root=data_dir, download=download, progress=config.progress is not False
     )

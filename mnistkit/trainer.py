@@ -32,7 +32,7 @@ from mnistkit.checkpoints import TrainingState, save_model
 from mnistkit.config import TrainConfig
 from mnistkit.datasets import Split
 from mnistkit.devices import PrecisionPlan, resolve_device, resolve_precision, seed_everything
-from mnistkit.exceptions import ConfigError
+from mnistkit.exceptions import ConfigError, TrainingDivergedError
 from mnistkit.history import History
 from mnistkit.inference import ImagesLike
 from mnistkit.inference import predict_proba as _predict_proba
@@ -225,12 +225,15 @@ class Trainer:
         return loss, (logits.argmax(1) == labels).sum()
 
     def _run_epoch(
-        self, loader: DeviceLoader, *, training: bool, run: RunView
+        self, loader: DeviceLoader, *, training: bool, run: RunView, epoch: int
     ) -> tuple[float, float]:
         """One pass over ``loader``; returns (mean loss, accuracy)."""
         self.model.train(training)
         total_loss = torch.zeros((), device=self.device)
         total_correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        # index of the first batch whose loss was NaN or infinite, kept on the device so
+        # that watching for divergence costs no synchronisation per step
+        first_bad = torch.full((), -1, dtype=torch.int64, device=self.device)
         seen = 0
         every = self.config.log_every
         with torch.enable_grad() if training else torch.inference_mode():
@@ -241,12 +244,28 @@ class Trainer:
                 total_correct += correct
                 seen += labels.shape[0]
                 if training:
+                    bad = (first_bad < 0) & ~torch.isfinite(loss_sum)
+                    first_bad = torch.where(bad, batch, first_bad)
                     shown = float(loss_sum) / labels.shape[0] if batch % every == 0 else None
+                    if shown is not None and not math.isfinite(shown):
+                        raise self._diverged(epoch, int(first_bad), len(loader), run.lr)
                     for callback in self._callbacks:
                         callback.on_batch_end(run, batch, shown)
         if seen == 0:
             return math.nan, math.nan
-        return float(total_loss) / seen, int(total_correct) / seen
+        mean_loss = float(total_loss) / seen
+        if training and not math.isfinite(mean_loss):
+            raise self._diverged(epoch, int(first_bad), len(loader), run.lr)
+        return mean_loss, int(total_correct) / seen
+
+    def _diverged(self, epoch: int, batch: int, batches: int, lr: float) -> TrainingDivergedError:
+        return TrainingDivergedError(
+            f"Training diverged: the loss became NaN or infinite at epoch {epoch}, step "
+            f"{batch + 1} of {batches} (learning rate {lr:.4g}); the weights are no longer "
+            "usable and were not saved (an earlier training state is kept). Lower the learning "
+            "rate (TrainConfig.lr, --lr) or clip the gradients (TrainConfig.grad_clip, "
+            "--grad-clip)."
+        )
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -326,7 +345,7 @@ class Trainer:
                 callback.on_epoch_start(run, epoch)
             started = time.perf_counter()
             lr = float(optimizer.param_groups[0]["lr"])
-            loss, accuracy = self._run_epoch(train_loader, training=True, run=run)
+            loss, accuracy = self._run_epoch(train_loader, training=True, run=run, epoch=epoch)
             state.schedule.after_epoch()
             record: dict[str, float] = {
                 "epoch": epoch,
@@ -335,7 +354,7 @@ class Trainer:
             }
             if val_loader is not None:
                 record["val_loss"], record["val_accuracy"] = self._run_epoch(
-                    val_loader, training=False, run=run
+                    val_loader, training=False, run=run, epoch=epoch
                 )
             record["lr"] = lr
             record["seconds"] = time.perf_counter() - started
