@@ -255,8 +255,11 @@ def load_model(
                 f"{path}: holds a custom model (no registered architecture); pass the module "
                 "to load into as load_model(path, model=YourModel())."
             )
+        _check_config_size(metadata.config, path)
         try:
-            model = get_model(metadata.architecture, **metadata.config)
+            # On the meta device: shapes only, no memory, whatever sizes the file asks for.
+            with torch.device("meta"):
+                model = get_model(metadata.architecture, **metadata.config)
         except Exception as exc:
             raise CheckpointError(f"{path}: cannot rebuild the model: {exc}") from None
     try:
@@ -265,6 +268,10 @@ def load_model(
         raise CheckpointError(f"{path}: cannot read the weights ({exc}).") from None
     if legacy_norm is not None:
         state = _upgrade_version_1(state, model, legacy_norm, path)
+    _check_shapes(state, model, path)
+    if any(t.is_meta for t in model.state_dict().values()):
+        # the shapes match the file's tensors, so this allocates no more than the file holds
+        model = model.to_empty(device="cpu")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -273,6 +280,47 @@ def load_model(
         ) from None
     model.to(resolve_device(device)).eval()
     return LoadedModel(model=model, metadata=metadata)
+
+
+#: Most numbers a model file's architecture configuration may hold (the registered models
+#: need a handful); a file asking for more is refused before anything is built.
+_MAX_CONFIG_NUMBERS = 256
+
+
+def _check_config_size(config: dict[str, Any], path: Path) -> None:
+    count = 0
+    stack: list[Any] = list(config.values())
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list | tuple | dict):
+            stack.extend(value.values() if isinstance(value, dict) else value)
+        count += 1
+        if count > _MAX_CONFIG_NUMBERS:
+            raise CheckpointError(
+                f"{path}: the model configuration holds more than {_MAX_CONFIG_NUMBERS} "
+                "values; this is not a model mnistkit wrote."
+            )
+
+
+def _check_shapes(state: dict[str, torch.Tensor], model: nn.Module, path: Path) -> None:
+    """Name every tensor whose shape differs between the file and the model, or that one of
+    them lacks, before any memory is spent on the model."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    problems = [
+        f"{k}: file {found[k]} vs model {expected[k]}"
+        for k in sorted(expected.keys() & found.keys())
+        if found[k] != expected[k]
+    ]
+    problems += [f"{k}: missing from the file" for k in sorted(expected.keys() - found.keys())]
+    problems += [f"{k}: not in the model" for k in sorted(found.keys() - expected.keys())]
+    if problems:
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        raise CheckpointError(
+            f"{path}: the weights do not fit the model {type(model).__name__}: {shown}."
+        )
 
 
 def _upgrade_version_1(
@@ -289,7 +337,7 @@ def _upgrade_version_1(
         )
     upgraded = dict(state)
     for key, value in zip(_NORMALIZE_KEYS, norm, strict=True):
-        upgraded[key] = torch.full_like(expected[key], value)
+        upgraded[key] = torch.full(expected[key].shape, value, dtype=expected[key].dtype)
     return upgraded
 
 
