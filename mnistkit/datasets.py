@@ -518,7 +518,15 @@ def _parse_idx(content: _Content, path: Path, *, max_bytes: int) -> np.ndarray:
             f"{path}: {what}: the header declares shape {shape} ({expected} bytes of data) but "
             f"the file holds {held} after the header."
         )
-    return body.view(dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
+    try:
+        array = body.view(dtype).reshape(shape)
+    except ValueError:
+        # An empty array whose other dimensions multiply past what NumPy can index.
+        raise CorruptFileError(
+            f"{path}: the header declares shape {shape}, too large for an array even with "
+            "no data in it; the header is corrupt."
+        ) from None
+    return array.astype(dtype.newbyteorder("="), copy=False)
 
 
 def _idx_file_size(info: DatasetInfo, stem: str) -> int:
