@@ -17,7 +17,9 @@ The mirrors and the MD5 sums of the canonical ``.gz`` files come from torchvisio
 ``MNIST``/``FashionMNIST`` classes, which keep them current. The file reading is mnistkit's own:
 torchvision's reader checks the format with ``assert`` and reads only uncompressed files, while
 here every malformed, truncated or mismatched file is a :class:`~mnistkit.CorruptFileError`
-that names the file and what is wrong, and the content is verified by SHA-256.
+that names the file and what is wrong, and the content is verified by SHA-256. Files are
+read as streams, header first, with memory bounded by the size the header declares (and
+by the registry's sizes for a known data set), so a "gzip bomb" is refused at once.
 """
 
 from __future__ import annotations
