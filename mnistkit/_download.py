@@ -8,14 +8,18 @@ nothing at all.
 How a download proceeds
 -----------------------
 For each mirror, in order, the file is streamed with :mod:`urllib.request`
-into a hidden temporary file (``.<filename>.<random>.part``) in the
-destination directory. The body is rejected if it is shorter than its
-``Content-Length``, empty, or an HTML page (a captive portal or a mirror's
-error page), and then handed to the caller's ``verify`` callback. Only a file
-that passes all of this is flushed to disk and moved over the destination with
+into the temporary file that :func:`mnistkit._io.atomic_path` creates beside
+the destination (hidden, ``.<filename>.<random>.tmp``). The body is rejected
+if it is shorter than its ``Content-Length``, longer than the caller's
+``max_bytes`` (reading stops there, so an endless or oversized body costs at
+most that much), empty, or an HTML page (a captive portal or a mirror's error
+page), and then handed to the caller's ``verify`` callback. Only a file that
+passes all of this is flushed to disk and moved over the destination with
 :func:`os.replace`, which is atomic on the same file system; so an existing
 destination file is replaced only by a verified one, and left untouched when
-every mirror fails. The temporary file is removed whatever happens.
+every mirror fails. The temporary file is removed whatever happens. Two
+processes downloading the same file at once each write their own temporary
+file, and the destination ends as one complete copy.
 
 A failure of one mirror is logged at ``WARNING`` and the next one is tried;
 when none delivers, :class:`~mnistkit.exceptions.DownloadError` lists every
@@ -29,7 +33,6 @@ import http.client
 import logging
 import math
 import os
-import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -39,6 +42,8 @@ from typing import IO, Any
 
 from tqdm.auto import tqdm
 
+from mnistkit._io import atomic_path
+from mnistkit._validation import check_int
 from mnistkit.exceptions import ConfigError, CorruptFileError, DownloadError
 
 __all__ = ["download_file", "md5sum", "sha256sum"]
@@ -125,6 +130,7 @@ def download_file(
     verify: Callable[[Path], None] | None = None,
     progress: bool = True,
     timeout: float = 30.0,
+    max_bytes: int | None = None,
 ) -> Path:
     """Download ``filename`` from the first mirror that delivers a good copy.
 
@@ -155,6 +161,11 @@ def download_file(
         Show a tqdm progress bar in bytes on standard error.
     timeout : float, default=30.0
         Seconds to wait for a connection or for each read from the socket.
+    max_bytes : int, optional
+        Largest body accepted. A mirror whose ``Content-Length`` announces
+        more, or whose body runs past it, fails with "body exceeds N bytes"
+        as soon as that is known, and the next mirror is tried. ``None``
+        accepts any size.
 
     Returns
     -------
@@ -165,15 +176,19 @@ def download_file(
     ------
     ConfigError
         ``filename`` is not a plain file name, ``mirrors`` is empty or a
-        single string, ``timeout`` is not a positive number, or the
-        destination path is an existing directory.
+        single string, ``timeout`` is not a positive number, ``max_bytes`` is
+        not a positive integer, or the destination path is an existing
+        directory.
     DownloadError
         Every mirror failed; the message lists each URL with its reason.
     OSError
-        ``dest_dir`` cannot be created, or no temporary file can be created in
-        it (a local problem that another mirror would not fix).
+        ``dest_dir`` cannot be created, no temporary file can be created in
+        it, or the verified file cannot be moved into place (a local problem
+        that another mirror would not fix).
     """
     _check_arguments(filename, mirrors, timeout)
+    if max_bytes is not None:
+        max_bytes = check_int(max_bytes, "max_bytes", who="download_file")
     directory = Path(dest_dir)
     destination = directory / filename
     if destination.is_dir():
@@ -193,6 +208,7 @@ def download_file(
                 verify=verify,
                 progress=progress,
                 timeout=timeout,
+                max_bytes=max_bytes,
             )
         except _MirrorError as failure:
             reason = str(failure)
@@ -250,49 +266,45 @@ def _fetch_into_place(
     verify: Callable[[Path], None] | None,
     progress: bool,
     timeout: float,
+    max_bytes: int | None,
 ) -> None:
-    """Download ``url``, check it, move it to ``destination``; else raise _MirrorError."""
-    tmp_path, stream = _create_temp_file(destination)
-    try:
+    """Download ``url``, check it, move it to ``destination``; else raise _MirrorError.
+
+    Everything happens inside :func:`atomic_path`, so any exception leaves ``destination``
+    as it was and no temporary file behind. Errors of the network, or of writing the body,
+    fail this mirror; creating, syncing or renaming the temporary file is a local problem
+    that propagates as :class:`OSError`.
+    """
+    with atomic_path(destination) as tmp_path:
         try:
-            with stream:
-                _stream_url(url, stream, desc=destination.name, progress=progress, timeout=timeout)
-                stream.flush()
-                # Data must be on disk before the rename makes it visible,
-                # or a crash could leave a complete-looking but empty file.
-                os.fsync(stream.fileno())
+            with tmp_path.open("wb") as stream:
+                _stream_url(
+                    url,
+                    stream,
+                    desc=destination.name,
+                    progress=progress,
+                    timeout=timeout,
+                    max_bytes=max_bytes,
+                )
             _reject_html_body(tmp_path)
-            if verify is not None:
-                try:
-                    verify(tmp_path)
-                except CorruptFileError as error:
-                    raise _MirrorError(f"failed verification: {error}") from error
-            os.replace(tmp_path, destination)
-        except _MirrorError:
-            raise
         except (OSError, http.client.HTTPException) as error:
             raise _MirrorError(_describe(error, timeout)) from error
-        _fsync_directory(destination.parent)
-    finally:
-        # After a successful os.replace the temporary name no longer exists.
-        tmp_path.unlink(missing_ok=True)
+        if verify is not None:
+            try:
+                verify(tmp_path)
+            except CorruptFileError as error:
+                raise _MirrorError(f"failed verification: {error}") from error
 
 
-def _create_temp_file(destination: Path) -> tuple[Path, IO[bytes]]:
-    # Not tempfile: its files are created with mode 0o600, which os.replace
-    # would carry over to the data file. Mode 0o666 lets the umask decide, as
-    # for any other file the user creates.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp_path = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.part")
-        try:
-            fd = os.open(tmp_path, flags, 0o666)
-        except FileExistsError:
-            continue
-        return tmp_path, os.fdopen(fd, "wb")
-
-
-def _stream_url(url: str, stream: IO[bytes], *, desc: str, progress: bool, timeout: float) -> None:
+def _stream_url(
+    url: str,
+    stream: IO[bytes],
+    *,
+    desc: str,
+    progress: bool,
+    timeout: float,
+    max_bytes: int | None,
+) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
@@ -311,6 +323,10 @@ def _stream_url(url: str, stream: IO[bytes], *, desc: str, progress: bool, timeo
         if content_type.split(";", 1)[0].strip().lower() in _HTML_CONTENT_TYPES:
             raise _MirrorError(_HTML_REASON)
         expected = _content_length(response.headers.get("Content-Length"))
+        if max_bytes is not None and expected is not None and expected > max_bytes:
+            raise _MirrorError(
+                f"body exceeds {max_bytes} bytes: the server announces {expected} (Content-Length)"
+            )
 
         received = 0
         with tqdm(
@@ -322,8 +338,14 @@ def _stream_url(url: str, stream: IO[bytes], *, desc: str, progress: bool, timeo
             disable=not progress,
         ) as bar:
             while chunk := response.read(_CHUNK_SIZE):
-                stream.write(chunk)
                 received += len(chunk)
+                if max_bytes is not None and received > max_bytes:
+                    # Closing the response (leaving the with block) drops the connection,
+                    # so an endless body costs no more than this.
+                    raise _MirrorError(
+                        f"body exceeds {max_bytes} bytes: stopped reading after {received}"
+                    )
+                stream.write(chunk)
                 bar.update(len(chunk))
 
     # http.client returns a short body silently when the peer closes early.
@@ -370,22 +392,6 @@ def _describe(error: BaseException, timeout: float) -> str:
     if isinstance(error, ConnectionError):
         return f"connection error: {error.strerror or type(error).__name__}"
     return f"{type(error).__name__}: {error}"
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Persist the rename itself. POSIX only; Windows cannot open a directory.
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _failure_message(filename: str, directory: Path, failures: list[tuple[str, str]]) -> str:

