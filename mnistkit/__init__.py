@@ -18,7 +18,17 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from mnistkit import callbacks, datasets, devices, loaders, metrics, models, optim, plotting
+from mnistkit import (
+    callbacks,
+    datasets,
+    devices,
+    loaders,
+    metrics,
+    models,
+    optim,
+    plotting,
+    recipes,
+)
 from mnistkit.callbacks import (
     Callback,
     EarlyStopping,
@@ -54,6 +64,7 @@ from mnistkit.inference import predict, predict_proba
 from mnistkit.loaders import DeviceLoader, train_val_split
 from mnistkit.metrics import Report
 from mnistkit.models import Normalize, get_model, list_models, summary
+from mnistkit.recipes import Recipe, get_recipe, list_recipes
 from mnistkit.run import RunResult, run_training
 from mnistkit.trainer import Trainer
 
@@ -88,6 +99,7 @@ __all__ = [
     "Normalize",
     "PrecisionFallbackWarning",
     "ProgressBar",
+    "Recipe",
     "Report",
     "RunResult",
     "RunView",
@@ -101,8 +113,10 @@ __all__ = [
     "datasets",
     "devices",
     "get_model",
+    "get_recipe",
     "list_datasets",
     "list_models",
+    "list_recipes",
     "load_model",
     "loaders",
     "metrics",
@@ -111,6 +125,7 @@ __all__ = [
     "plotting",
     "predict",
     "predict_proba",
+    "recipes",
     "resolve_device",
     "run_training",
     "save_model",

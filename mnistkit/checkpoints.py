@@ -501,7 +501,8 @@ class TrainingState:
         """
         path = Path(path)
         state = load_training_state(path)
-        saved = dict(state.get("config") or {})
+        # a setting added after the state was written had its default value then
+        saved = {**TrainConfig().to_dict(), **dict(state.get("config") or {})}
         current = self.config.to_dict()
         different = sorted(
             k for k in current if k not in _FREE_ON_RESUME and saved.get(k) != current[k]

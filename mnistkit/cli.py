@@ -1,6 +1,7 @@
 """The ``mnistkit`` command line: a thin layer over the public API.
 
-Commands: ``train``, ``evaluate``, ``predict``, ``datasets list|download|verify``, ``models``.
+Commands: ``train``, ``evaluate``, ``predict``, ``datasets list|download|verify``, ``models``,
+``recipes``.
 Exit codes: 0 on success; 2 for bad arguments or bad input files (a one-line message on
 standard error, no traceback); 1 for anything else; 130 when interrupted.
 """
@@ -51,6 +52,7 @@ def _number(
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _positive_float = _number(float, lambda v: v > 0, "a positive number")
 _fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+_non_negative_float = _number(float, lambda v: v >= 0, "a number >= 0")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -59,6 +61,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from mnistkit.devices import PRECISIONS
     from mnistkit.models import list_models
     from mnistkit.optim import OPTIMIZERS, SCHEDULES
+    from mnistkit.recipes import list_recipes
 
     parser = _Parser(
         prog="mnistkit",
@@ -71,15 +74,23 @@ def _build_parser() -> argparse.ArgumentParser:
     data_help = "data folder holding <name>/ (default: $MNISTKIT_DATA_DIR or ~/.cache/mnistkit)"
 
     train = sub.add_parser("train", help="train a model and write it with its metrics and plots")
+    recipe_help = "(default: the recipe's)"
+    train.add_argument(
+        "--recipe",
+        choices=list_recipes(),
+        default="default",
+        help="a named model + settings bundle; the flags below override its fields "
+        "(see 'mnistkit recipes'; default: %(default)s)",
+    )
     train.add_argument("--dataset", choices=list_datasets(), default="mnist")
-    train.add_argument("--model", choices=list_models(), default="cnn")
-    train.add_argument("--epochs", type=_positive_int, default=5)
-    train.add_argument("--batch-size", type=_positive_int, default=128)
-    train.add_argument("--lr", type=_positive_float, default=None, help="(default: per optimizer)")
-    train.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adamw")
-    train.add_argument("--schedule", choices=list(SCHEDULES), default="onecycle")
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--label-smoothing", type=_fraction, default=0.0)
+    train.add_argument("--model", choices=list_models(), default=None, help=recipe_help)
+    train.add_argument("--epochs", type=_positive_int, default=None, help=recipe_help)
+    train.add_argument("--batch-size", type=_positive_int, default=None, help=recipe_help)
+    train.add_argument("--lr", type=_positive_float, default=None, help=recipe_help)
+    train.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None, help=recipe_help)
+    train.add_argument("--schedule", choices=list(SCHEDULES), default=None, help=recipe_help)
+    train.add_argument("--weight-decay", type=_non_negative_float, default=None, help=recipe_help)
+    train.add_argument("--label-smoothing", type=_fraction, default=None, help=recipe_help)
     train.add_argument(
         "--grad-clip", type=_positive_float, default=None, help="clip the gradients' L2 norm"
     )
@@ -89,17 +100,27 @@ def _build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="hold out this share of the training set for per-epoch validation (default: 0)",
     )
-    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    train.add_argument("--precision", choices=list(PRECISIONS), default="32")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
+    train.add_argument("--precision", choices=list(PRECISIONS), default=None, help=recipe_help)
+    train.add_argument("--seed", type=int, default=None, help="(default: 0)")
     train.add_argument("--data-dir", type=Path, default=None, help=data_help)
     train.add_argument("--no-download", action="store_true", help="fail instead of downloading")
     train.add_argument(
-        "--out", type=Path, default=None, help="output folder (default: runs/<dataset>-<model>)"
+        "--out", type=Path, default=None, help="output folder (default: runs/<dataset>-<recipe>)"
     )
     train.add_argument("--resume", action="store_true", help="continue from <out>/state.pt")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--compile", action="store_true", help="use torch.compile for the steps")
+    train.add_argument(
+        "--compile", action="store_true", default=None, help="use torch.compile for the steps"
+    )
+    train.add_argument(
+        "--channels-last",
+        action="store_true",
+        default=None,
+        help="channels-last memory format for the convolutions",
+    )
+
+    sub.add_parser("recipes", help="list the recipes 'train --recipe' accepts")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a saved model on a test set")
     evaluate.add_argument("model", type=Path, help="a .safetensors file written by 'train'")
@@ -154,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "predict": _predict,
             "datasets": _datasets,
             "models": _models,
+            "recipes": _recipes,
         }[args.command]
         return handler(args)
     except UsageError as exc:
@@ -189,41 +211,51 @@ def _out(text: str = "") -> None:
 
 
 # ---------------------------------------------------------------------------------- train
+#: ``train`` flags that override a recipe's field of the same name when given.
+_RECIPE_FLAGS = (
+    "model",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "schedule",
+    "weight_decay",
+    "label_smoothing",
+    "grad_clip",
+    "device",
+    "precision",
+    "seed",
+    "compile",
+    "channels_last",
+)
+
+
 def _train(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # the command writes figures to files; it never opens a window
 
     from mnistkit.callbacks import EpochLog
-    from mnistkit.config import TrainConfig
     from mnistkit.exceptions import ConfigError
+    from mnistkit.recipes import get_recipe
     from mnistkit.run import run_training
 
-    out: Path = args.out or Path("runs") / f"{args.dataset}-{args.model}"
+    out: Path = args.out or Path("runs") / f"{args.dataset}-{args.model or args.recipe}"
     if out.exists() and not out.is_dir():
         raise ConfigError(f"Argument '--out' must be a folder, but {str(out)!r} is a file")
-    config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        schedule=args.schedule,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        grad_clip=args.grad_clip,
-        seed=args.seed,
-        device=args.device,
-        precision=args.precision,
-        progress=not args.quiet and sys.stderr.isatty(),
-        compile=args.compile,
+    # the flags given override the recipe's fields; the others keep the recipe's values
+    overrides = {
+        name: getattr(args, name) for name in _RECIPE_FLAGS if getattr(args, name) is not None
+    }
+    recipe = get_recipe(args.recipe).replace(
+        progress=not args.quiet and sys.stderr.isatty(), **overrides
     )
-    _out(f"mnistkit train: {args.model} on {args.dataset} -> {out}/")
+    _out(f"mnistkit train: recipe {recipe.name!r}, {recipe.model} on {args.dataset} -> {out}/")
     try:
         result = run_training(
             out,
+            recipe=recipe,
             dataset=args.dataset,
-            model=args.model,
-            config=config,
             val_fraction=args.val_fraction,
             data_dir=args.data_dir,
             download=not args.no_download,
@@ -345,4 +377,18 @@ def _models(args: argparse.Namespace) -> int:
             _out(f"{name:<8} {params:>9,} parameters")
         return EXIT_OK
     _out(str(summary(get_model(args.name))))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- recipes
+def _recipes(args: argparse.Namespace) -> int:
+    from mnistkit.recipes import get_recipe, list_recipes
+
+    for name in list_recipes():
+        recipe = get_recipe(name)
+        cfg = recipe.config
+        _out(
+            f"{name:<10} {recipe.model:<7} {cfg.epochs} epochs, batch {cfg.batch_size}, "
+            f"{cfg.optimizer}/{cfg.schedule}, precision {cfg.precision}: {recipe.summary}"
+        )
     return EXIT_OK

@@ -60,7 +60,7 @@ class TrainConfig:
         shuffling generator.
     device : str, default="auto"
         See :func:`mnistkit.devices.resolve_device`.
-    precision : {"32", "bf16-mixed", "16-mixed"}, default="32"
+    precision : {"32", "bf16-mixed", "16-mixed", "auto"}, default="32"
         See :func:`mnistkit.devices.resolve_precision`.
     eval_batch_size : int, default=1000
         Batch size for validation, :meth:`Trainer.evaluate` and prediction.
@@ -69,6 +69,9 @@ class TrainConfig:
     log_every : int, default=50
         Pass the current loss to ``on_batch_end`` callbacks every this many batches (reading
         it waits for the device).
+    channels_last : bool, default=False
+        Keep the model's convolution weights and activations in the channels-last memory
+        format (NHWC), which the CPU and GPU convolution kernels often run faster.
     compile : bool, default=False
         Run training and validation steps through :func:`torch.compile`. Worth it on GPUs
         for long runs; the first step pays a one-off compilation (about 20 s for a small
@@ -92,6 +95,7 @@ class TrainConfig:
     eval_batch_size: int = 1000
     progress: bool | None = None
     log_every: int = 50
+    channels_last: bool = False
     compile: bool = False
 
     def __post_init__(self) -> None:
@@ -114,6 +118,7 @@ class TrainConfig:
             raise fail("device", self.device, "a str such as 'auto', 'cpu', 'cuda:0'", who=_WHO)
         if self.progress is not None:
             check_bool(self.progress, "progress", who=_WHO)
+        check_bool(self.channels_last, "channels_last", who=_WHO)
         check_bool(self.compile, "compile", who=_WHO)
 
     @property

@@ -27,13 +27,14 @@ __all__ = [
     "PRECISIONS",
     "PrecisionPlan",
     "available_devices",
+    "cpu_has_native_bf16",
     "resolve_device",
     "resolve_precision",
     "seed_everything",
 ]
 
-#: The precisions mnistkit accepts, in the spelling Lightning popularised.
-PRECISIONS: tuple[str, ...] = ("32", "bf16-mixed", "16-mixed")
+#: The precisions mnistkit accepts, in the spelling Lightning popularised, and ``"auto"``.
+PRECISIONS: tuple[str, ...] = ("32", "bf16-mixed", "16-mixed", "auto")
 
 DeviceLike = str | torch.device
 
@@ -163,14 +164,37 @@ class PrecisionPlan:
             yield
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX).
+
+    Returns
+    -------
+    bool
+        ``False`` also when PyTorch cannot tell.
+    """
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def _auto_precision(device: torch.device) -> str:
+    if device.type == "cuda":
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return "bf16-mixed"
+    return "32"
+
+
 def resolve_precision(precision: str, device: torch.device) -> PrecisionPlan:
     """Choose the autocast plan for ``precision`` on ``device``.
 
     Parameters
     ----------
-    precision : {"32", "bf16-mixed", "16-mixed"}
+    precision : {"32", "bf16-mixed", "16-mixed", "auto"}
         ``"32"`` trains in float32. The mixed modes run matrix multiplications and convolutions
-        in a 16-bit type under :func:`torch.autocast` while weights stay float32.
+        in a 16-bit type under :func:`torch.autocast` while weights stay float32. ``"auto"``
+        picks ``"bf16-mixed"`` on CUDA GPUs that support it (else ``"16-mixed"``) and on CPUs
+        that compute bfloat16 in hardware (see :func:`cpu_has_native_bf16`), else ``"32"``.
     device : torch.device
         The resolved device (see :func:`resolve_device`).
 
@@ -196,6 +220,8 @@ def resolve_precision(precision: str, device: torch.device) -> PrecisionPlan:
             f"{precision!r}."
         )
     kind = device.type
+    if precision == "auto":
+        precision = _auto_precision(device)
     if precision == "32":
         return PrecisionPlan("32", kind, None, use_grad_scaler=False)
     if kind == "mps":

@@ -34,7 +34,7 @@ from mnistkit.exceptions import CheckpointError, ConfigError
 from mnistkit.history import History
 from mnistkit.loaders import train_val_split
 from mnistkit.metrics import Report
-from mnistkit.models import get_model
+from mnistkit.recipes import Recipe, get_recipe
 from mnistkit.trainer import Trainer
 
 __all__ = ["RunResult", "run_training"]
@@ -74,8 +74,9 @@ class RunResult:
 def run_training(
     out: str | os.PathLike[str],
     *,
+    recipe: str | Recipe | None = None,
     dataset: str = "mnist",
-    model: str = "cnn",
+    model: str | None = None,
     model_config: Mapping[str, Any] | None = None,
     config: TrainConfig | None = None,
     val_fraction: float = 0.0,
@@ -91,14 +92,18 @@ def run_training(
     ----------
     out : path-like
         The output folder; removed again if the run fails before writing anything.
+    recipe : str or Recipe, optional
+        Where the model and the training settings come from (see :mod:`mnistkit.recipes`);
+        ``"default"`` (the classic CNN) when omitted. ``model``, ``model_config`` and
+        ``config`` replace the recipe's.
     dataset : {"mnist", "fashion-mnist"}, default="mnist"
         The data set (see :func:`mnistkit.datasets.load`).
-    model : str, default="cnn"
-        A registered model name (see :func:`mnistkit.list_models`).
+    model : str, optional
+        A registered model name (see :func:`mnistkit.list_models`) instead of the recipe's.
     model_config : mapping, optional
         Keyword arguments of the model, e.g. ``{"channels": (16, 32)}``.
     config : TrainConfig, optional
-        How to train; ``TrainConfig()`` by default.
+        How to train, instead of the recipe's.
     val_fraction : float, default=0.0
         Hold out this share of the training set (stratified) and validate on it after
         every epoch; 0 trains on all of it.
@@ -130,7 +135,15 @@ def run_training(
         The loss became NaN or infinite; the model is not written.
     """
     out = Path(out)
-    config = config if config is not None else TrainConfig()
+    base = get_recipe(recipe if recipe is not None else "default")
+    changes: dict[str, Any] = {}
+    if model is not None:
+        changes["model"] = model
+    if model_config is not None:
+        changes["model_config"] = model_config
+    if config is not None:
+        changes["config"] = config
+    chosen = base.replace(**changes)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"Argument 'out' must be a folder, but {str(out)!r} is a file")
     state_path = out / "state.pt"
@@ -140,10 +153,8 @@ def run_training(
         return _run(
             out,
             state_path,
+            recipe=chosen,
             dataset=dataset,
-            model=model,
-            model_config=model_config,
-            config=config,
             val_fraction=val_fraction,
             data_dir=data_dir,
             download=download,
@@ -157,10 +168,8 @@ def _run(
     out: Path,
     state_path: Path,
     *,
+    recipe: Recipe,
     dataset: str,
-    model: str,
-    model_config: Mapping[str, Any] | None,
-    config: TrainConfig,
     val_fraction: float,
     data_dir: str | os.PathLike[str] | None,
     download: bool,
@@ -168,6 +177,7 @@ def _run(
     callbacks: Sequence[Callback],
     figures: bool,
 ) -> RunResult:
+    config = recipe.config
     data = datasets.load(
         dataset, root=data_dir, download=download, progress=config.progress is not False
     )
@@ -175,9 +185,7 @@ def _run(
     if val_fraction > 0:
         train, val = train_val_split(data.train, val_fraction=val_fraction, seed=config.seed)
     seed_everything(config.seed)  # the model's initial weights follow the seed
-    built = get_model(
-        model, **{"num_classes": len(data.classes), "dataset": data.name, **(model_config or {})}
-    )
+    built = recipe.build_model(data.name, num_classes=len(data.classes))
     trainer = Trainer(built, config, callbacks=[TrainingStateCheckpoint(state_path), *callbacks])
     started = time.perf_counter()
     history = trainer.fit(train, val=val, resume_from=state_path if resume else None)
@@ -186,7 +194,8 @@ def _run(
     report = Report.from_probabilities(probs, data.test.labels, classes=data.classes)
     metrics: dict[str, Any] = {
         "dataset": data.name,
-        "model": model,
+        "recipe": recipe.name,
+        "model": recipe.model,
         "test_accuracy": report.accuracy,
         "test_nll": report.nll,
         "train_seconds": train_seconds,
@@ -198,7 +207,7 @@ def _run(
         "seed": config.seed,
         "val_fraction": val_fraction,
         "config": config.to_dict(),
-        "model_config": dict(model_config or {}),
+        "model_config": recipe.to_dict()["model_config"],
         "report": report.to_dict(),
     }
     model_path = trainer.save_model(

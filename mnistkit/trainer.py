@@ -103,7 +103,12 @@ class Trainer:
             )
         self.device = resolve_device(self.config.device)
         self.precision: PrecisionPlan = resolve_precision(self.config.precision, self.device)
+        self._memory_format = (
+            torch.channels_last if self.config.channels_last else torch.contiguous_format
+        )
         self.model = model.to(self.device)
+        if self.config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         # the module the steps call: compiled or not, it shares the model's parameters
         self._network: nn.Module = model
         if self.config.compile:
@@ -179,6 +184,7 @@ class Trainer:
             (reading them would wait for the device).
         """
         state = self._require_state()
+        images = images.contiguous(memory_format=self._memory_format)
         with self.precision.autocast():
             logits = self._network(images)  # (B, C)
             loss = F.cross_entropy(
@@ -219,6 +225,7 @@ class Trainer:
         (torch.Tensor, torch.Tensor)
             The summed loss and the number correct, as 0-d tensors.
         """
+        images = images.contiguous(memory_format=self._memory_format)
         with self.precision.autocast():
             logits = self._network(images)  # (B, C)
         loss = F.cross_entropy(logits.float(), labels, reduction="sum")
