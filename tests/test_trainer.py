@@ -375,3 +375,35 @@ def test_progress_bar_draws_each_epoch(
     assert "epoch 1/2" in err and "epoch 2/2" in err
     assert "10/10" in err  # 640 images in batches of 64
     assert "val_accuracy" in err
+
+
+def test_channels_last_trains_like_contiguous(small: tuple[Split, Split]) -> None:
+    """The channels-last memory format changes the kernels, not the arithmetic's meaning."""
+    train, val = small
+    histories, formats = [], []
+    for channels_last in (False, True):
+        seed_everything(0)
+        seen: list[bool] = []
+        model = get_model("cnn", channels=(8, 16), hidden=32, batch_norm=True)
+        trainer = Trainer(model, _config(epochs=1, channels_last=channels_last))
+        conv = model.features[0]
+        conv.register_forward_hook(
+            lambda m, i, o, seen=seen: seen.append(
+                o.is_contiguous(memory_format=torch.channels_last)
+            )
+        )
+        histories.append(trainer.fit(train, val=val).records[0])
+        formats.append(all(seen[1:]) and bool(seen))
+    assert formats == [False, True]  # the activations really are channels-last
+    eager, last = histories
+    assert last["train_loss"] == pytest.approx(eager["train_loss"], rel=1e-3)
+    assert last["val_accuracy"] == pytest.approx(eager["val_accuracy"], abs=0.01)
+
+
+def test_auto_precision_follows_the_hardware() -> None:
+    from mnistkit.devices import cpu_has_native_bf16, resolve_precision
+
+    plan = resolve_precision("auto", torch.device("cpu"))
+    assert plan.precision == ("bf16-mixed" if cpu_has_native_bf16() else "32")
+    trainer = Trainer(get_model("linear"), _config(precision="auto"))
+    assert trainer.precision == plan
