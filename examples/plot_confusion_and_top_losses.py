@@ -29,6 +29,7 @@ labels = mnist.test.labels
 report = mnistkit.Report.from_probabilities(probabilities, labels, classes=mnist.classes)
 errors = int((probabilities.argmax(1) != labels).sum())
 print(f"test accuracy {report.accuracy:.2%}: {errors} errors in {len(labels):,}")
+assert 0.93 < report.accuracy < 0.97 and 300 < errors < 700, (report.accuracy, errors)
 
 # %%
 # The confusion matrix
@@ -40,6 +41,7 @@ print(f"test accuracy {report.accuracy:.2%}: {errors} errors in {len(labels):,}"
 # digit's *recall*, the share of that digit the model finds, and makes rows of different
 # sizes comparable.
 ax = plotting.plot_confusion_matrix(report, normalize="true")
+assert int(report.confusion_matrix.trace()) == len(labels) - errors
 
 # %%
 # The same numbers in the report: *precision* is the share of a predicted digit that is
@@ -82,6 +84,7 @@ fig = plotting.show_top_losses(mnist.test.images, probabilities, labels, k=12)
 # is outlined.
 losses = -torch.log(probabilities[torch.arange(len(labels)), labels])
 worst = int(losses.argmax())
+assert int(probabilities[worst].argmax()) != int(labels[worst])  # a mistake, as said
 ax = plotting.plot_probabilities(probabilities[worst], true=int(labels[worst]))
 ax.set(title=f"Test image {worst}: probabilities of each digit")
 plt.show()

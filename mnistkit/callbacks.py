@@ -201,6 +201,7 @@ class RunView:
         Returns
         -------
         pathlib.Path
+            The written file.
         """
         return self._save_model(Path(path), metrics)
 
@@ -215,6 +216,7 @@ class RunView:
         Returns
         -------
         pathlib.Path
+            The written file.
         """
         return self._save_state(Path(path))
 
@@ -235,6 +237,7 @@ class Callback:
         Parameters
         ----------
         run : RunView
+            The run: model, settings, history so far; ``run.request_stop()`` ends it.
         """
 
     def on_epoch_start(self, run: RunView, epoch: int) -> None:
@@ -243,6 +246,7 @@ class Callback:
         Parameters
         ----------
         run : RunView
+            The run: model, settings, history so far; ``run.request_stop()`` ends it.
         epoch : int
             Counted from 1.
         """
@@ -253,6 +257,7 @@ class Callback:
         Parameters
         ----------
         run : RunView
+            The run: model, settings, history so far; ``run.request_stop()`` ends it.
         batch : int
             Index of the batch in the epoch, from 0.
         loss : float or None
@@ -265,6 +270,7 @@ class Callback:
         Parameters
         ----------
         run : RunView
+            The run: model, settings, history so far; ``run.request_stop()`` ends it.
         epoch : int
             Counted from 1.
         record : dict
@@ -277,6 +283,7 @@ class Callback:
         Parameters
         ----------
         run : RunView
+            The run: model, settings, history so far; ``run.request_stop()`` ends it.
         history : History
             The whole run's records.
         """
@@ -358,6 +365,8 @@ class EarlyStopping(Callback):
     patience : int, default=3
         Epochs without improvement before stopping.
     mode : {"min", "max"}, default="min"
+        Whether a lower (``"min"``, for losses) or higher (``"max"``, for accuracies) value
+        is better.
     min_delta : float, default=0.0
         Smallest change that counts as an improvement.
     """
@@ -409,7 +418,9 @@ class ModelCheckpoint(Callback):
     path : path-like
         Where the best model is written (see :func:`mnistkit.save_model`).
     monitor : str, default="val_accuracy"
+        A key of the epoch record, e.g. ``"val_accuracy"`` or ``"val_loss"``.
     mode : {"min", "max"}, default="max"
+        Whether a lower (``"min"``) or higher (``"max"``) value is better.
     """
 
     def __init__(

@@ -68,7 +68,7 @@ def _version() -> str:
 class ModelMetadata:
     """What a model file says about the model it holds.
 
-    Attributes
+    Parameters
     ----------
     architecture : str or None
         Registry name (``"cnn"``...), or ``None`` for a user's own module.
@@ -111,11 +111,12 @@ class ModelMetadata:
 class LoadedModel:
     """A model read by :func:`load_model`, with its metadata.
 
-    Attributes
+    Parameters
     ----------
     model : torch.nn.Module
         In eval mode; takes pixels in [0, 1].
     metadata : ModelMetadata
+        What the file says about the model.
     """
 
     model: nn.Module
@@ -415,16 +416,22 @@ class TrainingState:
     :class:`~mnistkit.Trainer` builds one per :meth:`~mnistkit.Trainer.fit`; use it to save
     and restore a run of your own loop the same way.
 
-    Attributes
+    Parameters
     ----------
     config : TrainConfig
+        The run's settings; a state saved under other settings is refused by :meth:`restore`.
     model : torch.nn.Module
+        The model being trained.
     optimizer : torch.optim.Optimizer
+        Its optimiser (see :func:`mnistkit.optim.build_optimizer`).
     schedule : mnistkit.optim.Schedule
+        Its learning-rate schedule (see :func:`mnistkit.optim.build_schedule`).
     scaler : torch.amp.GradScaler or None
+        The gradient scaler of ``"16-mixed"`` on CUDA, else ``None``.
     generator : torch.Generator
         The shuffling (and augmentation) generator.
     device : torch.device
+        Where the run trains; CUDA's random state is saved too on a GPU.
     """
 
     config: TrainConfig
@@ -477,6 +484,7 @@ class TrainingState:
         Returns
         -------
         pathlib.Path
+            The written file.
         """
         return save_training_state(self.state_dict(history), path)
 

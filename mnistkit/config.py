@@ -150,5 +150,6 @@ class TrainConfig:
         Returns
         -------
         TrainConfig
+            A new configuration; this one is unchanged.
         """
         return dataclasses.replace(self, **changes)

@@ -100,7 +100,7 @@ _IDX_DTYPES: dict[int, np.dtype[np.generic]] = {
 class DatasetInfo:
     """What mnistkit knows about one data set.
 
-    Attributes
+    Parameters
     ----------
     name : str
         Registry name, e.g. ``"mnist"``.
@@ -190,12 +190,29 @@ _REGISTRY: dict[str, DatasetInfo] = {
 
 
 def list_datasets() -> list[str]:
-    """Names accepted by :func:`load`, sorted."""
+    """Names accepted by :func:`load`, sorted.
+
+    Returns
+    -------
+    list of str
+        The registered data set names, e.g. ``["fashion-mnist", "mnist"]``.
+    """
     return sorted(_REGISTRY)
 
 
 def get_info(name: str) -> DatasetInfo:
     """Return the :class:`DatasetInfo` registered under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_datasets`; case, ``_`` for ``-`` and ``"fashion"`` for
+        ``"fashion-mnist"`` are accepted.
+
+    Returns
+    -------
+    DatasetInfo
+        Title, classes, mirrors, checksums, sizes and normalisation constants.
 
     Raises
     ------
@@ -215,7 +232,18 @@ def get_info(name: str) -> DatasetInfo:
 
 
 def data_dir(root: str | os.PathLike[str] | None = None) -> Path:
-    """The data folder: ``root``, else ``$MNISTKIT_DATA_DIR``, else the per-user cache."""
+    """The data folder: ``root``, else ``$MNISTKIT_DATA_DIR``, else the per-user cache.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        A folder chosen by the caller; ``~`` is expanded.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder that holds one sub-folder per data set; it need not exist yet.
+    """
     if root is not None:
         return Path(root).expanduser()
     env = os.environ.get(DATA_DIR_ENV)
@@ -296,11 +324,28 @@ class Split(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         return len(self.classes)
 
     def class_counts(self) -> torch.Tensor:
-        """Number of examples of each class, an ``int64`` tensor of length ``num_classes``."""
+        """Number of examples of each class.
+
+        Returns
+        -------
+        torch.Tensor
+            ``int64``, of length :attr:`num_classes`.
+        """
         return torch.bincount(self.labels, minlength=self.num_classes)
 
     def subset(self, indices: torch.Tensor | Sequence[int] | slice) -> Split:
-        """A new split holding the examples at ``indices`` (copied, not a view)."""
+        """A new split holding the examples at ``indices`` (copied, not a view).
+
+        Parameters
+        ----------
+        indices : torch.Tensor, sequence of int or slice
+            Positions of the examples to keep, in the order wanted.
+
+        Returns
+        -------
+        Split
+            With the same class names and name.
+        """
         if isinstance(indices, slice):
             images, labels = self.images[indices].clone(), self.labels[indices].clone()
         else:
@@ -311,7 +356,19 @@ class Split(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
 
 @dataclass(frozen=True, slots=True)
 class DatasetSplits:
-    """The train and test splits of one data set, as :func:`load` returns them."""
+    """The train and test splits of one data set, as :func:`load` returns them.
+
+    Parameters
+    ----------
+    info : DatasetInfo
+        What mnistkit knows about the data set.
+    train : Split
+        The training split.
+    test : Split
+        The test split.
+    root : pathlib.Path
+        The data folder the files were read from.
+    """
 
     info: DatasetInfo
     train: Split
@@ -704,6 +761,13 @@ def load(
 
 def verify(name: str = "mnist", *, root: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """Verify the files of a data set on disk without keeping them in memory.
+
+    Parameters
+    ----------
+    name : str, default="mnist"
+        A name from :func:`list_datasets`.
+    root : path-like, optional
+        The data folder (see :func:`data_dir`).
 
     Returns
     -------

@@ -137,7 +137,7 @@ def resolve_device(spec: DeviceLike | None = "auto") -> torch.device:
 class PrecisionPlan:
     """How the forward pass runs: full float32, or autocast to a 16-bit type.
 
-    Attributes
+    Parameters
     ----------
     precision : str
         The precision actually used, one of :data:`PRECISIONS`.
@@ -156,7 +156,14 @@ class PrecisionPlan:
 
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
-        """Context manager under which forward passes and losses are computed."""
+        """Context manager under which forward passes and losses are computed.
+
+        Yields
+        ------
+        None
+            Inside the block, :func:`torch.autocast` to :attr:`dtype` is active, or nothing
+            changes for float32.
+        """
         if self.dtype is None:
             yield
             return
@@ -201,6 +208,7 @@ def resolve_precision(precision: str, device: torch.device) -> PrecisionPlan:
     Returns
     -------
     PrecisionPlan
+        The precision actually used (after any fallback) and how to run it.
 
     Raises
     ------

@@ -157,6 +157,7 @@ class History:
         Returns
         -------
         matplotlib.figure.Figure
+            One axes per metric, each with a legend; the x axis is the epoch.
         """
         from mnistkit.plotting import plot_history
 

@@ -20,6 +20,17 @@ ImagesLike = torch.Tensor | np.ndarray
 def as_image_batch(images: ImagesLike) -> torch.Tensor:
     """Bring images to a float32 tensor of shape (N, 1, H, W) with pixels in [0, 1].
 
+    Parameters
+    ----------
+    images : tensor or array
+        See :data:`ImagesLike`; ``uint8`` pixels are divided by 255, floats must already lie
+        in [0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        float32, shape (N, 1, H, W), on the device ``images`` were on.
+
     Raises
     ------
     ConfigError
@@ -82,7 +93,7 @@ def predict_proba(
     Returns
     -------
     torch.Tensor
-        float32 (N, C) on the CPU; each row sums to 1.
+        Probabilities, float32 (N, C) on the CPU; each row sums to 1.
     """
     check_int(batch_size, "batch_size")
     batch = as_image_batch(images)
@@ -130,6 +141,6 @@ def predict(
     Returns
     -------
     torch.Tensor
-        int64 (N,) on the CPU.
+        Class indices, int64 (N,) on the CPU.
     """
     return predict_proba(model, images, device=device, batch_size=batch_size).argmax(dim=1)

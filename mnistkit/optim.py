@@ -37,7 +37,7 @@ Params = Iterable[torch.nn.Parameter]
 class OptimizerSpec:
     """How to build one optimiser.
 
-    Attributes
+    Parameters
     ----------
     build : callable
         ``build(params, lr, config)`` returns the :class:`torch.optim.Optimizer`.
@@ -56,7 +56,7 @@ class OptimizerSpec:
 class ScheduleSpec:
     """How to build one learning-rate schedule.
 
-    Attributes
+    Parameters
     ----------
     build : callable
         ``build(optimizer, config, steps_per_epoch)`` returns a
@@ -173,6 +173,7 @@ class Schedule:
         Returns
         -------
         dict or None
+            What :meth:`load_state_dict` takes.
         """
         return self.scheduler.state_dict() if self.scheduler is not None else None
 
@@ -182,6 +183,7 @@ class Schedule:
         Parameters
         ----------
         state : dict or None
+            A saved state; ``None`` (a constant rate's) changes nothing.
         """
         if self.scheduler is not None and state is not None:
             self.scheduler.load_state_dict(state)
@@ -193,12 +195,14 @@ def build_optimizer(config: TrainConfig, params: Params) -> Optimizer:
     Parameters
     ----------
     config : TrainConfig
+        Names the optimiser and holds its settings (``lr``, ``momentum``, ``weight_decay``).
     params : iterable of torch.nn.Parameter
         Usually ``model.parameters()``.
 
     Returns
     -------
     torch.optim.Optimizer
+        Built by the :data:`OPTIMIZERS` entry of ``config.optimizer``.
     """
     return OPTIMIZERS[config.optimizer].build(params, config.effective_lr, config)
 
@@ -209,13 +213,16 @@ def build_schedule(config: TrainConfig, optimizer: Optimizer, steps_per_epoch: i
     Parameters
     ----------
     config : TrainConfig
+        Names the schedule and holds its settings (``epochs``, ``step_size``, ``gamma``).
     optimizer : torch.optim.Optimizer
+        The optimiser whose learning rate the schedule sets.
     steps_per_epoch : int
         Batches per epoch.
 
     Returns
     -------
     Schedule
+        Built by the :data:`SCHEDULES` entry of ``config.schedule``.
     """
     spec = SCHEDULES[config.schedule]
     return Schedule(spec.build(optimizer, config, steps_per_epoch), per_batch=spec.per_batch)

@@ -47,7 +47,7 @@ FIGURES = ("predictions.png", "misclassified.png", "confusion_matrix.png", "hist
 class RunResult:
     """What :func:`run_training` produced.
 
-    Attributes
+    Parameters
     ----------
     out : pathlib.Path
         The output folder.
@@ -122,6 +122,8 @@ def run_training(
     Returns
     -------
     RunResult
+        The folder, the model file's path, the metrics, the history, the test report and
+        the trainer.
 
     Raises
     ------

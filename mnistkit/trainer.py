@@ -131,8 +131,11 @@ class Trainer:
 
     @property
     def state(self) -> TrainingState | None:
-        """The live objects of the last :meth:`fit` (optimiser, schedule, scaler, generator),
-        or ``None`` before it."""
+        """The live objects of the last :meth:`fit`, or ``None`` before it.
+
+        Optimiser, schedule, gradient scaler and shuffling generator, as a
+        :class:`~mnistkit.checkpoints.TrainingState`.
+        """
         return self._state
 
     @property
@@ -386,6 +389,7 @@ class Trainer:
         Returns
         -------
         pathlib.Path
+            The written file.
         """
         return self._require_state().save(path, self.history)
 
@@ -404,6 +408,7 @@ class Trainer:
         Returns
         -------
         pathlib.Path
+            The written file.
         """
         return save_model(
             self.model, path, dataset=self._dataset, classes=self._classes, metrics=metrics

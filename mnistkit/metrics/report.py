@@ -159,7 +159,7 @@ class CalibrationBins:
     Bin ``b`` holds the samples with ``edges[b] < confidence <= edges[b + 1]``
     (the first bin also holds confidence 0). Instances compare by identity.
 
-    Attributes
+    Parameters
     ----------
     edges : torch.Tensor
         ``float64`` tensor of shape ``(n_bins + 1,)``, equally spaced from 0 to 1.
@@ -590,6 +590,7 @@ class Report:
         Returns
         -------
         str
+            The JSON text.
         """
         return json.dumps(self.to_dict(), indent=indent)
 

@@ -26,7 +26,13 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
 
 
 def list_models() -> list[str]:
-    """Names accepted by :func:`get_model`, sorted."""
+    """Names accepted by :func:`get_model`, sorted.
+
+    Returns
+    -------
+    list of str
+        The registered model names, built-in and added by :func:`register_model`.
+    """
     return sorted(_BUILDERS)
 
 
@@ -105,7 +111,19 @@ def get_model(name: str, **config: Any) -> nn.Module:
 
 
 def architecture_of(model: nn.Module) -> dict[str, Any] | None:
-    """The ``{"name", "config"}`` record of a model built by :func:`get_model`, else ``None``."""
+    """The ``{"name", "config"}`` record of a model built by :func:`get_model`, else ``None``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any module.
+
+    Returns
+    -------
+    dict or None
+        A copy of the registry name and keyword arguments that rebuild the model, or
+        ``None`` for a module not built by :func:`get_model`.
+    """
     record = getattr(model, ARCHITECTURE_ATTR, None)
     return dict(record) if isinstance(record, dict) else None
 

@@ -52,6 +52,7 @@ class Linear(nn.Module):
     Parameters
     ----------
     num_classes : int, default=10
+        Number of outputs, one score per class.
     in_features : int, default=784
         Pixels per image (28 × 28).
     dataset : {"mnist", "fashion-mnist"}, default="mnist"
@@ -68,6 +69,18 @@ class Linear(nn.Module):
         self.fc = nn.Linear(self.in_features, self.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores for a batch of images.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Pixels in [0, 1], shape (B, 1, 28, 28).
+
+        Returns
+        -------
+        torch.Tensor
+            Logits, shape (B, num_classes).
+        """
         x = self.normalize(x).flatten(1)  # (B, 1, 28, 28) -> (B, 784)
         logits: torch.Tensor = self.fc(x)  # -> (B, C)
         return logits
@@ -88,7 +101,9 @@ class MLP(nn.Module):
     dropout : float, default=0.1
         Dropout probability after each hidden activation.
     num_classes : int, default=10
+        Number of outputs, one score per class.
     in_features : int, default=784
+        Pixels per image (28 × 28).
     dataset : {"mnist", "fashion-mnist"}, default="mnist"
         Whose pixel mean and standard deviation the first layer normalises with.
     """
@@ -126,6 +141,18 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores for a batch of images.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Pixels in [0, 1], shape (B, 1, 28, 28).
+
+        Returns
+        -------
+        torch.Tensor
+            Logits, shape (B, num_classes).
+        """
         logits: torch.Tensor = self.layers(self.normalize(x))  # (B, 1, 28, 28) -> (B, C)
         return logits
 
@@ -149,6 +176,7 @@ class CNN(nn.Module):
         Batch normalisation after each convolution (then the convolutions have no bias).
         Off by default, as in the classic network this model teaches.
     num_classes : int, default=10
+        Number of outputs, one score per class.
     dataset : {"mnist", "fashion-mnist"}, default="mnist"
         Whose pixel mean and standard deviation the first layer normalises with.
     """
@@ -200,6 +228,18 @@ class CNN(nn.Module):
         self.classifier = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores for a batch of images.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Pixels in [0, 1], shape (B, 1, 28, 28).
+
+        Returns
+        -------
+        torch.Tensor
+            Logits, shape (B, num_classes).
+        """
         x = self.features(self.normalize(x))  # (B, 1, 28, 28) -> (B, C_last, 7, 7) for two
         logits: torch.Tensor = self.classifier(x)  # -> (B, num_classes)
         return logits
@@ -216,7 +256,9 @@ class LeNet5(nn.Module):
     activation : str, default="relu"
         ``"tanh"`` with ``pooling="avg"`` is closest to the 1998 network.
     pooling : {"max", "avg"}, default="max"
+        Max-pooling or average pooling after each convolution.
     num_classes : int, default=10
+        Number of outputs, one score per class.
     dataset : {"mnist", "fashion-mnist"}, default="mnist"
         Whose pixel mean and standard deviation the first layer normalises with.
     """
@@ -254,6 +296,18 @@ class LeNet5(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores for a batch of images.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Pixels in [0, 1], shape (B, 1, 28, 28).
+
+        Returns
+        -------
+        torch.Tensor
+            Logits, shape (B, num_classes).
+        """
         x = self.features(self.normalize(x))  # (B, 1, 28, 28) -> (B, 16, 5, 5)
         logits: torch.Tensor = self.classifier(x)  # -> (B, C)
         return logits

@@ -12,7 +12,19 @@ __all__ = ["LayerInfo", "ModelSummary", "summary"]
 
 @dataclass(frozen=True, slots=True)
 class LayerInfo:
-    """One row of a :class:`ModelSummary`."""
+    """One row of a :class:`ModelSummary`.
+
+    Parameters
+    ----------
+    name : str
+        The layer's dotted name in the model, e.g. ``"features.0"``.
+    kind : str
+        Its class name, e.g. ``"Conv2d"``.
+    output_shape : tuple of int
+        The shape of its output for the summary's input.
+    params : int
+        Its number of parameters.
+    """
 
     name: str
     kind: str
@@ -22,7 +34,21 @@ class LayerInfo:
 
 @dataclass(frozen=True, slots=True)
 class ModelSummary:
-    """Layers of a model with output shapes and parameters; ``str()`` gives the table."""
+    """Layers of a model with output shapes and parameters; ``str()`` gives the table.
+
+    Parameters
+    ----------
+    model_name : str
+        The model's class name.
+    input_shape : tuple of int
+        The shape of the zeros the forward pass ran on.
+    layers : tuple of LayerInfo
+        One row per leaf module, in the order they ran.
+    total_params : int
+        All parameters of the model.
+    trainable_params : int
+        Those with ``requires_grad``.
+    """
 
     model_name: str
     input_shape: tuple[int, ...]
@@ -63,7 +89,9 @@ def summary(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28)) -> 
     Parameters
     ----------
     model : torch.nn.Module
+        Any module that accepts a tensor of ``input_shape``.
     input_shape : tuple of int, default=(1, 1, 28, 28)
+        Shape of the input, batch dimension included.
 
     Returns
     -------
