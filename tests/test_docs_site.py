@@ -74,6 +74,7 @@ PUBLIC_MODULES = (
     "metrics",
     "checkpoints",
     "run",
+    "recipes",
     "inference",
     "imaging",
     "plotting",
