@@ -39,6 +39,7 @@ from mnistkit.devices import DeviceLike, resolve_device
 from mnistkit.exceptions import CheckpointError
 from mnistkit.history import History
 from mnistkit.models._registry import architecture_of, get_model
+from mnistkit.models.normalize import Normalize
 from mnistkit.optim import Schedule
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
 _METADATA_KEY = "mnistkit"
 #: Version of the model file format that :func:`save_model` writes.
 FORMAT_VERSION = 2
-_NORMALIZE_KEYS = ("normalize.mean", "normalize.std")
 
 
 def _version() -> str:
@@ -327,17 +327,20 @@ def _check_shapes(state: dict[str, torch.Tensor], model: nn.Module, path: Path) 
 def _upgrade_version_1(
     state: dict[str, torch.Tensor], model: nn.Module, norm: tuple[float, float], path: Path
 ) -> dict[str, torch.Tensor]:
-    """Put a version-1 file's normalisation (kept in its metadata) into the weights."""
-    expected = model.state_dict()
-    if not all(key in expected for key in _NORMALIZE_KEYS):
+    """Put a version-1 file's normalisation (kept in its metadata) into the weights of the
+    model's first :class:`~mnistkit.models.Normalize` layer, wherever it sits."""
+    layer = next((n for n, m in model.named_modules() if isinstance(m, Normalize)), None)
+    if layer is None:
         raise CheckpointError(
             f"{path}: a version-1 model file (mnistkit 0.1), whose model expects input "
             f"normalised with mean {norm[0]} and std {norm[1]}; the module to load into has no "
-            "'normalize' layer to hold them. Put mnistkit.models.Normalize(mean, std) first "
-            "in your module as 'self.normalize'."
+            "Normalize layer to hold them. Put mnistkit.models.Normalize(mean, std) first "
+            "in your module."
         )
+    expected = model.state_dict()
     upgraded = dict(state)
-    for key, value in zip(_NORMALIZE_KEYS, norm, strict=True):
+    for buffer, value in zip(("mean", "std"), norm, strict=True):
+        key = f"{layer}.{buffer}" if layer else buffer
         upgraded[key] = torch.full(expected[key].shape, value, dtype=expected[key].dtype)
     return upgraded
 

@@ -95,6 +95,15 @@ def test_version_1_files_load_with_their_normalisation(
     # a custom module without a normalize layer cannot hold it: a clear error
     with pytest.raises(mnistkit.CheckpointError, match="version-1 model file.*Normalize"):
         load_model(path, model=nn.Sequential(nn.Flatten(), nn.Linear(784, 32)))
+    # a custom module with its Normalize anywhere (here: first in a Sequential) receives it
+    custom = nn.Sequential(mnistkit.Normalize(0.0, 1.0), nn.Flatten(), nn.Linear(784, 10))
+    weights = {"2.weight": torch.zeros(10, 784), "2.bias": torch.arange(10.0)}
+    custom_path = tmp_path / "custom-v1.safetensors"
+    header = {"architecture": None, "format_version": 1, "mean": 0.3, "std": 0.2}
+    safetensors.torch.save_file(weights, str(custom_path), {"mnistkit": json.dumps(header)})
+    loaded_custom = load_model(custom_path, model=custom).model
+    assert loaded_custom[0].mean.item() == pytest.approx(0.3)
+    assert loaded_custom[0].std.item() == pytest.approx(0.2)
 
 
 def test_newer_format_versions_are_refused_by_name(tmp_path: Path) -> None:
