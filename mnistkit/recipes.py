@@ -75,6 +75,7 @@ class Recipe:
         Returns
         -------
         Recipe
+            A new recipe; this one is unchanged.
         """
         own = {f.name for f in dataclasses.fields(self)}
         config_changes = {k: v for k, v in changes.items() if k not in own}
@@ -104,6 +105,7 @@ class Recipe:
         Returns
         -------
         torch.nn.Module
+            Freshly initialised, normalising with ``dataset``'s statistics.
         """
         return get_model(
             self.model, **{"dataset": dataset, "num_classes": num_classes, **self.model_config}
@@ -162,6 +164,7 @@ def list_recipes() -> list[str]:
     Returns
     -------
     list of str
+        The registered names.
     """
     return sorted(_RECIPES)
 
@@ -177,6 +180,7 @@ def get_recipe(name: str | Recipe) -> Recipe:
     Returns
     -------
     Recipe
+        The registered recipe.
 
     Raises
     ------
