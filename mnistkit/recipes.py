@@ -195,8 +195,20 @@ def get_recipe(name: str | Recipe) -> Recipe:
 register_recipe(
     Recipe(
         name="default",
-        summary="the classic CNN (two convolution + max-pool stages, dense layers): "
-        "what `mnistkit train` runs",
+        summary="the classic CNN (two convolution + max-pool stages, then dense layers) "
+        "with batch norm, 3 epochs: what `mnistkit train` runs",
         model="cnn",
+        model_config={"batch_norm": True},
+        config=TrainConfig(epochs=3, lr=0.01, precision="auto", channels_last=True),
+    )
+)
+
+register_recipe(
+    Recipe(
+        name="fast",
+        summary="a 29k-parameter batch-norm CNN, one epoch: 99% in seconds on a laptop CPU",
+        model="cnn",
+        model_config={"channels": (16, 32, 64), "hidden": 0, "batch_norm": True, "dropout": 0.0},
+        config=TrainConfig(epochs=1, lr=0.01, precision="auto", channels_last=True),
     )
 )

@@ -1,0 +1,411 @@
+"""mnistkit against the official PyTorch MNIST example, in one run on one machine.
+
+Methods (``--methods`` picks some; each runs in a fresh Python process, one after the
+other, so that its peak memory is its own and nothing it leaves behind slows the next):
+
+* ``reference``: the recipe of pytorch/examples ``mnist/main.py``, written here from its
+  description: two 3×3 convolutions without padding (32 and 64 channels), 2×2 max-pooling,
+  dropout 0.25, a 9216→128 layer, dropout 0.5, 128→10 and log-softmax; Adadelta (lr 1.0),
+  StepLR (step 1, gamma 0.7), batch 64, test batch 1000, ``torchvision.datasets.MNIST`` with
+  ``ToTensor`` + ``Normalize`` through a ``DataLoader`` (no workers on the CPU; one worker and
+  pinned memory on CUDA, as the example does). Its 14 epochs are capped by ``--max-epochs``
+  (or ``--quick``): it stops at the first epoch at or above ``--target``.
+* ``mnistkit-0.1``: what ``mnistkit train`` ran in version 0.1: ``get_model("cnn")`` (no batch
+  norm), ``TrainConfig()`` (AdamW, one-cycle, batch 128, 5 epochs), float32, contiguous
+  memory.
+* ``default`` and ``fast`` (and any other recipe, by name): ``mnistkit.get_recipe(NAME)``
+  trained by the Trainer as ``mnistkit train --recipe NAME`` does, for the recipe's epochs.
+* ``fast-command``: the whole command ``python -m mnistkit train --recipe fast --quiet``,
+  timed from start to exit (interpreter start, data loading, training, evaluation, files and
+  figures included).
+
+For each training method the test accuracy is measured after every epoch, outside the
+timed span; the table shows the training seconds until the first epoch at or above
+``--target``, the epochs that took, the final accuracy, training images per second,
+inference images per second (the test set through ``predict_proba``, after a warm-up) and
+the peak resident memory of the method's process. Ratios are the reference's time to target
+divided by the method's.
+
+Usage::
+
+    MNISTKIT_DATA_DIR=/path/to/data python benchmarks/compare_reference.py
+    python benchmarks/compare_reference.py --quick                 # reference: at most 2 epochs
+    python benchmarks/compare_reference.py --methods fast reference --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from _common import (
+    RESULTS_DIR,
+    environment,
+    format_table,
+    prepare_torchvision_root,
+    resolve_data_root,
+    synchronize,
+    write_json,
+)
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+import mnistkit
+from mnistkit import Callback, RunView, Split, TrainConfig, Trainer
+
+DEFAULT_METHODS: tuple[str, ...] = ("reference", "mnistkit-0.1", "default", "fast", "fast-command")
+
+
+class ReferenceNet(nn.Module):
+    """The network of the official PyTorch MNIST example (1,199,882 parameters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, kernel_size=3)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv1(x))  # (B, 32, 26, 26)
+        x = F.relu(self.conv2(x))  # (B, 64, 24, 24)
+        x = F.max_pool2d(x, 2)  # (B, 64, 12, 12)
+        x = torch.flatten(self.dropout1(x), 1)  # (B, 9216)
+        x = self.dropout2(F.relu(self.fc1(x)))  # (B, 128)
+        return F.log_softmax(self.fc2(x), dim=1)  # (B, 10) log-probabilities
+
+
+@dataclass
+class Result:
+    """What one method did."""
+
+    method: str
+    description: str
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    train_images: int = 0
+    inference_images_per_s: float | None = None
+    wall_seconds: float | None = None
+    peak_rss_mb: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, epoch: int, train_s: float, accuracy: float) -> None:
+        self.epochs.append({"epoch": epoch, "train_seconds": train_s, "accuracy": accuracy})
+        print(
+            f"  {self.method}: epoch {epoch}  train {train_s:.1f} s  test accuracy {accuracy:.4f}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def seconds_to(self, target: float) -> float | None:
+        """Cumulative training seconds until the first epoch at or above ``target``."""
+        total = 0.0
+        for record in self.epochs:
+            total += record["train_seconds"]
+            if record["accuracy"] >= target:
+                return total
+        return None
+
+    def epochs_to(self, target: float) -> int | None:
+        return next((int(r["epoch"]) for r in self.epochs if r["accuracy"] >= target), None)
+
+    @property
+    def train_images_per_s(self) -> float | None:
+        seconds = sum(r["train_seconds"] for r in self.epochs)
+        return self.train_images * len(self.epochs) / seconds if seconds else None
+
+    @property
+    def final_accuracy(self) -> float | None:
+        return self.epochs[-1]["accuracy"] if self.epochs else None
+
+
+class _EpochClock(Callback):
+    """Times each training epoch and measures the test accuracy outside the timed span."""
+
+    def __init__(self, result: Result, trainer_box: list[Trainer], test: Split) -> None:
+        self.result, self.box, self.test = result, trainer_box, test
+        self._started = 0.0
+
+    def on_epoch_start(self, run: RunView, epoch: int) -> None:
+        synchronize(run.device)
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
+        synchronize(run.device)  # fit() has no validation data: only training is in the span
+        train_s = time.perf_counter() - self._started
+        predicted = self.box[0].predict(self.test.images)
+        accuracy = float((predicted == self.test.labels).double().mean())
+        self.result.add(epoch, train_s, accuracy)
+
+
+def _inference_rate(trainer: Trainer, test: Split) -> float:
+    trainer.predict_proba(test.images[:1000])  # warm-up
+    synchronize(trainer.device)
+    started = time.perf_counter()
+    trainer.predict_proba(test.images)
+    synchronize(trainer.device)
+    return len(test) / (time.perf_counter() - started)
+
+
+def run_mnistkit(method: str, args: argparse.Namespace, device: torch.device) -> Result:
+    mnist = mnistkit.datasets.load("mnist", root=resolve_data_root(args.data_dir), download=False)
+    if method == "mnistkit-0.1":
+        model_name, model_config = "cnn", {}
+        config = TrainConfig()
+        description = "mnistkit train in 0.1: classic CNN, float32, contiguous, 5 epochs"
+    else:
+        recipe = mnistkit.get_recipe(method)
+        model_name, model_config, config = recipe.model, dict(recipe.model_config), recipe.config
+        description = f"recipe {method!r}: {recipe.summary}"
+    config = config.replace(device=str(device), progress=False, seed=args.seed)
+    result = Result(method, description, train_images=len(mnist.train))
+    result.settings = {"model": model_name, "model_config": model_config, **config.to_dict()}
+    mnistkit.seed_everything(args.seed)
+    model = mnistkit.get_model(model_name, **model_config)
+    box: list[Trainer] = []
+    trainer = Trainer(model, config, callbacks=[_EpochClock(result, box, mnist.test)])
+    box.append(trainer)
+    trainer.fit(mnist.train)
+    result.inference_images_per_s = _inference_rate(trainer, mnist.test)
+    return result
+
+
+def run_reference(args: argparse.Namespace, device: torch.device) -> Result:
+    data_root = resolve_data_root(args.data_dir)
+    result = Result("reference", "official PyTorch MNIST example recipe (torchvision + DataLoader)")
+    max_epochs = 2 if args.quick else args.max_epochs
+    result.settings = {"max_epochs": max_epochs, "batch_size": 64, "optimizer": "adadelta"}
+    extra: dict[str, Any] = {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
+    with tempfile.TemporaryDirectory(prefix="mnistkit-bench-") as tmp:
+        root = str(prepare_torchvision_root(data_root, Path(tmp)))
+        transform = transforms.Compose(
+            [transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]
+        )
+        train: Dataset[Any] = torchvision.datasets.MNIST(
+            root, train=True, transform=transform, download=False
+        )
+        test = torchvision.datasets.MNIST(root, train=False, transform=transform, download=False)
+        result.train_images = len(train)  # type: ignore[arg-type]
+        torch.manual_seed(args.seed)
+        train_loader = DataLoader(train, batch_size=64, shuffle=True, **extra)
+        test_loader = DataLoader(test, batch_size=1000, shuffle=False, **extra)
+        model = ReferenceNet().to(device)
+        optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+        for epoch in range(1, max_epochs + 1):
+            synchronize(device)
+            started = time.perf_counter()
+            model.train()
+            for images, labels in train_loader:
+                images, labels = images.to(device), labels.to(device)
+                optimizer.zero_grad()
+                F.nll_loss(model(images), labels).backward()  # type: ignore[no-untyped-call]
+                optimizer.step()
+            scheduler.step()
+            synchronize(device)
+            train_s = time.perf_counter() - started
+            accuracy, rate = _reference_accuracy(model, test_loader, device)
+            result.inference_images_per_s = rate
+            result.add(epoch, train_s, accuracy)
+            if accuracy >= args.target:
+                break
+    return result
+
+
+def _reference_accuracy(
+    model: nn.Module, loader: DataLoader[Any], device: torch.device
+) -> tuple[float, float]:
+    """Test accuracy and images per second of the example's own test loop."""
+    model.eval()
+    correct = total = 0
+    started = time.perf_counter()
+    with torch.no_grad():
+        for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
+            correct += int((model(images).argmax(dim=1) == labels).sum())
+            total += int(labels.shape[0])
+    synchronize(device)
+    return correct / total, total / (time.perf_counter() - started)
+
+
+def run_command(args: argparse.Namespace, device: torch.device) -> Result:
+    """``mnistkit train --recipe fast``, timed from start to exit."""
+    result = Result("fast-command", "python -m mnistkit train --recipe fast, start to exit")
+    with tempfile.TemporaryDirectory(prefix="mnistkit-bench-") as tmp:
+        command = [sys.executable, "-m", "mnistkit", "train", "--recipe", "fast", "--quiet"]
+        command += ["--device", str(device), "--out", tmp + "/run", "--seed", str(args.seed)]
+        if args.data_dir:
+            command += ["--data-dir", args.data_dir]
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        result.wall_seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
+        metrics = json.loads(Path(tmp, "run", "metrics.json").read_text())
+    result.settings = {"command": " ".join(command[1:])}
+    result.epochs = [
+        {
+            "epoch": metrics["epochs"],
+            "train_seconds": metrics["train_seconds"],
+            "accuracy": metrics["test_accuracy"],
+        }
+    ]
+    result.train_images = 60_000
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result.peak_rss_mb = peak / 1024
+    return result
+
+
+def _child(method: str, args: argparse.Namespace) -> None:
+    """Run one method in this (fresh) process and print its result as JSON."""
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = mnistkit.resolve_device(args.device)
+    if method == "reference":
+        result = run_reference(args, device)
+    elif method == "fast-command":
+        result = run_command(args, device)
+    else:
+        result = run_mnistkit(method, args, device)
+    if result.peak_rss_mb is None:
+        result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(asdict(result)))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--target", type=float, default=0.99, help="test accuracy to reach")
+    parser.add_argument("--max-epochs", type=int, default=14, help="the reference's epochs")
+    parser.add_argument("--quick", action="store_true", help="the reference: at most 2 epochs")
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), metavar="METHOD")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--data-dir", default=None, help="folder holding mnist/")
+    parser.add_argument("--json", type=Path, default=RESULTS_DIR / "compare_reference.json")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    known = {"reference", "mnistkit-0.1", "fast-command", *mnistkit.list_recipes()}
+    unknown = sorted(set(args.methods) - known)
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}; choose from {sorted(known)}")
+    return args
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        _child(args.child, args)
+        return 0
+    device = mnistkit.resolve_device(args.device)
+    env_before = environment(device)
+    print(f"device {device}, load average {env_before['load_average']}", flush=True)
+    results: list[Result] = []
+    own = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--child"]
+    for method in args.methods:
+        print(f"{method} ...", flush=True)
+        done = subprocess.run(
+            [sys.executable, __file__, *own, "--child", method],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=False,
+            env=dict(os.environ),
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"method {method!r} failed (exit {done.returncode})")
+        results.append(Result(**json.loads(done.stdout.strip().splitlines()[-1])))
+    reference = next((r for r in results if r.method == "reference"), None)
+    ref_to_target = reference.seconds_to(args.target) if reference else None
+    rows, records = [], []
+    for r in results:
+        to_target = r.seconds_to(args.target)
+        wall = r.wall_seconds
+        ratio = (
+            ref_to_target / (wall or to_target) if ref_to_target and (wall or to_target) else None
+        )
+        rows.append(
+            [
+                r.method,
+                _fmt(to_target, ".1f") if wall is None else f"({wall:.1f} wall)",
+                str(r.epochs_to(args.target) or "—"),
+                _fmt(r.final_accuracy, ".4f"),
+                _fmt(r.train_images_per_s, ",.0f") if wall is None else "—",
+                _fmt(r.inference_images_per_s, ",.0f"),
+                _fmt(r.peak_rss_mb, ",.0f"),
+                "—" if ratio is None else f"1/{ratio:.1f}",
+            ]
+        )
+        records.append(
+            {
+                **asdict(r),
+                "seconds_to_target": to_target,
+                "epochs_to_target": r.epochs_to(args.target),
+                "time_ratio_to_reference": None if ratio is None else 1 / ratio,
+                "train_images_per_s": r.train_images_per_s,
+            }
+        )
+    env_after = environment(device)
+    print()
+    print(
+        f"MNIST on {device}; target test accuracy {args.target}; training seconds until the "
+        "first epoch at or above it (evaluation excluded); ratio = method's time / reference's"
+    )
+    print(
+        format_table(
+            [
+                "method",
+                "s to target",
+                "epochs",
+                "final acc",
+                "train img/s",
+                "infer img/s",
+                "peak MB",
+                "time ratio",
+            ],
+            rows,
+        )
+    )
+    print(f"load average before {env_before['load_average']}, after {env_after['load_average']}")
+    payload = {
+        "benchmark": "compare_reference",
+        "command": " ".join(["python", "benchmarks/compare_reference.py", *own]),
+        "settings": {
+            "target": args.target,
+            "seed": args.seed,
+            "device": str(device),
+            "quick": args.quick,
+            "max_epochs": args.max_epochs,
+            "threads": torch.get_num_threads(),
+        },
+        "results": records,
+        "environment_before": env_before,
+        "environment_after": env_after,
+    }
+    print(f"wrote {write_json(args.json, payload)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
