@@ -347,6 +347,8 @@ class Trainer:
             optimizer=optimizer,
             save_model=lambda path, metrics: self.save_model(path, metrics=metrics),
             save_state=self.save_state,
+            train_data=train_loader.split,
+            val_data=val_loader.split if val_loader is not None else None,
         )
         for callback in self._callbacks:
             callback.on_fit_start(run)
