@@ -49,7 +49,20 @@ __all__ = [
     "ProgressBar",
     "RunView",
     "TrainingStateCheckpoint",
+    "progress_by_default",
 ]
+
+
+def progress_by_default() -> bool:
+    """Whether a progress bar is shown when ``TrainConfig.progress`` is ``None``.
+
+    Returns
+    -------
+    bool
+        True when standard error is a terminal, or when running in a Jupyter kernel (where
+        tqdm draws the bar as a widget, given ``ipywidgets``; see the ``notebook`` extra).
+    """
+    return sys.stderr.isatty() or "ipykernel.zmqshell" in sys.modules
 
 
 class RunView:
