@@ -49,7 +49,7 @@ from mnistkit.models import architecture_of
 if TYPE_CHECKING:
     from mnistkit.history import History
 
-__all__ = ["TensorBoardLogger"]
+__all__ = ["TensorBoardLogger", "read_scalars"]
 
 log = logging.getLogger("mnistkit")
 
