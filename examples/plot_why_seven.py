@@ -86,37 +86,40 @@ assert float(ig_black[background].abs().max()) == 0.0
 # background pixels, equal to the baseline, can never get a share. But the empty space
 # of a 7 is evidence too: where a 9 would close its loop, there is no ink.
 #
-# Using the mean pixel of MNIST as the baseline (a uniform grey image) asks "what did
-# this digit add over a featureless grey image?". Now *darkness* is a change as well, and
-# the background gets a share: red where the absence of ink speaks for 7, blue where ink
-# would have helped.
+# A grey baseline asks "what did this digit add over a featureless grey image?". Now
+# *darkness* is a change as well, and the background gets a share: red where a dark pixel
+# speaks for 7, blue where it speaks against. How much of the map moves to the background
+# depends on how far the baseline is from black: less for MNIST's mean pixel (0.13, nearly
+# black) than for mid-grey (0.5), where the background holds most of it.
 mean = float(cnn.normalize.mean.flatten()[0])
-ig_grey = explain.integrated_gradients(cnn, digits, target=7, baseline=mean, steps=128)
 images = digits.unsqueeze(1).float() / 255
-with torch.no_grad():
-    cnn.eval()
-    score = cnn(images)[:, 7]
-    from_black = score - cnn(torch.zeros_like(images))[:, 7]
-    from_grey = score - cnn(torch.full_like(images, mean))[:, 7]
-ig_black = explain.integrated_gradients(cnn, digits, target=7, baseline=0.0, steps=128)
-for name, values, difference in (
-    ("black", ig_black, from_black),
-    ("grey ", ig_grey, from_grey),
-):
+cnn.eval()
+by_baseline = {}
+for name, value in (("black", 0.0), ("mean pixel", mean), ("mid-grey", 0.5)):
+    values = explain.integrated_gradients(cnn, digits, target=7, baseline=value, steps=128)
+    with torch.no_grad():
+        difference = cnn(images)[:, 7] - cnn(torch.full_like(images, value))[:, 7]
     sums = values.sum(dim=(1, 2, 3))
-    print(f"{name} baseline: attributions add up to {sums.numpy().round(2)}")
-    print(f"{'':14} score differences are {difference.numpy().round(2)}")
+    share = float(values[background].abs().sum() / values.abs().sum())
+    print(
+        f"{name:>10} baseline: sums {sums.numpy().round(2)}, score differences "
+        f"{difference.numpy().round(2)}, share on black pixels {share:.0%}"
+    )
+    # completeness, up to the integration error of 128 steps
     assert torch.allclose(sums, difference, atol=0.05 + 0.02 * float(difference.abs().max()))
-assert float(ig_grey[background].abs().sum()) > 0.1 * float(ig_grey.abs().sum())
+    by_baseline[name] = (values, share)
+assert by_baseline["black"][1] == 0.0
+assert 0.05 < by_baseline["mean pixel"][1] < by_baseline["mid-grey"][1]
+assert by_baseline["mid-grey"][1] > 0.5
 fig = plotting.plot_attributions(
     digits,
-    {"baseline black": ig_black, "baseline grey": ig_grey},
+    {f"baseline {name}": values for name, (values, _) in by_baseline.items()},
     targets=[7] * len(digits),
-    title="Integrated gradients: the same digits, two baselines",
+    title="Integrated gradients: the same digits, three baselines",
 )
 
 # %%
-# Neither picture is "the" explanation: each answers its own question, and a figure of
+# No picture is "the" explanation: each answers its own question, and a figure of
 # attributions should always say what it compared against.
 #
 # A model whose answer is exact
