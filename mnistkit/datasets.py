@@ -415,7 +415,8 @@ class DatasetSplits:
                 caption=f"{self.info.title} ({self.info.name!r})",
             )
         ]
-        for split in (self.train, self.test):
+        for label, split in (("train", self.train), ("test", self.test)):
+            parts.append(f'<div style="font-size:smaller">{label}: the first digits</div>')
             parts.append(
                 _html.digit_strip(
                     split.images[:12],
