@@ -54,6 +54,7 @@ from mnistkit.exceptions import (
     DownloadError,
     FolderLockedError,
     ImageError,
+    MissingExtraError,
     MnistkitError,
     MnistkitWarning,
     PrecisionFallbackWarning,
@@ -66,6 +67,7 @@ from mnistkit.metrics import Report
 from mnistkit.models import Normalize, get_model, list_models, summary
 from mnistkit.recipes import Recipe, get_recipe, list_recipes
 from mnistkit.run import RunResult, run_training
+from mnistkit.tensorboard import TensorBoardLogger
 from mnistkit.trainer import Trainer
 
 try:
@@ -92,6 +94,7 @@ __all__ = [
     "ImageError",
     "LoadedModel",
     "MetricsLogger",
+    "MissingExtraError",
     "MnistkitError",
     "MnistkitWarning",
     "ModelCheckpoint",
@@ -104,6 +107,7 @@ __all__ = [
     "RunResult",
     "RunView",
     "Split",
+    "TensorBoardLogger",
     "TrainConfig",
     "Trainer",
     "TrainingDivergedError",

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from mnistkit.config import TrainConfig
+    from mnistkit.datasets import Split
     from mnistkit.history import History
 
 __all__ = [
@@ -48,7 +49,20 @@ __all__ = [
     "ProgressBar",
     "RunView",
     "TrainingStateCheckpoint",
+    "progress_by_default",
 ]
+
+
+def progress_by_default() -> bool:
+    """Whether a progress bar is shown when ``TrainConfig.progress`` is ``None``.
+
+    Returns
+    -------
+    bool
+        True when standard error is a terminal, or when running in a Jupyter kernel (where
+        tqdm draws the bar as a widget, given ``ipywidgets``; see the ``notebook`` extra).
+    """
+    return sys.stderr.isatty() or "ipykernel.zmqshell" in sys.modules
 
 
 class RunView:
@@ -84,6 +98,10 @@ class RunView:
         ``save_model(path, metrics)``: writes the model file.
     save_state : callable
         ``save_state(path)``: writes the training state.
+    train_data : Split, optional
+        The training split, before any augmentation.
+    val_data : Split, optional
+        The validation split, or ``None`` when the run validates on nothing.
     """
 
     def __init__(
@@ -101,6 +119,8 @@ class RunView:
         optimizer: torch.optim.Optimizer,
         save_model: Callable[[Path, dict[str, Any] | None], Path],
         save_state: Callable[[Path], Path],
+        train_data: Split | None = None,
+        val_data: Split | None = None,
     ) -> None:
         self._model = model
         self._config = config
@@ -114,6 +134,8 @@ class RunView:
         self._optimizer = optimizer
         self._save_model = save_model
         self._save_state = save_state
+        self._train_data = train_data
+        self._val_data = val_data
         self._stop = False
 
     def __repr__(self) -> str:
@@ -156,6 +178,16 @@ class RunView:
     def dataset(self) -> str | None:
         """Name of the training data set, if known."""
         return self._dataset
+
+    @property
+    def train_data(self) -> Split | None:
+        """The training split (before augmentation), when the trainer was given one."""
+        return self._train_data
+
+    @property
+    def val_data(self) -> Split | None:
+        """The validation split, or ``None`` when the run validates on nothing."""
+        return self._val_data
 
     @property
     def train_size(self) -> int:

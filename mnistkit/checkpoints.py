@@ -106,6 +106,21 @@ class ModelMetadata:
         out["classes"] = list(self.classes)
         return out
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: the metadata as a two-column table."""
+        from mnistkit import _html
+
+        rows: list[tuple[str, object]] = [
+            ("architecture", self.architecture or "(a custom module)"),
+            *((f"config.{k}", str(v)) for k, v in self.config.items()),
+            ("dataset", self.dataset or "(unknown)"),
+            ("classes", ", ".join(self.classes)),
+            *((f"metrics.{k}", v) for k, v in self.metrics.items()),
+            ("written by mnistkit", self.mnistkit_version or "(unknown)"),
+            ("file format version", self.format_version),
+        ]
+        return _html.table(rows, caption="Model metadata")
+
 
 @dataclass(frozen=True, slots=True)
 class LoadedModel:

@@ -109,6 +109,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="output folder (default: runs/<dataset>-<recipe>)"
     )
     train.add_argument("--resume", action="store_true", help="continue from <out>/state.pt")
+    train.add_argument(
+        "--tensorboard",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also log the run for TensorBoard into DIR (needs mnistkit[tensorboard])",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument(
         "--compile", action="store_true", default=None, help="use torch.compile for the steps"
@@ -247,7 +254,7 @@ def _train(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")  # the command writes figures to files; it never opens a window
 
-    from mnistkit.callbacks import EpochLog
+    from mnistkit.callbacks import Callback, EpochLog
     from mnistkit.exceptions import ConfigError
     from mnistkit.recipes import get_recipe
     from mnistkit.run import run_training
@@ -262,6 +269,11 @@ def _train(args: argparse.Namespace) -> int:
     recipe = get_recipe(args.recipe).replace(
         progress=not args.quiet and sys.stderr.isatty(), **overrides
     )
+    callbacks: list[Callback] = [EpochLog(sys.stdout)]
+    if args.tensorboard is not None:  # built first: a missing extra fails before training
+        from mnistkit.tensorboard import TensorBoardLogger
+
+        callbacks.append(TensorBoardLogger(args.tensorboard))
     _out(f"mnistkit train: recipe {recipe.name!r}, {recipe.model} on {args.dataset} -> {out}/")
     try:
         result = run_training(
@@ -272,7 +284,7 @@ def _train(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             download=not args.no_download,
             resume=args.resume,
-            callbacks=[EpochLog(sys.stdout)],
+            callbacks=callbacks,
         )
     except KeyboardInterrupt:
         _error(f"interrupted; continue with: mnistkit train --resume --out {out} (same options)")

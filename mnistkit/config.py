@@ -65,7 +65,8 @@ class TrainConfig:
     eval_batch_size : int, default=1000
         Batch size for validation, :meth:`Trainer.evaluate` and prediction.
     progress : bool, optional
-        Show a progress bar; ``None`` shows one when standard error is a terminal.
+        Show a progress bar; ``None`` shows one when standard error is a terminal or in a
+        Jupyter notebook (see :func:`mnistkit.callbacks.progress_by_default`).
     log_every : int, default=50
         Pass the current loss to ``on_batch_end`` callbacks every this many batches (reading
         it waits for the device).

@@ -318,6 +318,21 @@ class Split(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
             f" classes={len(self.classes)})"
         )
 
+    def _repr_html_(self, *, shown: int = 12) -> str:
+        """Jupyter's rich display: size, classes, and a strip of the first digits."""
+        from mnistkit import _html
+
+        title = f"Split {self.name!r}" if self.name else "Split"
+        facts = [
+            ("images", len(self)),
+            ("image shape", " × ".join(str(d) for d in self.images.shape[1:])),
+            ("classes", f"{len(self.classes)}: {', '.join(self.classes)}"),
+        ]
+        strip = _html.digit_strip(
+            self.images[:shown], self.labels[:shown], self.classes, alt=f"{title}: first digits"
+        )
+        return f"<div>{_html.table(facts, caption=title)}{strip}</div>"
+
     @property
     def num_classes(self) -> int:
         """Number of classes."""
@@ -384,6 +399,33 @@ class DatasetSplits:
     def name(self) -> str:
         """The registry name."""
         return self.info.name
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: the data set's splits, each with a strip of digits."""
+        from mnistkit import _html
+
+        parts = [
+            _html.table(
+                [
+                    ("train", len(self.train)),
+                    ("test", len(self.test)),
+                    ("classes", ", ".join(self.classes)),
+                    ("folder", str(self.root)),
+                ],
+                caption=f"{self.info.title} ({self.info.name!r})",
+            )
+        ]
+        for label, split in (("train", self.train), ("test", self.test)):
+            parts.append(f'<div style="font-size:smaller">{label}: the first digits</div>')
+            parts.append(
+                _html.digit_strip(
+                    split.images[:12],
+                    split.labels[:12],
+                    self.classes,
+                    alt=f"{split.name or self.name}: first digits",
+                )
+            )
+        return "<div>" + "".join(parts) + "</div>"
 
     def __repr__(self) -> str:
         return (

@@ -13,7 +13,8 @@ catch them all with ``except mnistkit.MnistkitError``::
     ├── CheckpointError                            an unreadable or mismatched model file
     ├── ImageError                                 a user image that cannot be read
     ├── TrainingDivergedError                      the loss became NaN or infinite
-    └── FolderLockedError                          another run is writing into the folder
+    ├── FolderLockedError                          another run is writing into the folder
+    └── MissingExtraError    (also an ImportError) an optional extra is not installed
 
     MnistkitWarning (UserWarning)
     ├── DeviceFallbackWarning                      a documented fallback was taken
@@ -35,6 +36,7 @@ __all__ = [
     "DownloadError",
     "FolderLockedError",
     "ImageError",
+    "MissingExtraError",
     "MnistkitError",
     "MnistkitWarning",
     "PrecisionFallbackWarning",
@@ -84,6 +86,13 @@ class TrainingDivergedError(MnistkitError):
 
 class FolderLockedError(MnistkitError):
     """Another process holds the lock on an output folder."""
+
+
+class MissingExtraError(MnistkitError, ImportError):
+    """A feature needs an optional library that is not installed.
+
+    The message names the ``pip install "mnistkit[EXTRA]"`` command that brings it.
+    """
 
 
 class MnistkitWarning(UserWarning):

@@ -44,6 +44,17 @@ class History:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k != "epoch")
         return f"History(epochs={len(self.records)}{', ' + shown if shown else ''})"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: one table row per epoch."""
+        from mnistkit import _html
+
+        if not self.records:
+            return "<div>History (no epochs yet)</div>"
+        keys = list(dict.fromkeys(k for record in self.records for k in record))
+        rows = [[int(r[k]) if k == "epoch" else r.get(k, "") for k in keys] for r in self.records]
+        caption = f"History: {len(self)} epoch{'s' * (len(self) != 1)}"
+        return _html.table(rows, header=keys, caption=caption)
+
     def metric(self, name: str) -> list[float]:
         """The values of one key across epochs.
 

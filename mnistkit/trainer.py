@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnistkit.callbacks import Callback, ProgressBar, RunView
+from mnistkit.callbacks import Callback, ProgressBar, RunView, progress_by_default
 from mnistkit.checkpoints import TrainingState, save_model
 from mnistkit.config import TrainConfig
 from mnistkit.datasets import Split
@@ -114,7 +113,7 @@ class Trainer:
         if self.config.compile:
             self._network = torch.compile(self.model)  # type: ignore[assignment]
         self._augment = augment
-        show = self.config.progress if self.config.progress is not None else sys.stderr.isatty()
+        show = self.config.progress if self.config.progress is not None else progress_by_default()
         self._callbacks: list[Callback] = list(callbacks)
         if show and not any(isinstance(c, ProgressBar) for c in self._callbacks):
             self._callbacks.insert(0, ProgressBar())
@@ -347,6 +346,8 @@ class Trainer:
             optimizer=optimizer,
             save_model=lambda path, metrics: self.save_model(path, metrics=metrics),
             save_state=self.save_state,
+            train_data=train_loader.split,
+            val_data=val_loader.split if val_loader is not None else None,
         )
         for callback in self._callbacks:
             callback.on_fit_start(run)

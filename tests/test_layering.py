@@ -32,18 +32,30 @@ def _python(code: str) -> str:
     return result.stdout
 
 
-def test_import_mnistkit_does_not_load_pyplot() -> None:
+#: Heavy or optional libraries that ``import mnistkit`` must leave unloaded: pyplot and its
+#: backend until a figure is drawn, and the optional extras until a feature needs them.
+LAZY = ("matplotlib.pyplot", "torch.utils.tensorboard", "tensorboard", "captum", "optuna")
+
+
+def test_import_mnistkit_does_not_load_pyplot_or_the_extras() -> None:
     out = _python(
         "import sys, mnistkit\n"
         "print(mnistkit.__file__)\n"
-        "print('matplotlib.pyplot' in sys.modules)\n"
+        f"print(*[name in sys.modules for name in {LAZY!r}])\n"
         "mnistkit.plotting.plot_probabilities([0.25, 0.75])\n"
         "print('matplotlib.pyplot' in sys.modules)\n"
     )
-    location, before, after = out.split()
+    location, *before, after = out.split()
     assert Path(location).resolve().is_relative_to(ROOT)  # this checkout, not an installed copy
-    assert before == "False"  # import mnistkit leaves pyplot (and its backend) alone
+    # import mnistkit leaves pyplot (and its backend), TensorBoard, Captum and Optuna alone
+    assert dict(zip(LAZY, before, strict=True)) == dict.fromkeys(LAZY, "False")
     assert after == "True"  # drawing a figure loads it
+
+
+def test_plotting_does_not_import_captum() -> None:
+    # plot_attributions draws tensors; only mnistkit.explain talks to Captum
+    for path in sorted(PLOTTING.glob("*.py")):
+        assert not any(n.startswith("captum") for n in _imported_modules(path)), path.name
 
 
 def _imported_modules(path: Path) -> set[str]:

@@ -33,9 +33,12 @@ GALLERY_ORDER: tuple[str, ...] = (
     "plot_compare_models.py",
     "plot_confusion_and_top_losses.py",
     "plot_what_a_cnn_sees.py",
+    "plot_why_seven.py",
     "plot_custom_module_and_callback.py",
     "plot_fashion_mnist.py",
     "plot_backprop_from_scratch.py",
+    "plot_tune_hyperparameters.py",
+    "plot_notebook.py",
 )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mnistkit.metrics.report import Report
 
-__all__ = ["report_table"]
+__all__ = ["report_html", "report_table"]
 
 #: Label column width floor, so the average rows always fit.
 _AVG_LABELS = ("accuracy", "macro avg", "weighted avg")
@@ -58,3 +58,32 @@ def report_table(report: Report) -> str:
         lines.append("")
         lines += [f"{label:>{width}}{value:>{_COL}.{_DIGITS}f}" for label, value in extra]
     return "\n".join(lines)
+
+
+def report_html(report: Report) -> str:
+    """The same table as :func:`report_table`, as HTML for Jupyter's rich display."""
+    from mnistkit import _html
+
+    precision, recall, f1 = report.precision.tolist(), report.recall.tolist(), report.f1.tolist()
+    support = report.support.tolist()
+    n = report.num_samples
+    rows: list[list[object]] = [
+        [name, precision[i], recall[i], f1[i], support[i]] for i, name in enumerate(report.classes)
+    ]
+    rows += [
+        ["accuracy", "", "", report.accuracy, n],
+        ["macro avg", report.macro_precision, report.macro_recall, report.macro_f1, n],
+        ["weighted avg", report.weighted_precision, report.weighted_recall, report.weighted_f1, n],
+    ]
+    caption = f"Report: accuracy {report.accuracy:.2%} on {n:,} samples"
+    parts = [_html.table(rows, header=("", *_HEADER), caption=caption)]
+    extra: list[tuple[str, float]] = []
+    if report.nll is not None:
+        extra.append(("nll", report.nll))
+    if report.top_k_accuracy is not None:
+        extra.extend((f"top-{k} accuracy", v) for k, v in report.top_k_accuracy.items())
+    if report.ece is not None:
+        extra.append(("ece", report.ece))
+    if extra:
+        parts.append(_html.table(extra, caption="probability metrics"))
+    return "<div>" + "".join(parts) + "</div>"

@@ -598,5 +598,9 @@ class Report:
         """A classification-report table: per-class rows, averages, probability metrics."""
         return _format.report_table(self)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: the table of :meth:`__str__` as HTML."""
+        return _format.report_html(self)
+
     def __repr__(self) -> str:
         return f"Report(accuracy={self.accuracy:.4f}, n={self.num_samples})"

@@ -22,6 +22,7 @@ function                         draws
 :func:`plot_weights`             the weights of a linear layer, one 28×28 image per output
 :func:`plot_filters`             the kernels of a convolution layer
 :func:`plot_feature_maps`        the output channels of a convolution layer for one image
+:func:`plot_attributions`        digits with attribution heat maps and overlays, per method
 ===============================  =======================================================
 
 Images may be ``uint8`` pixels in ``[0, 255]`` or floats; floats in ``[0, 1]`` are shown
@@ -44,6 +45,7 @@ from mnistkit.plotting.evaluation import (
     plot_history,
     plot_probabilities,
 )
+from mnistkit.plotting.explain import plot_attributions
 from mnistkit.plotting.images import (
     show_misclassified,
     show_predictions,
@@ -53,6 +55,7 @@ from mnistkit.plotting.images import (
 from mnistkit.plotting.layers import plot_feature_maps, plot_filters, plot_weights
 
 __all__ = [
+    "plot_attributions",
     "plot_calibration",
     "plot_confusion_matrix",
     "plot_feature_maps",
