@@ -30,7 +30,13 @@ from mnistkit.callbacks import Callback, ProgressBar, RunView, progress_by_defau
 from mnistkit.checkpoints import TrainingState, save_model
 from mnistkit.config import TrainConfig
 from mnistkit.datasets import Split
-from mnistkit.devices import PrecisionPlan, resolve_device, resolve_precision, seed_everything
+from mnistkit.devices import (
+    PrecisionPlan,
+    resolve_device,
+    resolve_precision,
+    retain_freed_memory,
+    seed_everything,
+)
 from mnistkit.exceptions import ConfigError, TrainingDivergedError
 from mnistkit.history import History
 from mnistkit.inference import ImagesLike
@@ -101,6 +107,8 @@ class Trainer:
                 f"Argument 'config' must be a TrainConfig, but got {type(config).__name__}"
             )
         self.device = resolve_device(self.config.device)
+        if self.device.type == "cpu":
+            retain_freed_memory()  # no page faults for the buffers every step reuses
         self.precision: PrecisionPlan = resolve_precision(self.config.precision, self.device)
         self._memory_format = (
             torch.channels_last if self.config.channels_last else torch.contiguous_format
