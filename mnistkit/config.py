@@ -62,7 +62,7 @@ class TrainConfig:
         See :func:`mnistkit.devices.resolve_device`.
     precision : {"32", "bf16-mixed", "16-mixed", "auto"}, default="32"
         See :func:`mnistkit.devices.resolve_precision`.
-    eval_batch_size : int, default=1000
+    eval_batch_size : int, default=256
         Batch size for validation, :meth:`Trainer.evaluate` and prediction.
     progress : bool, optional
         Show a progress bar; ``None`` shows one when standard error is a terminal or in a
@@ -93,7 +93,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "32"
-    eval_batch_size: int = 1000
+    eval_batch_size: int = 256
     progress: bool | None = None
     log_every: int = 50
     channels_last: bool = False

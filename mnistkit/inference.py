@@ -73,7 +73,7 @@ def predict_proba(
     images: ImagesLike,
     *,
     device: DeviceLike | None = None,
-    batch_size: int = 1024,
+    batch_size: int = 256,
 ) -> torch.Tensor:
     """Class probabilities for ``images``.
 
@@ -87,8 +87,10 @@ def predict_proba(
         See :data:`ImagesLike`.
     device : str or torch.device, optional
         Defaults to the device of the model's parameters.
-    batch_size : int, default=1024
-        Images per forward pass.
+    batch_size : int, default=256
+        Images per forward pass. Small batches stay in the CPU's caches: on a 2-core CPU
+        the default CNN classified 8,700 images/s in batches of 256 and 3,600 in batches
+        of 512.
 
     Returns
     -------
@@ -123,7 +125,7 @@ def predict(
     images: ImagesLike,
     *,
     device: DeviceLike | None = None,
-    batch_size: int = 1024,
+    batch_size: int = 256,
 ) -> torch.Tensor:
     """Predicted class index for each image.
 
@@ -135,7 +137,7 @@ def predict(
         See :data:`ImagesLike`.
     device : str or torch.device, optional
         Defaults to the device of the model's parameters.
-    batch_size : int, default=1024
+    batch_size : int, default=256
         Images per forward pass.
 
     Returns
