@@ -38,7 +38,10 @@ def as_rows(images: torch.Tensor) -> np.ndarray:
     return images.reshape(len(images), 784).numpy().astype(np.float32) / 255
 
 
-X_train, y_train = as_rows(mnist.train.images[:n_train]), mnist.train.labels[:n_train].numpy()
+X_train, y_train = (
+    as_rows(mnist.train.images[:n_train]),
+    mnist.train.labels[:n_train].numpy(),
+)
 X_val = as_rows(mnist.train.images[n_train : n_train + n_val])
 y_val = mnist.train.labels[n_train : n_train + n_val].numpy()
 X_test, y_test = as_rows(mnist.test.images), mnist.test.labels.numpy()
@@ -122,7 +125,9 @@ ours = [*grad_weights, *grad_biases]
 numeric_weights, numeric_biases = numerical_gradient(small, X_check, y_check, eps=1e-6)
 numeric = [*numeric_weights, *numeric_biases]
 
-W1, W2, b1, b2 = (torch.tensor(p, requires_grad=True) for p in [*small.weights, *small.biases])
+W1, W2, b1, b2 = (
+    torch.tensor(p, requires_grad=True) for p in [*small.weights, *small.biases]
+)
 logits = torch.relu(torch.from_numpy(X_check) @ W1 + b1) @ W2 + b2
 cost = nn.functional.cross_entropy(logits, torch.from_numpy(y_check))
 autograd = [g.numpy() for g in torch.autograd.grad(cost, [W1, W2, b1, b2])]
@@ -199,7 +204,9 @@ torch_cost, torch_accuracy = [], []
 for _ in range(epochs):
     total = 0.0
     for batch in torch.from_numpy(rng.permutation(n_train)).split(batch_size):
-        loss = nn.functional.cross_entropy(torch_model(X_train_t[batch]), y_train_t[batch])
+        loss = nn.functional.cross_entropy(
+            torch_model(X_train_t[batch]), y_train_t[batch]
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -225,7 +232,9 @@ ax_cost.plot(epoch_numbers, history.train_cost, "o-", label="NumpyMLP (from scra
 ax_cost.plot(epoch_numbers, torch_cost, "x--", label="PyTorch nn.Sequential")
 ax_cost.set(title="Training cost", xlabel="epoch", ylabel="mean cross-entropy")
 ax_cost.legend()
-ax_accuracy.plot(epoch_numbers, history.val_accuracy, "o-", label="NumpyMLP (from scratch)")
+ax_accuracy.plot(
+    epoch_numbers, history.val_accuracy, "o-", label="NumpyMLP (from scratch)"
+)
 ax_accuracy.plot(epoch_numbers, torch_accuracy, "x--", label="PyTorch nn.Sequential")
 ax_accuracy.set(title="Validation accuracy", xlabel="epoch", ylabel="accuracy")
 ax_accuracy.legend()
@@ -243,6 +252,8 @@ assert cost_gap < 1e-3 and accuracy_gap < 5e-3, (cost_gap, accuracy_gap)
 # within a few tenths of a percent.
 numpy_test = float((model.predict(X_test) == y_test).mean())
 with torch.no_grad():
-    torch_test = float((torch_model(torch.from_numpy(X_test)).argmax(1).numpy() == y_test).mean())
+    torch_test = float(
+        (torch_model(torch.from_numpy(X_test)).argmax(1).numpy() == y_test).mean()
+    )
 print(f"test accuracy: NumpyMLP {numpy_test:.4f}, PyTorch {torch_test:.4f}")
 assert abs(numpy_test - torch_test) < 5e-3, (numpy_test, torch_test)

@@ -44,7 +44,9 @@ for name in names:
 # the end. A small training set keeps this page fast and also makes the differences
 # between the models larger than they are with all 60,000 images.
 mnist = mnistkit.datasets.load("mnist")
-train, val = mnistkit.train_val_split(mnist.train.subset(slice(0, 5_000)), val_fraction=0.2)
+train, val = mnistkit.train_val_split(
+    mnist.train.subset(slice(0, 5_000)), val_fraction=0.2
+)
 print(len(train), "training and", len(val), "validation images")
 config = mnistkit.TrainConfig(epochs=3, batch_size=64)
 
@@ -83,7 +85,9 @@ for ax, key in zip(axes, ["parameters", "seconds"], strict=True):
     ax.grid(alpha=0.3)
 axes[0].set(xscale="log", xlabel="parameters (log scale)", ylabel="test accuracy")
 axes[0].set_title("Accuracy and model size")
-axes[1].set(xlabel="training time on this machine (s)", title="Accuracy and training time")
+axes[1].set(
+    xlabel="training time on this machine (s)", title="Accuracy and training time"
+)
 axes[1].legend()
 plt.show()
 
@@ -103,11 +107,15 @@ for name, result in results.items():
     ax_loss.plot(history.epochs, history.val_loss, marker="o", label=name)
     ax_acc.plot(history.epochs, history.val_accuracy, marker="o", label=name)
 ax_loss.set(xlabel="epoch", ylabel="validation loss", title="Loss: lower is better")
-ax_acc.set(xlabel="epoch", ylabel="validation accuracy", title="Accuracy: higher is better")
+ax_acc.set(
+    xlabel="epoch", ylabel="validation accuracy", title="Accuracy: higher is better"
+)
 ax_acc.legend()
 plt.show()
 
-first_epoch = {name: result["history"].val_accuracy[0] for name, result in results.items()}
+first_epoch = {
+    name: result["history"].val_accuracy[0] for name, result in results.items()
+}
 assert first_epoch["cnn"] > first_epoch["mlp"] > first_epoch["linear"], first_epoch
 for name, result in results.items():
     assert result["history"].val_accuracy[-1] > result["history"].val_accuracy[0], name

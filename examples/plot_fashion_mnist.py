@@ -36,7 +36,9 @@ fig = plotting.show_samples(fashion.train, n=24, ncols=8)
 # gives it Fashion-MNIST's mean and standard deviation (from the data set registry,
 # :func:`mnistkit.datasets.get_info`). Nothing else changes, and the model file will carry
 # them.
-model = mnistkit.get_model("cnn", num_classes=len(fashion.classes), dataset="fashion-mnist")
+model = mnistkit.get_model(
+    "cnn", num_classes=len(fashion.classes), dataset="fashion-mnist"
+)
 print(model.normalize)
 assert abs(float(model.normalize.mean) - fashion.info.mean) < 1e-6
 trainer = mnistkit.Trainer(model, mnistkit.TrainConfig(epochs=2, batch_size=128))

@@ -59,14 +59,17 @@ assert isinstance(model.normalize, mnistkit.Normalize)
 # :func:`~mnistkit.train_val_split` sets 10% of them aside, the same share of every digit,
 # and after each epoch the trainer measures the loss and accuracy on that held-out part.
 # The test set stays untouched until the end.
-train, val = mnistkit.train_val_split(mnist.train.subset(slice(0, 9_000)), val_fraction=0.1)
+train, val = mnistkit.train_val_split(
+    mnist.train.subset(slice(0, 9_000)), val_fraction=0.1
+)
 print(len(train), "training and", len(val), "validation images")
 trainer = mnistkit.Trainer(model, mnistkit.TrainConfig(epochs=2, batch_size=128))
 history = trainer.fit(train, val=val)
 for r in history:
     print(
         f"epoch {r['epoch']:.0f}: train loss {r['train_loss']:.3f}, "
-        f"validation loss {r['val_loss']:.3f}, validation accuracy {r['val_accuracy']:.1%}"
+        f"validation loss {r['val_loss']:.3f}, "
+        f"validation accuracy {r['val_accuracy']:.1%}"
     )
 
 # %%
@@ -104,7 +107,9 @@ fig = plotting.show_predictions(
 # picks out the mistakes among the first 1,000 test images; several of them would make a
 # person hesitate too.
 first, first_labels = mnist.test.images[:1000], mnist.test.labels[:1000]
-fig = plotting.show_misclassified(first, trainer.predict_proba(first), first_labels, n=10, ncols=5)
+fig = plotting.show_misclassified(
+    first, trainer.predict_proba(first), first_labels, n=10, ncols=5
+)
 
 # %%
 # Keep it
