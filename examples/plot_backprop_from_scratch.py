@@ -20,6 +20,8 @@ learning curve with that of the same network written in PyTorch.
 # the next 5,000, a validation set the networks never train on. The 10,000 test
 # images are used once, at the end.
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -62,6 +64,12 @@ print(f"train {X_train.shape}, validation {X_val.shape}, test {X_test.shape}")
 # where :math:`f` is the hidden activation (ReLU here) and the softmax turns
 # the last layer's outputs :math:`z_L` (the *logits*) into class
 # probabilities, one row per image.
+#
+# This is the notation of the code, a batch in the rows. The
+# :doc:`concepts page </concepts>` writes the same equations for one example
+# in columns, with :math:`W^l` of shape (out, in): our :math:`W_l` is its
+# transpose, and :ref:`a table there <concepts-notation>` maps each symbol of
+# one onto the other.
 
 model = NumpyMLP([784, 128, 10], activation="relu", seed=0, dtype=np.float32)
 print(model)
@@ -156,7 +164,7 @@ assert np.count_nonzero(step_weights[0]) == 0
 try:
     step_net.backward(X_check, y_check)
 except mnistkit.ConfigError as error:
-    print(error)
+    print(textwrap.fill(str(error), width=80))
 else:
     raise AssertionError("NumpyMLP trained a threshold network")
 
@@ -257,3 +265,57 @@ with torch.no_grad():
     )
 print(f"test accuracy: NumpyMLP {numpy_test:.4f}, PyTorch {torch_test:.4f}")
 assert abs(numpy_test - torch_test) < 5e-3, (numpy_test, torch_test)
+
+# %%
+# Exercises
+# ---------
+# Each answer is hidden until you open it.
+#
+# 1. For a batch of :math:`N = 64` images through ``NumpyMLP([784, 128, 10])``,
+#    what are the shapes of :math:`\delta_2`, :math:`\partial C / \partial W_2`,
+#    :math:`\delta_1`, :math:`\partial C / \partial W_1` and
+#    :math:`\partial C / \partial b_1`?
+#
+#    .. answer::
+#
+#       :math:`\delta_2`: (64, 10), one row per image and one column per class;
+#       :math:`\partial C / \partial W_2 = a_1^\top \delta_2`: (128, 10), the
+#       shape of :math:`W_2`; :math:`\delta_1`: (64, 128);
+#       :math:`\partial C / \partial W_1`: (784, 128); and
+#       :math:`\partial C / \partial b_1`: (128,). Every gradient has the shape of
+#       its parameter, and the batch dimension disappears in the products with
+#       :math:`a^\top` and in the sums over rows.
+#
+# 2. :math:`\delta_L` includes the :math:`1/N` of the batch mean. What would
+#    leaving it out do to training with plain gradient descent at
+#    :math:`\eta = 0.2` and batches of 64?
+#
+#    .. answer::
+#
+#       Every gradient would be 64 times larger: the gradient of the summed
+#       cost instead of the mean. For plain gradient descent that is the same
+#       as a learning rate of :math:`0.2 \cdot 64 = 12.8`, far too large, and the
+#       step size would also change with the batch size.
+#
+# 3. How many times did :func:`~mnistkit.scratch.numerical_gradient` evaluate
+#    the cost of the small ``[784, 8, 10]`` network above, and how many
+#    passes does backpropagation need for the same gradients?
+#
+#    .. answer::
+#
+#       The network has :math:`784 \cdot 8 + 8 + 8 \cdot 10 + 10 = 6{,}370`
+#       parameters, and central differences evaluate the cost twice per
+#       parameter: 12,740 forward passes. Backpropagation needs one forward
+#       and one backward pass, whatever the number of parameters: that is
+#       why it, and not finite differences, trains networks.
+#
+# 4. Swap ReLU for the sigmoid (``activation="sigmoid"``). Which of the three
+#    backward equations changes, and why might training slow down?
+#
+#    .. answer::
+#
+#       Only the one that carries the error back, through :math:`f'(z)`, which
+#       becomes :math:`\sigma(z)(1 - \sigma(z))`: at most 0.25, and close to 0
+#       when a unit saturates. Every sigmoid layer the error crosses multiplies
+#       it by that small factor, so the lower layers tend to learn more slowly.
+#       Train both networks above for the same epochs and compare their curves.
