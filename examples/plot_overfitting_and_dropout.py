@@ -55,10 +55,10 @@ def best_epoch(history):
 
 for p, history in histories.items():
     print(
-        f"dropout {p}: train accuracy {history.train_accuracy[-1]:.1%}, "
-        f"validation accuracy {history.val_accuracy[-1]:.1%}; validation loss "
-        f"lowest {min(history.val_loss):.3f} (epoch {best_epoch(history)}), "
-        f"last {history.val_loss[-1]:.3f}"
+        f"dropout {p}: accuracy {history.train_accuracy[-1]:.1%} on training, "
+        f"{history.val_accuracy[-1]:.1%} on validation\n"
+        f"  validation loss: lowest {min(history.val_loss):.3f} at epoch "
+        f"{best_epoch(history)}, last {history.val_loss[-1]:.3f}"
     )
 
 # %%

@@ -44,8 +44,9 @@ fig = plotting.plot_filters(cnn, layer=0, ncols=4, max_filters=16)
 # *feature maps*. We look at what the layer hands on to the next one: the maps after its
 # ReLU, which replaces every negative value by 0. All maps share one colour scale, shown
 # by the colour bar, so equal brightness means equal activation in every panel. Each map
-# is bright where its filter's pattern occurs in the digit; a map that stays dark all over
-# belongs to a filter that finds nothing here. The digit goes in as it is stored,
+# is bright where its filter's pattern occurs: along strokes of some direction, or, for a
+# few filters, on the background around the digit. A map that stays dark all over would
+# belong to a filter that finds nothing in this digit. The digit goes in as it is stored,
 # ``uint8`` pixels; the model's own first layer normalises them, as in training.
 image = mnist.test.images[0]
 print("label:", int(mnist.test.labels[0]))
@@ -64,6 +65,11 @@ silent = sum(int(m.max() == 0) for m in maps)
 print(f"{len(maps)} maps on {len(scales)} colour scale; {silent} are 0 everywhere")
 # after ReLU nothing is negative, and every panel uses the same scale
 assert len(scales) == 1 and min(m.min() for m in maps) >= 0
+# most maps are brighter on the ink, a few on the background
+ink = image.numpy() > 0
+on_ink = sum(int(m[ink].mean() > m[~ink].mean()) for m in maps)
+print(f"{on_ink} maps are brighter on the ink, {len(maps) - on_ink} on the background")
+assert len(maps) / 2 < on_ink < len(maps)
 
 # %%
 # The second convolution works on those 32 maps after 2×2 max-pooling, so its 14×14 maps
