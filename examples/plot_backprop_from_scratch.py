@@ -235,7 +235,7 @@ print(f"PyTorch validation accuracy:  {torch_accuracy[-1]:.4f}")
 # to float32 rounding.
 
 epoch_numbers = np.arange(1, epochs + 1)
-fig, (ax_cost, ax_accuracy) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
+fig, (ax_cost, ax_accuracy) = plt.subplots(2, 1, figsize=(6, 6.5), layout="constrained")
 ax_cost.plot(epoch_numbers, history.train_cost, "o-", label="NumpyMLP (from scratch)")
 ax_cost.plot(epoch_numbers, torch_cost, "x--", label="PyTorch nn.Sequential")
 ax_cost.set(title="Training cost", xlabel="epoch", ylabel="mean cross-entropy")

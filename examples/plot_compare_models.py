@@ -78,7 +78,7 @@ assert accuracy["cnn"] > accuracy["mlp"] > accuracy["linear"], accuracy
 # are *shared* across the image, which builds in the fact that a stroke means the same
 # thing wherever it is; the perceptron has to learn that separately for every position.
 assert max(results, key=lambda name: results[name]["parameters"]) == "cnn"
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True, layout="constrained")
+fig, axes = plt.subplots(2, 1, figsize=(6, 6.5), sharey=True, layout="constrained")
 for ax, key in zip(axes, ["parameters", "seconds"], strict=True):
     for name, result in results.items():
         ax.scatter(result[key], result["accuracy"], s=60, label=name)
@@ -100,7 +100,7 @@ plt.show()
 # gaps: with all 60,000 images and a few more epochs the CNN passes 99%, the perceptron
 # reaches about 98%, and softmax regression stays near 92%, about as far as one linear
 # template per digit can go.
-fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
+fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(6, 6.5), layout="constrained")
 # sphinx_gallery_thumbnail_number = 2
 for name, result in results.items():
     history = result["history"]

@@ -157,7 +157,7 @@ assert len(rates) == len(history) * per_epoch
 assert abs((peak + 1) / planned - 0.25) < 0.01
 assert rates[0] < rates[peak] and (len(rates) == peak + 1 or rates[-1] < rates[peak])
 
-fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+fig, (ax_lr, ax_loss) = plt.subplots(2, 1, figsize=(6, 6), layout="constrained")
 ax_lr.plot(recorder.learning_rates)
 ax_lr.set(xlabel="batch", ylabel="learning rate", title="One-cycle schedule")
 steps, losses = zip(*recorder.losses, strict=True)
