@@ -55,6 +55,8 @@ extensions = [
     "sphinx_copybutton",
     "myst_parser",
     "matplotlib.sphinxext.plot_directive",
+    # the figure directive that serves the plot directive's 2x images (plot_srcset)
+    "matplotlib.sphinxext.figmpl_directive",
     # MathJax served from the site itself, so that equations render without a network.
     "sphinx-mathjax-offline",
     # Local helpers: gallery order and links for names re-exported by ``mnistkit``.
@@ -86,9 +88,18 @@ pygments_dark_style = "monokai"
 autosummary_generate = True
 autosummary_imported_members = False
 autodoc_member_order = "bysource"
-# Types are given in the numpydoc "Parameters" and "Returns" sections; in signatures the
-# unions behind the array-like aliases would only add noise.
-autodoc_typehints = "none"
+# Type hints are shown in the signatures (the numpydoc "Parameters" and "Returns" sections
+# say the same in words), and as the type of every property. The array-like aliases keep
+# their names instead of being spelt out as the unions behind them.
+autodoc_typehints = "signature"
+autodoc_typehints_format = "short"
+autodoc_type_aliases = {
+    "ArrayLike": "ArrayLike",
+    "ImagesLike": "ImagesLike",
+    "FloatArray": "FloatArray",
+    "IntArray": "IntArray",
+    "Activation": "Activation",
+}
 autodoc_preserve_defaults = True
 # Long signatures are broken onto one parameter per line.
 python_maximum_signature_line_length = 88
@@ -157,6 +168,8 @@ sphinx_gallery_conf = {
     "capture_repr": ("_repr_html_", "__repr__"),
     "image_scrapers": ("matplotlib",),
     "thumbnail_size": (400, 280),
+    # every figure also at twice the resolution, for high-density (phone) screens
+    "image_srcset": ["2x"],
 }
 
 # -- plot directive (figures of the concepts page) ---------------------------------------
@@ -164,6 +177,8 @@ plot_include_source = False
 plot_html_show_source_link = False
 plot_html_show_formats = False
 plot_formats = [("png", 110)]
+# ... and at 220 dpi for high-density (phone) screens, chosen by the browser through srcset
+plot_srcset = ["2x"]
 plot_pre_code = "import numpy as np\nimport matplotlib.pyplot as plt\n"
 plot_rcparams = {"figure.autolayout": True, "savefig.bbox": "tight"}
 plot_apply_rcparams = True

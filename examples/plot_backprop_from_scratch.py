@@ -20,6 +20,8 @@ learning curve with that of the same network written in PyTorch.
 # the next 5,000, a validation set the networks never train on. The 10,000 test
 # images are used once, at the end.
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -38,7 +40,10 @@ def as_rows(images: torch.Tensor) -> np.ndarray:
     return images.reshape(len(images), 784).numpy().astype(np.float32) / 255
 
 
-X_train, y_train = as_rows(mnist.train.images[:n_train]), mnist.train.labels[:n_train].numpy()
+X_train, y_train = (
+    as_rows(mnist.train.images[:n_train]),
+    mnist.train.labels[:n_train].numpy(),
+)
 X_val = as_rows(mnist.train.images[n_train : n_train + n_val])
 y_val = mnist.train.labels[n_train : n_train + n_val].numpy()
 X_test, y_test = as_rows(mnist.test.images), mnist.test.labels.numpy()
@@ -59,6 +64,12 @@ print(f"train {X_train.shape}, validation {X_val.shape}, test {X_test.shape}")
 # where :math:`f` is the hidden activation (ReLU here) and the softmax turns
 # the last layer's outputs :math:`z_L` (the *logits*) into class
 # probabilities, one row per image.
+#
+# This is the notation of the code, a batch in the rows. The
+# :doc:`concepts page </concepts>` writes the same equations for one example
+# in columns, with :math:`W^l` of shape (out, in): our :math:`W_l` is its
+# transpose, and :ref:`a table there <concepts-notation>` maps each symbol of
+# one onto the other.
 
 model = NumpyMLP([784, 128, 10], activation="relu", seed=0, dtype=np.float32)
 print(model)
@@ -122,7 +133,9 @@ ours = [*grad_weights, *grad_biases]
 numeric_weights, numeric_biases = numerical_gradient(small, X_check, y_check, eps=1e-6)
 numeric = [*numeric_weights, *numeric_biases]
 
-W1, W2, b1, b2 = (torch.tensor(p, requires_grad=True) for p in [*small.weights, *small.biases])
+W1, W2, b1, b2 = (
+    torch.tensor(p, requires_grad=True) for p in [*small.weights, *small.biases]
+)
 logits = torch.relu(torch.from_numpy(X_check) @ W1 + b1) @ W2 + b2
 cost = nn.functional.cross_entropy(logits, torch.from_numpy(y_check))
 autograd = [g.numpy() for g in torch.autograd.grad(cost, [W1, W2, b1, b2])]
@@ -151,7 +164,7 @@ assert np.count_nonzero(step_weights[0]) == 0
 try:
     step_net.backward(X_check, y_check)
 except mnistkit.ConfigError as error:
-    print(error)
+    print(textwrap.fill(str(error), width=80))
 else:
     raise AssertionError("NumpyMLP trained a threshold network")
 
@@ -199,7 +212,9 @@ torch_cost, torch_accuracy = [], []
 for _ in range(epochs):
     total = 0.0
     for batch in torch.from_numpy(rng.permutation(n_train)).split(batch_size):
-        loss = nn.functional.cross_entropy(torch_model(X_train_t[batch]), y_train_t[batch])
+        loss = nn.functional.cross_entropy(
+            torch_model(X_train_t[batch]), y_train_t[batch]
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -220,12 +235,14 @@ print(f"PyTorch validation accuracy:  {torch_accuracy[-1]:.4f}")
 # to float32 rounding.
 
 epoch_numbers = np.arange(1, epochs + 1)
-fig, (ax_cost, ax_accuracy) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
+fig, (ax_cost, ax_accuracy) = plt.subplots(2, 1, figsize=(6, 6.5), layout="constrained")
 ax_cost.plot(epoch_numbers, history.train_cost, "o-", label="NumpyMLP (from scratch)")
 ax_cost.plot(epoch_numbers, torch_cost, "x--", label="PyTorch nn.Sequential")
 ax_cost.set(title="Training cost", xlabel="epoch", ylabel="mean cross-entropy")
 ax_cost.legend()
-ax_accuracy.plot(epoch_numbers, history.val_accuracy, "o-", label="NumpyMLP (from scratch)")
+ax_accuracy.plot(
+    epoch_numbers, history.val_accuracy, "o-", label="NumpyMLP (from scratch)"
+)
 ax_accuracy.plot(epoch_numbers, torch_accuracy, "x--", label="PyTorch nn.Sequential")
 ax_accuracy.set(title="Validation accuracy", xlabel="epoch", ylabel="accuracy")
 ax_accuracy.legend()
@@ -243,6 +260,62 @@ assert cost_gap < 1e-3 and accuracy_gap < 5e-3, (cost_gap, accuracy_gap)
 # within a few tenths of a percent.
 numpy_test = float((model.predict(X_test) == y_test).mean())
 with torch.no_grad():
-    torch_test = float((torch_model(torch.from_numpy(X_test)).argmax(1).numpy() == y_test).mean())
+    torch_test = float(
+        (torch_model(torch.from_numpy(X_test)).argmax(1).numpy() == y_test).mean()
+    )
 print(f"test accuracy: NumpyMLP {numpy_test:.4f}, PyTorch {torch_test:.4f}")
 assert abs(numpy_test - torch_test) < 5e-3, (numpy_test, torch_test)
+
+# %%
+# Exercises
+# ---------
+# Each answer is hidden until you open it.
+#
+# 1. For a batch of :math:`N = 64` images through ``NumpyMLP([784, 128, 10])``,
+#    what are the shapes of :math:`\delta_2`, :math:`\partial C / \partial W_2`,
+#    :math:`\delta_1`, :math:`\partial C / \partial W_1` and
+#    :math:`\partial C / \partial b_1`?
+#
+#    .. answer::
+#
+#       :math:`\delta_2`: (64, 10), one row per image and one column per class;
+#       :math:`\partial C / \partial W_2 = a_1^\top \delta_2`: (128, 10), the
+#       shape of :math:`W_2`; :math:`\delta_1`: (64, 128);
+#       :math:`\partial C / \partial W_1`: (784, 128); and
+#       :math:`\partial C / \partial b_1`: (128,). Every gradient has the shape of
+#       its parameter, and the batch dimension disappears in the products with
+#       :math:`a^\top` and in the sums over rows.
+#
+# 2. :math:`\delta_L` includes the :math:`1/N` of the batch mean. What would
+#    leaving it out do to training with plain gradient descent at
+#    :math:`\eta = 0.2` and batches of 64?
+#
+#    .. answer::
+#
+#       Every gradient would be 64 times larger: the gradient of the summed
+#       cost instead of the mean. For plain gradient descent that is the same
+#       as a learning rate of :math:`0.2 \cdot 64 = 12.8`, far too large, and the
+#       step size would also change with the batch size.
+#
+# 3. How many times did :func:`~mnistkit.scratch.numerical_gradient` evaluate
+#    the cost of the small ``[784, 8, 10]`` network above, and how many
+#    passes does backpropagation need for the same gradients?
+#
+#    .. answer::
+#
+#       The network has :math:`784 \cdot 8 + 8 + 8 \cdot 10 + 10 = 6{,}370`
+#       parameters, and central differences evaluate the cost twice per
+#       parameter: 12,740 forward passes. Backpropagation needs one forward
+#       and one backward pass, whatever the number of parameters: that is
+#       why it, and not finite differences, trains networks.
+#
+# 4. Swap ReLU for the sigmoid (``activation="sigmoid"``). Which of the three
+#    backward equations changes, and why might training slow down?
+#
+#    .. answer::
+#
+#       Only the one that carries the error back, through :math:`f'(z)`, which
+#       becomes :math:`\sigma(z)(1 - \sigma(z))`: at most 0.25, and close to 0
+#       when a unit saturates. Every sigmoid layer the error crosses multiplies
+#       it by that small factor, so the lower layers tend to learn more slowly.
+#       Train both networks above for the same epochs and compare their curves.

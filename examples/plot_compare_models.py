@@ -44,7 +44,9 @@ for name in names:
 # the end. A small training set keeps this page fast and also makes the differences
 # between the models larger than they are with all 60,000 images.
 mnist = mnistkit.datasets.load("mnist")
-train, val = mnistkit.train_val_split(mnist.train.subset(slice(0, 5_000)), val_fraction=0.2)
+train, val = mnistkit.train_val_split(
+    mnist.train.subset(slice(0, 5_000)), val_fraction=0.2
+)
 print(len(train), "training and", len(val), "validation images")
 config = mnistkit.TrainConfig(epochs=3, batch_size=64)
 
@@ -76,14 +78,16 @@ assert accuracy["cnn"] > accuracy["mlp"] > accuracy["linear"], accuracy
 # are *shared* across the image, which builds in the fact that a stroke means the same
 # thing wherever it is; the perceptron has to learn that separately for every position.
 assert max(results, key=lambda name: results[name]["parameters"]) == "cnn"
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True, layout="constrained")
+fig, axes = plt.subplots(2, 1, figsize=(6, 6.5), sharey=True, layout="constrained")
 for ax, key in zip(axes, ["parameters", "seconds"], strict=True):
     for name, result in results.items():
         ax.scatter(result[key], result["accuracy"], s=60, label=name)
     ax.grid(alpha=0.3)
 axes[0].set(xscale="log", xlabel="parameters (log scale)", ylabel="test accuracy")
 axes[0].set_title("Accuracy and model size")
-axes[1].set(xlabel="training time on this machine (s)", title="Accuracy and training time")
+axes[1].set(
+    xlabel="training time on this machine (s)", title="Accuracy and training time"
+)
 axes[1].legend()
 plt.show()
 
@@ -96,18 +100,22 @@ plt.show()
 # gaps: with all 60,000 images and a few more epochs the CNN passes 99%, the perceptron
 # reaches about 98%, and softmax regression stays near 92%, about as far as one linear
 # template per digit can go.
-fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
+fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(6, 6.5), layout="constrained")
 # sphinx_gallery_thumbnail_number = 2
 for name, result in results.items():
     history = result["history"]
     ax_loss.plot(history.epochs, history.val_loss, marker="o", label=name)
     ax_acc.plot(history.epochs, history.val_accuracy, marker="o", label=name)
 ax_loss.set(xlabel="epoch", ylabel="validation loss", title="Loss: lower is better")
-ax_acc.set(xlabel="epoch", ylabel="validation accuracy", title="Accuracy: higher is better")
+ax_acc.set(
+    xlabel="epoch", ylabel="validation accuracy", title="Accuracy: higher is better"
+)
 ax_acc.legend()
 plt.show()
 
-first_epoch = {name: result["history"].val_accuracy[0] for name, result in results.items()}
+first_epoch = {
+    name: result["history"].val_accuracy[0] for name, result in results.items()
+}
 assert first_epoch["cnn"] > first_epoch["mlp"] > first_epoch["linear"], first_epoch
 for name, result in results.items():
     assert result["history"].val_accuracy[-1] > result["history"].val_accuracy[0], name

@@ -26,7 +26,9 @@ trainer.fit(mnist.train.subset(slice(0, 15_000)))
 
 probabilities = trainer.predict_proba(mnist.test.images)
 labels = mnist.test.labels
-report = mnistkit.Report.from_probabilities(probabilities, labels, classes=mnist.classes)
+report = mnistkit.Report.from_probabilities(
+    probabilities, labels, classes=mnist.classes
+)
 errors = int((probabilities.argmax(1) != labels).sum())
 print(f"test accuracy {report.accuracy:.2%}: {errors} errors in {len(labels):,}")
 assert 0.93 < report.accuracy < 0.97 and 300 < errors < 700, (report.accuracy, errors)

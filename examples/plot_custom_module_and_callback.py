@@ -37,7 +37,9 @@ from mnistkit.models import Normalize
 class TinyNet(nn.Module):
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
-        self.normalize = Normalize.for_dataset("mnist")  # pixels in [0, 1] -> mean 0, std 1
+        self.normalize = Normalize.for_dataset(
+            "mnist"
+        )  # pixels in [0, 1] -> mean 0, std 1
         self.features = nn.Sequential(
             nn.Conv2d(1, 16, 5, stride=2, padding=2),  # (B, 16, 14, 14)
             nn.ReLU(),
@@ -47,7 +49,9 @@ class TinyNet(nn.Module):
         self.classifier = nn.Linear(32 * 7 * 7, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(self.normalize(x)).flatten(1)  # (B, 1, 28, 28) -> (B, 32 * 7 * 7)
+        x = self.features(self.normalize(x)).flatten(
+            1
+        )  # (B, 1, 28, 28) -> (B, 32 * 7 * 7)
         return self.classifier(x)  # (B, num_classes)
 
 
@@ -73,7 +77,9 @@ class BatchRecorder(mnistkit.Callback):
         self.losses: list[tuple[int, float]] = []
         self.step = 0
 
-    def on_batch_end(self, run: mnistkit.RunView, batch: int, loss: float | None) -> None:
+    def on_batch_end(
+        self, run: mnistkit.RunView, batch: int, loss: float | None
+    ) -> None:
         self.learning_rates.append(run.lr)
         if loss is not None:
             self.losses.append((self.step, loss))
@@ -94,7 +100,9 @@ from pathlib import Path
 
 mnistkit.seed_everything(0)
 mnist = mnistkit.datasets.load("mnist")
-train, val = mnistkit.train_val_split(mnist.train.subset(slice(0, 10_000)), val_fraction=0.1)
+train, val = mnistkit.train_val_split(
+    mnist.train.subset(slice(0, 10_000)), val_fraction=0.1
+)
 print(len(train), "training and", len(val), "validation images")
 
 folder = Path(tempfile.mkdtemp())  # removed at the end
@@ -137,15 +145,19 @@ assert len(rows) == len(history)
 import matplotlib.pyplot as plt
 
 rates = recorder.learning_rates
-per_epoch = -(-len(train) // config.batch_size)  # batches per epoch, the last one smaller
+per_epoch = -(
+    -len(train) // config.batch_size
+)  # batches per epoch, the last one smaller
 planned = config.epochs * per_epoch
 peak = max(range(len(rates)), key=rates.__getitem__)
-print(f"{len(rates)} batches recorded; the rate peaks after batch {peak + 1} of {planned}")
+print(
+    f"{len(rates)} batches recorded; the rate peaks after batch {peak + 1} of {planned}"
+)
 assert len(rates) == len(history) * per_epoch
 assert abs((peak + 1) / planned - 0.25) < 0.01
 assert rates[0] < rates[peak] and (len(rates) == peak + 1 or rates[-1] < rates[peak])
 
-fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+fig, (ax_lr, ax_loss) = plt.subplots(2, 1, figsize=(6, 6), layout="constrained")
 ax_lr.plot(recorder.learning_rates)
 ax_lr.set(xlabel="batch", ylabel="learning rate", title="One-cycle schedule")
 steps, losses = zip(*recorder.losses, strict=True)

@@ -30,29 +30,57 @@ assert report.accuracy > 0.9, report.accuracy
 # The filters of the first layer
 # ------------------------------
 #
-# The first convolution has 32 filters of 3×3 weights. Each one slides over the image and,
-# at every position, adds up the nine pixels under it weighted by its nine numbers. Red
-# weights reward ink, blue ones penalise it, so a filter with red on one side and blue on
-# the other responds to an edge in that direction.
-fig = plotting.plot_filters(cnn, layer=0)
+# The first convolution has 32 filters of 3×3 weights; here are the first 16. Each one
+# slides over the image and, at every position, adds up the nine pixels under it weighted
+# by its nine numbers. Red weights reward ink, blue ones penalise it, so a filter with red
+# on one side and blue on the other responds to an edge in that direction.
+fig = plotting.plot_filters(cnn, layer=0, ncols=4, max_filters=16)
 
 # %%
 # Feature maps
 # ------------
 #
 # Passing one test digit through that layer gives 32 new images, one per filter: the
-# *feature maps*. Each is bright where its filter's pattern occurs. Together they describe
-# the digit in terms of edges and stroke directions rather than raw pixels. The digit goes
-# in as it is stored, ``uint8`` pixels; the model's own first layer normalises them before
-# the convolution sees them, as in training.
+# *feature maps*. We look at what the layer hands on to the next one: the maps after its
+# ReLU, which replaces every negative value by 0. All maps share one colour scale, shown
+# by the colour bar, so equal brightness means equal activation in every panel. Each map
+# is bright where its filter's pattern occurs: along strokes of some direction, or, for a
+# few filters, on the background around the digit. A map that stays dark all over would
+# belong to a filter that finds nothing in this digit. The digit goes in as it is stored,
+# ``uint8`` pixels; the model's own first layer normalises them, as in training.
 image = mnist.test.images[0]
 print("label:", int(mnist.test.labels[0]))
-fig = plotting.plot_feature_maps(cnn, image, layer=0, max_maps=16)
+fig = plotting.plot_feature_maps(cnn, image, activated=True, ncols=4, max_maps=16)
+
+
+def shown_maps(figure):
+    """The arrays and colour limits of a figure's map panels (not its colour bar)."""
+    panels = [ax for ax in figure.axes if ax.images]
+    arrays = [ax.images[0].get_array() for ax in panels]
+    return arrays, {ax.images[0].get_clim() for ax in panels}
+
+
+maps, scales = shown_maps(fig)
+silent = sum(int(m.max() == 0) for m in maps)
+print(f"{len(maps)} maps on {len(scales)} colour scale; {silent} are 0 everywhere")
+# after ReLU nothing is negative, and every panel uses the same scale
+assert len(scales) == 1 and min(m.min() for m in maps) >= 0
+# most maps are brighter on the ink, a few on the background
+ink = image.numpy() > 0
+on_ink = sum(int(m[ink].mean() > m[~ink].mean()) for m in maps)
+print(f"{on_ink} maps are brighter on the ink, {len(maps) - on_ink} on the background")
+assert len(maps) / 2 < on_ink < len(maps)
 
 # %%
-# The second convolution works on those 32 maps after ReLU and 2×2 max-pooling, so its
-# 14×14 maps combine edges into larger parts of digits: curves, corners, line ends.
-fig = plotting.plot_feature_maps(cnn, image, layer=1, max_maps=16)
+# The second convolution works on those 32 maps after 2×2 max-pooling, so its 14×14 maps
+# combine edges into larger parts of digits: curves, corners, line ends. Each of its
+# kernels spans all 32 input maps at once (3×3×32 weights), which is how it combines them.
+fig = plotting.plot_feature_maps(
+    cnn, image, layer=1, activated=True, ncols=4, max_maps=16
+)
+maps, scales = shown_maps(fig)
+assert len(scales) == 1 and min(m.min() for m in maps) >= 0
+assert maps[0].shape == (14, 14)
 
 # %%
 # The weights of softmax regression

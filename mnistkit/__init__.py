@@ -11,7 +11,8 @@ The public surface is re-exported here once; submodules hold the details::
 
 or the whole run, files and figures included, as ``mnistkit train`` does it::
 
-    mnistkit.run_training("runs/mnist-cnn", model="cnn", config=mnistkit.TrainConfig(epochs=3))
+    config = mnistkit.TrainConfig(epochs=3)
+    mnistkit.run_training("runs/mnist-cnn", model="cnn", config=config)
 """
 
 from __future__ import annotations

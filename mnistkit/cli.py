@@ -97,8 +97,9 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--val-fraction",
         type=_fraction,
-        default=0.0,
-        help="hold out this share of the training set for per-epoch validation (default: 0)",
+        default=0.1,
+        help="hold out this share of each class of the training set and validate on it after "
+        "every epoch (default: %(default)s; 0 trains on all of it, without validation)",
     )
     train.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
     train.add_argument("--precision", choices=list(PRECISIONS), default=None, help=recipe_help)

@@ -134,6 +134,9 @@ def test_train_writes_every_output(trained_run: Path) -> None:
     assert metrics["model"] == "cnn" and metrics["dataset"] == "mnist"
     history = json.loads((trained_run / "history.json").read_text())
     assert len(history["records"]) == 1
+    # by default a tenth of the training split is held out, so history.png has both curves
+    assert metrics["val_fraction"] == 0.1
+    assert 0.97 < history["records"][0]["val_accuracy"] <= 1.0
     with Image.open(trained_run / "predictions.png") as image:
         assert image.size[0] > 400 and image.size[1] > 400
 

@@ -10,7 +10,8 @@ The site is served from ``127.0.0.1`` by :mod:`http.server` in a thread, exactly
 server would serve it, and opened with Playwright driving the system's Chromium
 (``/usr/bin/chromium``, Debian's ``chromium`` package; ``MNISTKIT_CHROMIUM`` names another
 binary). Playwright's own browser downloads are never used. Screenshots of the pages opened
-are written to ``docs/_build/screenshots/`` for a person to look at.
+are written to ``docs/_build/screenshots/`` for a person to look at: the key pages at desktop
+width, and every page with figures at a phone's width (``phone-*.png``).
 
 Environment: ``MNISTKIT_DOCS_HTML`` overrides the site folder (default
 ``docs/_build/html``).
@@ -60,6 +61,12 @@ KEY_PAGES = [
     ("api/generated/mnistkit.Trainer.html", "api-trainer", False),
 ]
 
+#: A phone's screen in CSS pixels (390 wide, as an iPhone 12 to 15) and its pixel density.
+PHONE = {"width": 390, "height": 844}
+PHONE_SCALE = 2
+#: The longest line a code box shows on a desktop without scrolling sideways.
+MAX_CODE_COLUMNS = 88
+
 #: Submodules whose ``__all__`` the API reference must cover.
 PUBLIC_MODULES = (
     "datasets",
@@ -100,6 +107,47 @@ async () => {
     height: img.naturalHeight,
   }));
 }
+"""
+
+
+# Elements that stick out of the viewport sideways. Content inside a box of the article
+# that scrolls sideways (a code block, a wide table's wrapper, a long equation) is fine: the
+# reader scrolls that box, which itself must fit. Scrolling containers around the article
+# do not count (furo's ".content" scrolls sideways: the whole text would have to be
+# scrolled). Fixed-position elements are skipped: furo's navigation drawers wait off
+# screen until opened.
+_OVERFLOW_JS = """
+() => {
+  const limit = document.documentElement.clientWidth;
+  const article = document.querySelector("article");
+  const scrollsSideways = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  const excused = (el) => {
+    for (let node = el; node && node !== document.body; node = node.parentElement) {
+      if (getComputedStyle(node).position === "fixed") return true;
+      if (node !== el && node !== article && article && article.contains(node)
+          && scrollsSideways(node)) return true;
+    }
+    return false;
+  };
+  const offenders = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) continue;
+    if (box.left >= -1 && box.right <= limit + 1) continue;
+    if (excused(el)) continue;
+    const classes = typeof el.className === "string" ? el.className : "";
+    offenders.push(`<${el.tagName.toLowerCase()} class="${classes}"> from ${Math.round(box.left)}`
+      + ` to ${Math.round(box.right)} px`);
+  }
+  return {limit, scrollWidth: document.documentElement.scrollWidth, offenders};
+}
+"""
+
+# The images a high-density screen is offered through srcset, and which one it chose.
+_SRCSET_JS = """
+() => Array.from(document.images)
+  .filter((img) => img.srcset)
+  .map((img) => ({src: img.getAttribute("src"), chosen: img.currentSrc}))
 """
 
 
@@ -222,6 +270,55 @@ def _site_pages(site: Path) -> list[str]:
     return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
 
 
+def _pages_with_figures(site: Path) -> list[str]:
+    """Pages that show figures (not only gallery thumbnails), and the gallery's index."""
+    pages = ["auto_examples/index.html"]
+    for relative in _site_pages(site):
+        images = [
+            url
+            for tag, url in _parse((site / relative).read_text("utf-8")).links
+            if tag == "img" and "_images/" in url and "_thumb" not in url
+        ]
+        if images and relative not in pages:
+            pages.append(relative)
+    return pages
+
+
+class _CodeParser(HTMLParser):
+    """The text of every code box of a page, with its language, outputs left out."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.divs: list[list[str]] = []  # the classes of the open <div>s
+        self.blocks: list[tuple[str, str]] = []  # (language, text)
+        self._text: list[str] | None = None
+        self._language = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "div":
+            self.divs.append((dict(attrs).get("class") or "").split())
+        elif tag == "pre" and self._text is None:
+            classes = [c for div in self.divs for c in div]
+            if "sphx-glr-script-out" in classes:  # printed output of a gallery example
+                return
+            languages = [
+                c.removeprefix("highlight-") for c in classes if c.startswith("highlight-")
+            ]
+            self._language = languages[-1] if languages else ""
+            self._text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div" and self.divs:
+            self.divs.pop()
+        elif tag == "pre" and self._text is not None:
+            self.blocks.append((self._language, "".join(self._text)))
+            self._text = None
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+
 # --------------------------------------------------------------------------- tests
 def test_site_has_the_expected_pages(site: Path) -> None:
     expected = [
@@ -240,6 +337,15 @@ def test_site_has_the_expected_pages(site: Path) -> None:
         "user_guide/tensorboard.html",
         "user_guide/explain.html",
         "user_guide/tune.html",
+        "user_guide/hyperparameters.html",
+        "glossary.html",
+        "faq.html",
+        "results.html",
+        "project/index.html",
+        "project/contributing.html",
+        "project/support.html",
+        "project/stability.html",
+        "project/security.html",
         "api/index.html",
         "api/mnistkit.html",
         "api/generated/mnistkit.Trainer.html",
@@ -299,6 +405,73 @@ def test_page_renders_in_chromium(
         assert not script_errors, f"{path}: JavaScript errors: {script_errors}"
     finally:
         page.close()
+
+
+def test_pages_with_figures_fit_a_phone(browser: Any, site: Path, base_url: str) -> None:
+    """At a phone's width, nothing sticks out sideways, and figures come at 2x resolution.
+
+    Every page with figures is opened at 390 CSS pixels and a pixel density of 2. The page
+    must not scroll sideways, no element may reach past the screen's edge (except inside a
+    box that scrolls, such as a code block), every image must decode, and every image that
+    offers a high-resolution version through ``srcset`` must be shown in it. A screenshot
+    of each whole page is written for a person to judge the rest: whether the text of the
+    figures can be read.
+    """
+    pages = _pages_with_figures(site)
+    assert len(pages) >= 10, f"only {len(pages)} pages with figures: {pages}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport=PHONE, device_scale_factor=PHONE_SCALE)
+    problems: list[str] = []
+    try:
+        for path in pages:
+            page = context.new_page()
+            try:
+                response = page.goto(base_url + path, wait_until="load")
+                assert response is not None and response.status == 200, f"{path}: {response}"
+                images = page.evaluate(_IMAGES_JS)
+                problems += [
+                    f"{path}: image did not decode: {img['src']}"
+                    for img in images
+                    if not img["complete"] or img["width"] <= 0
+                ]
+                problems += [
+                    f"{path}: {img['src']} shown at 1x on a 2x screen"
+                    for img in page.evaluate(_SRCSET_JS)
+                    if img["chosen"].endswith(img["src"].rsplit("/", 1)[-1])
+                ]
+                layout = page.evaluate(_OVERFLOW_JS)
+                if layout["scrollWidth"] > layout["limit"]:
+                    problems.append(
+                        f"{path}: the page is {layout['scrollWidth']} px wide on a "
+                        f"{layout['limit']} px screen"
+                    )
+                problems += [f"{path}: {offender}" for offender in layout["offenders"][:5]]
+                name = "phone-" + path.removesuffix(".html").replace("/", "-")
+                page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+            finally:
+                page.close()
+    finally:
+        context.close()
+    assert not problems, f"{len(problems)} problems at phone width:\n" + "\n".join(problems)
+
+
+def test_code_fits_88_columns(site: Path) -> None:
+    """Code boxes hold lines of at most 88 characters, so they show whole on a desktop.
+
+    Printed output of the gallery is left out (it wraps), and so are the output lines of
+    console sessions; the commands, the ``$`` lines, are checked.
+    """
+    long_lines = []
+    for relative in _site_pages(site):
+        parser = _CodeParser()
+        parser.feed((site / relative).read_text("utf-8"))
+        for language, text in parser.blocks:
+            for line in text.splitlines():
+                if language == "console" and not line.startswith("$ "):
+                    continue
+                if len(line) > MAX_CODE_COLUMNS:
+                    long_lines.append(f"{relative}: {len(line)} characters: {line[:60]}...")
+    assert not long_lines, f"{len(long_lines)} code lines too long:\n" + "\n".join(long_lines)
 
 
 def test_every_example_offers_python_and_notebook_downloads(site: Path, base_url: str) -> None:

@@ -495,6 +495,92 @@ def test_plot_feature_maps_show_conv_output(mnist: DatasetSplits) -> None:
     assert len(few.axes) == 5
 
 
+class _InPlaceNet(nn.Module):
+    """A convolution followed by an in-place ReLU, which overwrites the convolution's output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x)).mean(dim=(2, 3))  # (B, 4)
+
+
+class _FunctionalNet(nn.Module):
+    """A convolution whose ReLU is a function call, invisible to module hooks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x)).mean(dim=(2, 3))  # (B, 4)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_plot_feature_maps_activated_share_one_scale(
+    mnist: DatasetSplits, batch_norm: bool
+) -> None:
+    torch.manual_seed(0)
+    cnn = get_model("cnn", batch_norm=batch_norm)
+    if batch_norm:  # statistics other than the initial 0 and 1, so the layer does something
+        for module in cnn.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    cnn.train()
+    image = mnist.test.images[0]
+    pixels = image.float().div(255)[None, None]
+    fig = plotting.plot_feature_maps(cnn, image, activated=True, ncols=4, max_maps=16)
+    assert cnn.training  # restored
+    assert not any(m._forward_hooks for m in cnn.modules())  # every hook removed
+    # the shown maps are what the first stage's ReLU passes on: after batch norm, if any
+    with torch.no_grad():
+        expected = cnn.eval().features[:3](cnn.normalize(pixels))[0].numpy()  # (32, 28, 28)
+    cnn.train()
+    axes = _image_axes(fig)
+    assert len(axes) == 16 and len(fig.axes) == 17  # 16 maps and the colour bar
+    assert _geometry(axes[0]) == (4, 4)
+    for i, ax in enumerate(axes):
+        np.testing.assert_allclose(_pixels(ax), expected[i], rtol=1e-4, atol=1e-5)
+    # one colour scale for all, from 0 (ReLU's floor) to the largest activation shown
+    (scale,) = {ax.images[0].get_clim() for ax in axes}
+    assert scale == (0.0, pytest.approx(float(expected[:16].max())))
+    assert (expected[:16] >= 0).all()
+    assert fig.get_suptitle() == "conv1 after ReLU: 16 of 32 maps of 28×28"
+    assert fig.axes[-1].get_ylabel() == "activation (ReLU)"
+    second = plotting.plot_feature_maps(cnn, image, layer="features.4", activated=True)
+    assert second.get_suptitle() == "conv2 after ReLU: 32 of 64 maps of 14×14"
+
+
+def test_plot_feature_maps_activated_after_an_in_place_relu(mnist: DatasetSplits) -> None:
+    torch.manual_seed(0)
+    net = _InPlaceNet()
+    image = mnist.test.images[0]
+    with torch.no_grad():
+        raw = net.conv(image.float().div(255)[None, None])[0].numpy()
+    assert (raw < 0).any()
+    before = plotting.plot_feature_maps(net, image)
+    after = plotting.plot_feature_maps(net, image, activated=True)
+    for i in range(4):  # the raw output keeps its negative values despite the in-place ReLU
+        np.testing.assert_allclose(_pixels(before.axes[i]), raw[i], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            _pixels(_image_axes(after)[i]), np.maximum(raw[i], 0), rtol=1e-5, atol=1e-6
+        )
+    assert after.get_suptitle() == "conv1 after ReLU: 4 maps of 28×28"
+
+
+def test_plot_feature_maps_activated_needs_an_activation_module(mnist: DatasetSplits) -> None:
+    image = mnist.test.images[0]
+    fig = plotting.plot_feature_maps(_FunctionalNet(), image)  # the raw output works
+    assert len(fig.axes) == 4
+    with pytest.raises(ConfigError, match=r"calls no activation module .* activated=False"):
+        plotting.plot_feature_maps(_FunctionalNet(), image, activated=True)
+    with pytest.raises(ConfigError, match=r"'activated' must be True or False"):
+        plotting.plot_feature_maps(_FunctionalNet(), image, activated="yes")  # type: ignore[arg-type]
+
+
 def test_plot_feature_maps_rejects_bad_input(mnist: DatasetSplits, lenet: nn.Module) -> None:
     images = mnist.test.images
     with pytest.raises(ConfigError, match=r"'image' must be one image of shape \(H, W\)"):

@@ -5,6 +5,8 @@
 * The ``cli-help`` directive inserts the ``--help`` text of ``mnistkit`` or one of its
   commands, produced by the installed command line itself, so the page cannot drift from
   the code.
+* The ``answer`` directive holds the answer to an exercise, hidden in HTML until the
+  reader opens it (a ``<details>`` element); other builders show it as it is.
 * A ``missing-reference`` handler lets docstrings name an object by any public path. Most
   public names are importable from two places, e.g. ``mnistkit.Trainer`` and
   ``mnistkit.trainer.Trainer``, but the API reference documents each object once. When a
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import importlib
 import inspect
 import io
@@ -31,6 +34,7 @@ from sphinx.util.docutils import SphinxDirective
 GALLERY_ORDER: tuple[str, ...] = (
     "plot_quickstart.py",
     "plot_compare_models.py",
+    "plot_overfitting_and_dropout.py",
     "plot_confusion_and_top_losses.py",
     "plot_what_a_cnn_sees.py",
     "plot_why_seven.py",
@@ -78,7 +82,7 @@ class CliHelp(SphinxDirective):
         argv = [*(self.arguments[0].split() if self.arguments else []), "--help"]
         buffer = io.StringIO()
         saved = os.environ.get("COLUMNS")
-        os.environ["COLUMNS"] = "92"  # argparse wraps to the terminal width; fix it
+        os.environ["COLUMNS"] = "90"  # argparse wraps to 2 less: lines of at most 88
         try:
             with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
                 main(argv)
@@ -93,6 +97,26 @@ class CliHelp(SphinxDirective):
         block = nodes.literal_block(text, text)
         block["language"] = "text"
         return [block]
+
+
+class Answer(SphinxDirective):
+    """``.. answer:: [SUMMARY]``: its content, folded away under SUMMARY ("Answer")."""
+
+    optional_arguments = 1
+    final_argument_whitespace = True
+    has_content = True
+    option_spec: ClassVar[dict[str, Any]] = {}
+
+    def run(self) -> list[nodes.Node]:
+        summary = self.arguments[0] if self.arguments else "Answer"
+        body = nodes.container(classes=["mnistkit-answer-body"])
+        self.state.nested_parse(self.content, self.content_offset, body)
+        opening = f'<details class="mnistkit-answer"><summary>{html.escape(summary)}</summary>'
+        return [
+            nodes.raw("", opening, format="html"),
+            body,
+            nodes.raw("", "</details>", format="html"),
+        ]
 
 
 _MISSING = object()
@@ -199,5 +223,6 @@ def _resolve_alias(
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("cli-help", CliHelp)
+    app.add_directive("answer", Answer)
     app.connect("missing-reference", _resolve_alias)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -35,7 +35,9 @@ class Normalize(nn.Module):
     >>> import torch
     >>> from torch import nn
     >>> from mnistkit.models import Normalize
-    >>> model = nn.Sequential(Normalize.for_dataset("mnist"), nn.Flatten(), nn.Linear(784, 10))
+    >>> model = nn.Sequential(
+    ...     Normalize.for_dataset("mnist"), nn.Flatten(), nn.Linear(784, 10)
+    ... )
     >>> model(torch.rand(2, 1, 28, 28)).shape
     torch.Size([2, 10])
     """

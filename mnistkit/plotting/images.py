@@ -160,8 +160,9 @@ def show_predictions(
     Examples
     --------
     >>> probs = mnistkit.predict_proba(model, mnist.test.images[:25])  # doctest: +SKIP
+    >>> images, labels = mnist.test.images[:25], mnist.test.labels[:25]  # doctest: +SKIP
     >>> fig = show_predictions(  # doctest: +SKIP
-    ...     mnist.test.images[:25], probs.argmax(1), mnist.test.labels[:25], probabilities=probs
+    ...     images, probs.argmax(1), labels, probabilities=probs
     ... )
     """
     count = check_int(n, "n")

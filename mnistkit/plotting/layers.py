@@ -256,11 +256,71 @@ def _one_image(image: object) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(values))[None, None]
 
 
+#: Activation modules whose output ``plot_feature_maps(..., activated=True)`` shows.
+_ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Softplus,
+    nn.Tanh,
+    nn.Sigmoid,
+)
+
+
+def _record_layer(
+    net: nn.Module, conv: nn.Conv2d, batch: torch.Tensor
+) -> tuple[torch.Tensor | None, tuple[nn.Module, torch.Tensor] | None]:
+    """What ``conv`` outputs in one forward pass, and the activation that follows it.
+
+    Returns the convolution's output (``None`` if the pass does not call it) and
+    ``(module, output)`` of the first activation module called after it, before any other
+    convolution, with the same output shape (``None`` if there is none).
+    """
+    # (module, output) in call order; outputs are cloned, since an in-place activation
+    # (nn.ReLU(inplace=True)) would otherwise overwrite the convolution's recorded output
+    calls: list[tuple[nn.Module, torch.Tensor]] = []
+
+    def record(module: nn.Module, inputs: tuple[Any, ...], output: object) -> None:
+        if isinstance(output, torch.Tensor):
+            calls.append((module, output.detach().clone()))
+
+    watched = dict.fromkeys(m for m in net.modules() if isinstance(m, (nn.Conv2d, *_ACTIVATIONS)))
+    handles = [module.register_forward_hook(record) for module in watched]
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.inference_mode():
+            net(batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+        net.train(was_training)
+    start = next((i for i, (module, _) in enumerate(calls) if module is conv), None)
+    if start is None:
+        return None, None
+    output = calls[start][1]
+    for module, value in calls[start + 1 :]:
+        if isinstance(module, nn.Conv2d):
+            break
+        if value.shape == output.shape:
+            return output, (module, value)
+    return output, None
+
+
 def plot_feature_maps(
     model: nn.Module,
     image: ArrayLike,
     *,
     layer: int | str = 0,
+    activated: bool = False,
     ncols: int = 8,
     max_maps: int = 32,
     cmap: str = "viridis",
@@ -268,10 +328,19 @@ def plot_feature_maps(
     """Show what a convolution layer outputs for one image, one panel per channel.
 
     The image, as pixels in [0, 1], is passed through ``model`` in evaluation mode under
-    :func:`torch.inference_mode` (the training flag is restored afterwards); a forward
-    hook records the chosen layer's output. That is the convolution's own output, before
-    any batch normalisation, activation or pooling that follows it, so it can be
-    negative. Each map is coloured on its own range.
+    :func:`torch.inference_mode` (the training flag is restored afterwards); forward
+    hooks record the chosen layer's output.
+
+    By default that is the convolution's own output, before any batch normalisation,
+    activation or pooling that follows it, so it can be negative; each map is coloured on
+    its own range, and the title names the layer by its module path (``features.0``).
+
+    With ``activated=True`` it is what the layer passes on: the output of the activation
+    module (such as :class:`torch.nn.ReLU`) that the forward pass calls next after the
+    convolution, with any batch normalisation between them applied. All maps then share
+    one colour scale, shown by a colour bar, so that their brightness can be compared (a
+    map that is 0 everywhere is as dark as the scale's bottom), and the title names the
+    layer by its place among the model's convolutions: ``conv1``, ``conv2``, ...
 
     Parameters
     ----------
@@ -285,6 +354,10 @@ def plot_feature_maps(
     layer : int or str, default=0
         Which Conv2d: its index among the model's Conv2d layers in definition order
         (0 is the first, -1 the last), or its name in ``model.named_modules()``.
+    activated : bool, default=False
+        Show the activations after the convolution's activation function, on one shared
+        colour scale with a colour bar and a human layer name, instead of the
+        convolution's raw output on per-map scales.
     ncols : int, default=8
         Maps per row.
     max_maps : int, default=32
@@ -295,53 +368,62 @@ def plot_feature_maps(
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per shown channel, in channel order.
+        One axes per shown channel, in channel order; with ``activated=True``, then the
+        colour bar's axes.
 
     Raises
     ------
     ConfigError
         If the model has no Conv2d layer, ``layer`` is out of range, the chosen layer is
-        not used by the forward pass, or another argument is invalid.
+        not used by the forward pass, no activation module follows it when
+        ``activated=True``, or another argument is invalid.
     """
     net = _module(model, "model")
     columns = check_int(ncols, "ncols")
     limit_count = check_int(max_maps, "max_maps")
+    if not isinstance(activated, bool):
+        raise fail("activated", activated, "True or False")
     name, conv = _conv_layer(net, layer, "model")
     batch = _one_image(image)
     parameter = next(net.parameters(), None)
     if parameter is not None:
         batch = batch.to(device=parameter.device, dtype=parameter.dtype)
 
-    captured: list[torch.Tensor] = []
-
-    def record(module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        if not captured:
-            captured.append(output.detach())
-
-    handle = conv.register_forward_hook(record)
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.inference_mode():
-            net(batch)
-    finally:
-        handle.remove()
-        net.train(was_training)
+    conv_output, following = _record_layer(net, conv, batch)
     label = name or type(conv).__name__
-    if not captured:
+    if conv_output is None:
         raise ConfigError(
             f"Argument 'layer' chose {label!r}, but the model's forward pass does not use it"
         )
-    maps = captured[0][0].float().cpu().numpy()  # (C, H', W')
+    if activated and following is None:
+        kinds = ", ".join(kind.__name__ for kind in _ACTIVATIONS[:4])
+        raise ConfigError(
+            f"Argument 'activated' asks for the activation after {label!r}, but the forward "
+            f"pass calls no activation module ({kinds}, ...) with its output shape before the "
+            "next convolution (a functional call such as torch.relu cannot be seen); pass "
+            "activated=False to show the convolution's output"
+        )
+    activation, output = following if activated and following else (None, conv_output)
+    maps = output[0].float().cpu().numpy()  # (C, H', W')
     total = maps.shape[0]
     maps = maps[:limit_count]
+    height, width = maps.shape[1:]
+    shown = f"{len(maps)} of {total}" if len(maps) < total else f"{total}"
     fig, axes = _grid(len(maps), columns, cell=1.1)
+    vmin = vmax = None  # per-map scales, unless one is shared
+    if activation is not None:
+        vmin = min(float(maps.min()), 0.0)  # 0 for ReLU: a silent unit is the darkest colour
+        vmax = max(float(maps.max()), vmin + 1e-6)
     for i, (ax, feature) in enumerate(zip(axes, maps, strict=True)):
-        ax.imshow(feature, cmap=cmap, interpolation="nearest")
+        ax.imshow(feature, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(str(i), fontsize=8)
-    height, width = maps.shape[1:]
-    shown = f"{len(maps)} of {total}" if len(maps) < total else f"{total}"
-    fig.suptitle(f"{label} output: {shown} channels of {height}×{width}", fontsize=11)
+    if activation is None:
+        fig.suptitle(f"{label} output: {shown} channels of {height}×{width}", fontsize=11)
+        return fig
+    index = next(i for i, (_, c) in enumerate(_convolutions(net)) if c is conv)
+    kind = type(activation).__name__
+    fig.colorbar(axes[0].images[0], ax=axes, shrink=0.8, label=f"activation ({kind})")
+    fig.suptitle(f"conv{index + 1} after {kind}: {shown} maps of {height}×{width}", fontsize=11)
     return fig
