@@ -25,7 +25,9 @@ mnist
 
 # %%
 # A :class:`~mnistkit.Split` shows its size, its classes and its first digits.
-train, val = mnistkit.train_val_split(mnist.train.subset(slice(0, 6_000)), val_fraction=0.1)
+train, val = mnistkit.train_val_split(
+    mnist.train.subset(slice(0, 6_000)), val_fraction=0.1
+)
 val
 
 # %%

@@ -88,7 +88,9 @@ states = [t.state for t in study.trials]
 pruned = states.count(optuna.trial.TrialState.PRUNED)
 complete = states.count(optuna.trial.TrialState.COMPLETE)
 print(f"{len(states)} trials: {complete} complete, {pruned} pruned")
-print("best validation accuracy:", round(study.best_value, 4), "with", study.best_params)
+print(
+    "best validation accuracy:", round(study.best_value, 4), "with", study.best_params
+)
 assert pruned >= 1
 assert study.best_value > 0.9
 

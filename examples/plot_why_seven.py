@@ -72,7 +72,9 @@ saliency = maps["saliency"]
 ig_black = maps["integrated_gradients"]
 share = float(saliency[background].sum() / saliency.sum())
 print(f"share of the saliency map on black pixels: {share:.0%}")
-print(f"largest integrated-gradients value on black pixels: {ig_black[background].abs().max()}")
+print(
+    f"largest integrated-gradients value on black pixels: {ig_black[background].abs().max()}"
+)
 assert share > 0.3
 assert float(ig_black[background].abs().max()) == 0.0
 
@@ -96,7 +98,9 @@ images = digits.unsqueeze(1).float() / 255
 cnn.eval()
 by_baseline = {}
 for name, value in (("black", 0.0), ("mean pixel", mean), ("mid-grey", 0.5)):
-    values = explain.integrated_gradients(cnn, digits, target=7, baseline=value, steps=128)
+    values = explain.integrated_gradients(
+        cnn, digits, target=7, baseline=value, steps=128
+    )
     with torch.no_grad():
         difference = cnn(images)[:, 7] - cnn(torch.full_like(images, value))[:, 7]
     sums = values.sum(dim=(1, 2, 3))
@@ -106,7 +110,9 @@ for name, value in (("black", 0.0), ("mean pixel", mean), ("mid-grey", 0.5)):
         f"{difference.numpy().round(2)}, share on black pixels {share:.0%}"
     )
     # completeness, up to the integration error of 128 steps
-    assert torch.allclose(sums, difference, atol=0.05 + 0.02 * float(difference.abs().max()))
+    assert torch.allclose(
+        sums, difference, atol=0.05 + 0.02 * float(difference.abs().max())
+    )
     by_baseline[name] = (values, share)
 assert by_baseline["black"][1] == 0.0
 assert 0.05 < by_baseline["mean pixel"][1] < by_baseline["mid-grey"][1]
@@ -131,9 +137,13 @@ fig = plotting.plot_attributions(
 # gradients from the grey baseline :math:`\mu` give each pixel exactly its term
 # :math:`w_{kj}(x_j - \mu)/\sigma` of the sum.
 linear = mnistkit.get_model("linear")
-mnistkit.Trainer(linear, mnistkit.TrainConfig(epochs=1)).fit(mnist.train.subset(slice(0, 6_000)))
+mnistkit.Trainer(linear, mnistkit.TrainConfig(epochs=1)).fit(
+    mnist.train.subset(slice(0, 6_000))
+)
 ig_linear = explain.integrated_gradients(linear, digits, target=7, baseline=mean)
 weight = linear.fc.weight.detach()[7].reshape(1, 1, 28, 28)
 terms = weight * (images - mean) / linear.normalize.std
-print("largest difference from the exact terms:", float((ig_linear - terms).abs().max()))
+print(
+    "largest difference from the exact terms:", float((ig_linear - terms).abs().max())
+)
 assert torch.allclose(ig_linear, terms, atol=1e-6)
