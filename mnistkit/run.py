@@ -29,7 +29,7 @@ from mnistkit import datasets
 from mnistkit._io import atomic_open, locked_folder, write_json
 from mnistkit.callbacks import Callback, TrainingStateCheckpoint
 from mnistkit.config import TrainConfig
-from mnistkit.devices import seed_everything
+from mnistkit.devices import resolve_device, seed_everything
 from mnistkit.exceptions import CheckpointError, ConfigError
 from mnistkit.history import History
 from mnistkit.loaders import train_val_split
@@ -151,6 +151,7 @@ def run_training(
     state_path = out / "state.pt"
     if resume and not state_path.is_file():
         raise CheckpointError(f"{state_path}: nothing to resume (no training state there).")
+    resolve_device(chosen.config.device)  # an unavailable device fails before any download
     with locked_folder(out):
         return _run(
             out,

@@ -78,11 +78,12 @@ def test_unavailable_devices_are_usage_errors(
     if device == "mps" and mnistkit.devices.available_devices().count("mps"):
         pytest.fail("this test needs a machine without Apple's MPS")  # never on CI
     out = tmp_path / "run"
-    code = main(["train", "--device", device, "--data-dir", str(data_root), "--out", str(out)])
+    empty = tmp_path / "no-data"  # nothing to load: the device is checked before any download
+    code = main(["train", "--device", device, "--data-dir", str(empty), "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2, err
     assert device in err and "available here: " in err
-    assert not out.exists()
+    assert not out.exists() and not empty.exists()
 
 
 def test_a_second_run_into_a_locked_folder_fails_at_once(
