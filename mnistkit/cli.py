@@ -137,12 +137,22 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--data-dir", type=Path, default=None, help=data_help)
     evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument(
+        "--precision",
+        choices=list(PRECISIONS),
+        default="auto",
+        help="autocast for inference; 'auto' is bfloat16 where the hardware computes it, as "
+        "training used (default: %(default)s)",
+    )
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
 
     predict = sub.add_parser("predict", help="classify image files (PNG, JPEG, ...)")
     predict.add_argument("model", type=Path, help="a .safetensors file written by 'train'")
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     predict.add_argument("--device", default="auto")
+    predict.add_argument(
+        "--precision", choices=list(PRECISIONS), default="auto", help="(default: %(default)s)"
+    )
     predict.add_argument("--json", action="store_true", help="print JSON lines")
 
     data = sub.add_parser("datasets", help="list, download or verify data sets")
@@ -316,7 +326,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{args.model}: the model has {len(loaded.metadata.classes)} classes but {name} has "
             f"{len(data.classes)}."
         )
-    probs = predict_proba(loaded.model, data.test.images)
+    probs = predict_proba(loaded.model, data.test.images, precision=args.precision)
     report = Report.from_probabilities(probs, data.test.labels, classes=data.classes)
     if args.json:
         _out(json.dumps({"model": str(args.model), "dataset": name, **report.to_dict()}, indent=2))
@@ -334,7 +344,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     loaded = load_model(args.model, device=args.device)
     images = load_images(args.images)  # every file checked before any output
-    probs = predict_proba(loaded.model, images)
+    probs = predict_proba(loaded.model, images, precision=args.precision)
     classes = loaded.metadata.classes
     for path, row in zip(args.images, probs, strict=True):
         index = int(row.argmax())

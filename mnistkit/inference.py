@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from mnistkit._validation import check_int
-from mnistkit.devices import DeviceLike, resolve_device
+from mnistkit.devices import DeviceLike, resolve_device, resolve_precision
 from mnistkit.exceptions import ConfigError
 
 __all__ = ["ImagesLike", "as_image_batch", "predict", "predict_proba"]
@@ -74,6 +74,7 @@ def predict_proba(
     *,
     device: DeviceLike | None = None,
     batch_size: int = 256,
+    precision: str = "32",
 ) -> torch.Tensor:
     """Class probabilities for ``images``.
 
@@ -91,6 +92,11 @@ def predict_proba(
         Images per forward pass. Small batches stay in the CPU's caches: on a 2-core CPU
         the default CNN classified 8,700 images/s in batches of 256 and 3,600 in batches
         of 512.
+    precision : {"32", "bf16-mixed", "16-mixed", "auto"}, default="32"
+        Autocast for the forward passes (see :func:`mnistkit.devices.resolve_precision`):
+        ``"auto"`` uses bfloat16 where the hardware computes it, which is about three
+        times faster on such CPUs and may change a prediction whose two best classes are
+        nearly tied.
 
     Returns
     -------
@@ -104,11 +110,12 @@ def predict_proba(
         target = parameter.device if parameter is not None else torch.device("cpu")
     else:
         target = resolve_device(device)
+    plan = resolve_precision(precision, target)
     was_training = model.training
     model.eval()
     outputs: list[torch.Tensor] = []
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), plan.autocast():
             for start in range(0, batch.shape[0], batch_size):
                 chunk = batch[start : start + batch_size].to(target)  # (B, 1, 28, 28)
                 logits = model(chunk).float()  # (B, C)
@@ -126,6 +133,7 @@ def predict(
     *,
     device: DeviceLike | None = None,
     batch_size: int = 256,
+    precision: str = "32",
 ) -> torch.Tensor:
     """Predicted class index for each image.
 
@@ -139,10 +147,13 @@ def predict(
         Defaults to the device of the model's parameters.
     batch_size : int, default=256
         Images per forward pass.
+    precision : {"32", "bf16-mixed", "16-mixed", "auto"}, default="32"
+        As for :func:`predict_proba`.
 
     Returns
     -------
     torch.Tensor
         Class indices, int64 (N,) on the CPU.
     """
-    return predict_proba(model, images, device=device, batch_size=batch_size).argmax(dim=1)
+    probs = predict_proba(model, images, device=device, batch_size=batch_size, precision=precision)
+    return probs.argmax(dim=1)

@@ -461,10 +461,13 @@ class Trainer:
         torch.Tensor
             float32 (N, C) on the CPU.
         """
-        with self.precision.autocast():
-            return _predict_proba(
-                self.model, images, device=self.device, batch_size=self.config.eval_batch_size
-            )
+        return _predict_proba(
+            self.model,
+            images,
+            device=self.device,
+            batch_size=self.config.eval_batch_size,
+            precision=self.precision.precision,
+        )
 
     def predict(self, images: ImagesLike) -> torch.Tensor:
         """Predicted class indices.

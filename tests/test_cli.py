@@ -149,7 +149,15 @@ def test_evaluate_json_matches_training(
     assert main(["evaluate", str(model), "--json", "--data-dir", str(data_root)]) == 0
     report = json.loads(capsys.readouterr().out)
     metrics = json.loads((trained_run / "metrics.json").read_text())
-    assert report["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    # the same weights and precision; the training run's channels-last layout picks other
+    # bfloat16 kernels than the loaded model's, which may flip a near-tie: one image at most
+    assert report["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-4)
+    assert (
+        main(["evaluate", str(model), "--json", "--precision", "32", "--data-dir", str(data_root)])
+        == 0
+    )
+    exact = json.loads(capsys.readouterr().out)
+    assert exact["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=2e-3)
     assert report["dataset"] == "mnist"
     assert main(["evaluate", str(model), "--data-dir", str(data_root)]) == 0
     assert "macro avg" in capsys.readouterr().out
