@@ -14,10 +14,16 @@ folder::
     history.png            learning curves
 
 Every file is written atomically, so an interrupted run never leaves half a file.
+
+Under ``torchrun`` (data-parallel, see :mod:`mnistkit.distributed`) every rank trains and
+evaluates, but only rank 0 locks the folder and writes these files; the other ranks write
+nothing. With ``resume=True`` every rank reads ``state.pt``, so on several machines ``out``
+must be on a shared file system.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -25,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnistkit import datasets
+from mnistkit import datasets, distributed
 from mnistkit._io import atomic_open, locked_folder, write_json
 from mnistkit.callbacks import Callback, TrainingStateCheckpoint
 from mnistkit.config import TrainConfig
@@ -119,6 +125,12 @@ def run_training(
     figures : bool, default=True
         Draw the four figures.
 
+    Notes
+    -----
+    Under ``torchrun`` (and ``config.distributed`` other than ``"off"``) this trains
+    data-parallel; only rank 0 locks ``out`` and writes into it, and the other ranks'
+    :class:`RunResult` names files they did not write.
+
     Returns
     -------
     RunResult
@@ -151,7 +163,9 @@ def run_training(
     state_path = out / "state.pt"
     if resume and not state_path.is_file():
         raise CheckpointError(f"{state_path}: nothing to resume (no training state there).")
-    with locked_folder(out):
+    # under torchrun, rank 0 alone locks and writes the folder
+    writes = chosen.config.distributed == "off" or distributed.is_main_process()
+    with locked_folder(out) if writes else contextlib.nullcontext():
         return _run(
             out,
             state_path,
@@ -163,6 +177,7 @@ def run_training(
             resume=resume,
             callbacks=callbacks,
             figures=figures,
+            writes=writes,
         )
 
 
@@ -178,6 +193,7 @@ def _run(
     resume: bool,
     callbacks: Sequence[Callback],
     figures: bool,
+    writes: bool,
 ) -> RunResult:
     config = recipe.config
     data = datasets.load(
@@ -205,6 +221,8 @@ def _run(
         "epochs": len(history),
         "parameters": sum(p.numel() for p in built.parameters()),
         "device": str(trainer.device),
+        "world_size": trainer.distributed.world_size,
+        "backend": trainer.distributed.backend,
         "precision": trainer.precision.precision,
         "seed": config.seed,
         "val_fraction": val_fraction,
@@ -212,9 +230,10 @@ def _run(
         "model_config": recipe.to_dict()["model_config"],
         "report": report.to_dict(),
     }
-    model_path = trainer.save_model(
-        out / "model.safetensors", metrics={"test_accuracy": report.accuracy}
-    )
+    model_path = out / "model.safetensors"
+    if not writes:
+        return RunResult(out, model_path, metrics, history, report, trainer)
+    trainer.save_model(model_path, metrics={"test_accuracy": report.accuracy})
     write_json(out / "metrics.json", metrics)
     history.save(out / "history.json")
     if figures:
