@@ -65,6 +65,7 @@ PUBLIC_MODULES = (
     "datasets",
     "loaders",
     "devices",
+    "distributed",
     "models",
     "config",
     "optim",
