@@ -125,12 +125,6 @@ def run_training(
     figures : bool, default=True
         Draw the four figures.
 
-    Notes
-    -----
-    Under ``torchrun`` (and ``config.distributed`` other than ``"off"``) this trains
-    data-parallel; only rank 0 locks ``out`` and writes into it, and the other ranks'
-    :class:`RunResult` names files they did not write.
-
     Returns
     -------
     RunResult
@@ -147,6 +141,12 @@ def run_training(
         Another run is writing into ``out`` (each run holds a lock on its folder).
     TrainingDivergedError
         The loss became NaN or infinite; the model is not written.
+
+    Notes
+    -----
+    Under ``torchrun`` (and ``config.distributed`` other than ``"off"``) this trains
+    data-parallel; only rank 0 locks ``out`` and writes into it, and the other ranks'
+    :class:`RunResult` names files they did not write.
     """
     out = Path(out)
     base = get_recipe(recipe if recipe is not None else "default")

@@ -68,17 +68,6 @@ class Trainer:
         On-device augmentation of each training batch (see
         :data:`mnistkit.loaders.Augment`).
 
-    Notes
-    -----
-    Data-parallel training: under ``torchrun`` (and ``config.distributed="auto"``, the
-    default) the trainer joins the process group (see :func:`mnistkit.distributed.setup`),
-    trains on ``cuda:LOCAL_RANK`` or the CPU, wraps the model in
-    :class:`~torch.nn.parallel.DistributedDataParallel` and gives each rank its part of
-    every global batch of ``config.batch_size`` examples. Losses and accuracies are summed
-    over the ranks, so every rank's :attr:`history` is the same; callbacks run on rank 0
-    only, and a stop that rank 0 asks for stops every rank. :meth:`save_model` and
-    :meth:`save_state` write wherever they are called: call them on rank 0 only.
-
     Attributes
     ----------
     model : torch.nn.Module
@@ -93,6 +82,17 @@ class Trainer:
         The precision actually used.
     history : History
         The records of the last :meth:`fit`.
+
+    Notes
+    -----
+    Data-parallel training: under ``torchrun`` (and ``config.distributed="auto"``, the
+    default) the trainer joins the process group (see :func:`mnistkit.distributed.setup`),
+    trains on ``cuda:LOCAL_RANK`` or the CPU, wraps the model in
+    :class:`~torch.nn.parallel.DistributedDataParallel` and gives each rank its part of
+    every global batch of ``config.batch_size`` examples. Losses and accuracies are summed
+    over the ranks, so every rank's :attr:`history` is the same; callbacks run on rank 0
+    only, and a stop that rank 0 asks for stops every rank. :meth:`save_model` and
+    :meth:`save_state` write wherever they are called: call them on rank 0 only.
 
     Examples
     --------
