@@ -102,6 +102,8 @@ class RunView:
         The training split, before any augmentation.
     val_data : Split, optional
         The validation split, or ``None`` when the run validates on nothing.
+    world_size : int, default=1
+        The number of data-parallel processes; callbacks run on rank 0 only.
     """
 
     def __init__(
@@ -121,6 +123,7 @@ class RunView:
         save_state: Callable[[Path], Path],
         train_data: Split | None = None,
         val_data: Split | None = None,
+        world_size: int = 1,
     ) -> None:
         self._model = model
         self._config = config
@@ -136,6 +139,7 @@ class RunView:
         self._save_state = save_state
         self._train_data = train_data
         self._val_data = val_data
+        self._world_size = world_size
         self._stop = False
 
     def __repr__(self) -> str:
@@ -188,6 +192,11 @@ class RunView:
     def val_data(self) -> Split | None:
         """The validation split, or ``None`` when the run validates on nothing."""
         return self._val_data
+
+    @property
+    def world_size(self) -> int:
+        """The number of data-parallel processes (1 when training alone)."""
+        return self._world_size
 
     @property
     def train_size(self) -> int:
@@ -560,9 +569,10 @@ class EpochLog(Callback):
     def on_fit_start(self, run: RunView) -> None:
         data = f"{run.dataset} " if run.dataset else ""
         resumed = f", resuming after epoch {run.start_epoch}" if run.start_epoch else ""
+        ranks = f" x {run.world_size} processes" if run.world_size > 1 else ""
         self._write(
             f"Training {type(run.model).__name__} on {data}({run.train_size} images) for "
-            f"{run.epochs} epochs on {run.device} [{run.precision}]{resumed}"
+            f"{run.epochs} epochs on {run.device}{ranks} [{run.precision}]{resumed}"
         )
 
     def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:

@@ -423,7 +423,16 @@ def load_training_state(
 # Settings that may differ when resuming (more epochs, another device...); all others must
 # match the saved run's, or the resumed run would not be the same training.
 _FREE_ON_RESUME = frozenset(
-    {"epochs", "device", "progress", "log_every", "eval_batch_size", "compile"}
+    {
+        "epochs",
+        "device",
+        "progress",
+        "log_every",
+        "eval_batch_size",
+        "compile",
+        "distributed",
+        "distributed_timeout",
+    }
 )
 
 

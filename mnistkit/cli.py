@@ -236,8 +236,11 @@ def _error(message: str) -> None:
 
 
 def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    from mnistkit.distributed import is_main_process
+
+    if is_main_process():  # under torchrun, rank 0 speaks for the run
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
 # ---------------------------------------------------------------------------------- train

@@ -15,6 +15,7 @@ from mnistkit._validation import (
     fail,
 )
 from mnistkit.devices import PRECISIONS
+from mnistkit.distributed import STRATEGIES
 from mnistkit.optim import OPTIMIZERS, SCHEDULES
 
 __all__ = ["TrainConfig"]
@@ -31,7 +32,10 @@ class TrainConfig:
     epochs : int, default=5
         Passes over the training data.
     batch_size : int, default=128
-        Training examples per optimisation step.
+        Training examples per optimisation step — the global batch: in a data-parallel run
+        each of the ``N`` ranks takes about ``batch_size / N`` of every step's examples, so
+        the same settings train the same model whatever ``N`` is. The learning rate is never
+        scaled for you; raise ``lr`` yourself if you raise ``batch_size``.
     optimizer : {"sgd", "momentum", "adam", "adamw", "adadelta"}, default="adamw"
         See :data:`mnistkit.optim.OPTIMIZERS`; ``"momentum"`` is SGD with Nesterov momentum
         ``momentum``.
@@ -77,6 +81,14 @@ class TrainConfig:
         Run training and validation steps through :func:`torch.compile`. Worth it on GPUs
         for long runs; the first step pays a one-off compilation (about 20 s for a small
         model on a CPU, which also needs a C++ compiler). Prediction stays eager.
+    distributed : {"auto", "off", "gloo", "nccl"}, default="auto"
+        Data-parallel training (see :mod:`mnistkit.distributed`): ``"auto"`` trains with
+        :class:`~torch.nn.parallel.DistributedDataParallel` when the process was started by
+        ``torchrun`` (gloo on the CPU, nccl on CUDA) and alone otherwise; ``"off"`` always
+        trains alone; ``"gloo"``/``"nccl"`` require torchrun and force that backend.
+    distributed_timeout : float, default=300.0
+        Seconds a collective operation waits for the other ranks before the run fails,
+        so a lost rank ends the run instead of hanging it.
     """
 
     epochs: int = 5
@@ -98,6 +110,8 @@ class TrainConfig:
     log_every: int = 50
     channels_last: bool = False
     compile: bool = False
+    distributed: str = "auto"
+    distributed_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "step_size", "eval_batch_size", "log_every"):
@@ -105,6 +119,10 @@ class TrainConfig:
         check_choice(self.optimizer, "optimizer", OPTIMIZERS, who=_WHO)
         check_choice(self.schedule, "schedule", SCHEDULES, who=_WHO)
         check_choice(self.precision, "precision", PRECISIONS, who=_WHO)
+        check_choice(self.distributed, "distributed", STRATEGIES, who=_WHO)
+        check_number(
+            self.distributed_timeout, "distributed_timeout", low=0, low_open=True, who=_WHO
+        )
         check_optional_number(self.lr, "lr", low=0, low_open=True, who=_WHO)
         check_number(self.momentum, "momentum", low=0, high=1, high_open=True, who=_WHO)
         check_number(self.gamma, "gamma", low=0, high=1, low_open=True, who=_WHO)

@@ -14,6 +14,7 @@ catch them all with ``except mnistkit.MnistkitError``::
     ├── ImageError                                 a user image that cannot be read
     ├── TrainingDivergedError                      the loss became NaN or infinite
     ├── FolderLockedError                          another run is writing into the folder
+    ├── DistributedError                           a data-parallel run cannot start or lost a rank
     └── MissingExtraError    (also an ImportError) an optional extra is not installed
 
     MnistkitWarning (UserWarning)
@@ -33,6 +34,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DeviceError",
     "DeviceFallbackWarning",
+    "DistributedError",
     "DownloadError",
     "FolderLockedError",
     "ImageError",
@@ -86,6 +88,10 @@ class TrainingDivergedError(MnistkitError):
 
 class FolderLockedError(MnistkitError):
     """Another process holds the lock on an output folder."""
+
+
+class DistributedError(MnistkitError):
+    """A data-parallel run was launched wrongly, or a rank failed or stopped answering."""
 
 
 class MissingExtraError(MnistkitError, ImportError):

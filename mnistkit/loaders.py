@@ -46,6 +46,22 @@ class DeviceLoader:
         Drop the last, smaller batch.
     augment : callable, optional
         Applied to each batch of [0, 1] pixels (see :data:`Augment`).
+    num_replicas : int, default=1
+        The number of data-parallel ranks sharing each epoch (see
+        :mod:`mnistkit.distributed`). Every rank must pass a generator seeded alike: they
+        all draw the same permutation and each takes its part of every global batch of
+        ``batch_size`` examples (:func:`torch.tensor_split`: parts differ by at most one
+        example; the last, smaller batch is split the same way and may leave a rank an
+        empty part). So within an epoch no example is seen twice and, unless
+        ``drop_last``, every example once; every rank has ``len(loader)`` batches.
+    rank : int, default=0
+        This rank's index, in ``[0, num_replicas)``.
+
+    Attributes
+    ----------
+    last_order : torch.Tensor or None
+        int64 indices (into ``split``, on the CPU) of the examples this rank drew in the
+        last epoch iterated, in the order drawn; ``None`` before the first.
 
     Yields
     ------
@@ -70,8 +86,16 @@ class DeviceLoader:
         generator: torch.Generator | None = None,
         drop_last: bool = False,
         augment: Augment | None = None,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         self.batch_size = check_int(batch_size, "batch_size")
+        self.num_replicas = check_int(num_replicas, "num_replicas")
+        self.rank = check_int(rank, "rank", minimum=0)
+        if self.rank >= self.num_replicas:
+            raise ConfigError(
+                f"Argument 'rank' must be in [0, num_replicas={num_replicas}), but got {rank}"
+            )
         self.device = resolve_device(device)
         self.shuffle = check_bool(shuffle, "shuffle")
         self.drop_last = check_bool(drop_last, "drop_last")
@@ -84,6 +108,7 @@ class DeviceLoader:
         self.classes = split.classes
         self.images = split.images.to(self.device)  # (N, 28, 28) uint8, resident
         self.labels = split.labels.to(self.device)  # (N,) int64
+        self.last_order: torch.Tensor | None = None
 
     def __len__(self) -> int:
         n = int(self.images.shape[0])
@@ -91,13 +116,29 @@ class DeviceLoader:
 
     @property
     def num_examples(self) -> int:
-        """Number of examples per epoch (before ``drop_last``)."""
+        """Number of examples per epoch over all ranks (before ``drop_last``)."""
         return int(self.images.shape[0])
+
+    def global_batch_size(self, batch: int) -> int:
+        """The number of examples in step ``batch`` of an epoch, over all ranks.
+
+        Parameters
+        ----------
+        batch : int
+            Index of the step in the epoch, from 0.
+
+        Returns
+        -------
+        int
+            ``batch_size``, or fewer for the last step.
+        """
+        return max(0, min(self.batch_size, self.num_examples - batch * self.batch_size))
 
     def __repr__(self) -> str:
         return (
             f"DeviceLoader(n={self.num_examples}, batch_size={self.batch_size}, "
-            f"device={str(self.device)!r}, shuffle={self.shuffle})"
+            f"device={str(self.device)!r}, shuffle={self.shuffle}"
+            + (f", rank={self.rank}/{self.num_replicas})" if self.num_replicas > 1 else ")")
         )
 
     @staticmethod
@@ -117,11 +158,18 @@ class DeviceLoader:
         return images.unsqueeze(1).to(torch.float32).mul_(1.0 / 255.0)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.num_replicas > 1:
+            yield from self._iter_shard()
+            return
         n = self.num_examples
         order: torch.Tensor | None = None
-        if self.shuffle:
-            order = torch.randperm(n, generator=self.generator).to(self.device)
         stop = n - n % self.batch_size if self.drop_last else n
+        if self.shuffle:
+            cpu_order = torch.randperm(n, generator=self.generator)
+            self.last_order = cpu_order[:stop]
+            order = cpu_order.to(self.device)
+        else:
+            self.last_order = torch.arange(stop)
         for start in range(0, stop, self.batch_size):
             end = min(start + self.batch_size, n)
             if order is None:
@@ -133,6 +181,35 @@ class DeviceLoader:
             if self.augment is not None:
                 batch = self.augment(batch, self.generator)
             yield batch, labels
+
+    def _iter_shard(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's part of every global batch of the epoch's shared permutation."""
+        n = self.num_examples
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        augment_generator = self.generator
+        if self.augment is not None:
+            # the shared generator must advance alike on every rank (their parts differ in
+            # size), so each rank augments with its own generator seeded from it
+            seed = int(torch.randint(2**62, (), generator=self.generator))
+            augment_generator = torch.Generator()
+            augment_generator.manual_seed(seed + self.rank)
+        stop = n - n % self.batch_size if self.drop_last else n
+        parts = [
+            order[start : min(start + self.batch_size, n)].tensor_split(self.num_replicas)[
+                self.rank
+            ]
+            for start in range(0, stop, self.batch_size)
+        ]
+        self.last_order = torch.cat(parts) if parts else order[:0]
+        local = self.last_order.to(self.device)
+        offset = 0
+        for part in parts:
+            index = local[offset : offset + len(part)]
+            offset += len(part)
+            batch = self.to_float(self.images[index])  # (b, 1, 28, 28)
+            if self.augment is not None:
+                batch = self.augment(batch, augment_generator)
+            yield batch, self.labels[index]
 
 
 def train_val_split(

@@ -14,10 +14,16 @@ folder::
     history.png            learning curves
 
 Every file is written atomically, so an interrupted run never leaves half a file.
+
+Under ``torchrun`` (data-parallel, see :mod:`mnistkit.distributed`) every rank trains and
+evaluates, but only rank 0 locks the folder and writes these files; the other ranks write
+nothing. With ``resume=True`` every rank reads ``state.pt``, so on several machines ``out``
+must be on a shared file system.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -25,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnistkit import datasets
+from mnistkit import datasets, distributed
 from mnistkit._io import atomic_open, locked_folder, write_json
 from mnistkit.callbacks import Callback, TrainingStateCheckpoint
 from mnistkit.config import TrainConfig
@@ -135,6 +141,12 @@ def run_training(
         Another run is writing into ``out`` (each run holds a lock on its folder).
     TrainingDivergedError
         The loss became NaN or infinite; the model is not written.
+
+    Notes
+    -----
+    Under ``torchrun`` (and ``config.distributed`` other than ``"off"``) this trains
+    data-parallel; only rank 0 locks ``out`` and writes into it, and the other ranks'
+    :class:`RunResult` names files they did not write.
     """
     out = Path(out)
     base = get_recipe(recipe if recipe is not None else "default")
@@ -152,7 +164,9 @@ def run_training(
     if resume and not state_path.is_file():
         raise CheckpointError(f"{state_path}: nothing to resume (no training state there).")
     resolve_device(chosen.config.device)  # an unavailable device fails before any download
-    with locked_folder(out):
+    # under torchrun, rank 0 alone locks and writes the folder
+    writes = chosen.config.distributed == "off" or distributed.is_main_process()
+    with locked_folder(out) if writes else contextlib.nullcontext():
         return _run(
             out,
             state_path,
@@ -164,6 +178,7 @@ def run_training(
             resume=resume,
             callbacks=callbacks,
             figures=figures,
+            writes=writes,
         )
 
 
@@ -179,6 +194,7 @@ def _run(
     resume: bool,
     callbacks: Sequence[Callback],
     figures: bool,
+    writes: bool,
 ) -> RunResult:
     config = recipe.config
     data = datasets.load(
@@ -206,6 +222,8 @@ def _run(
         "epochs": len(history),
         "parameters": sum(p.numel() for p in built.parameters()),
         "device": str(trainer.device),
+        "world_size": trainer.distributed.world_size,
+        "backend": trainer.distributed.backend,
         "precision": trainer.precision.precision,
         "seed": config.seed,
         "val_fraction": val_fraction,
@@ -213,9 +231,10 @@ def _run(
         "model_config": recipe.to_dict()["model_config"],
         "report": report.to_dict(),
     }
-    model_path = trainer.save_model(
-        out / "model.safetensors", metrics={"test_accuracy": report.accuracy}
-    )
+    model_path = out / "model.safetensors"
+    if not writes:
+        return RunResult(out, model_path, metrics, history, report, trainer)
+    trainer.save_model(model_path, metrics={"test_accuracy": report.accuracy})
     write_json(out / "metrics.json", metrics)
     history.save(out / "history.json")
     if figures:

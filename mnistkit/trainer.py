@@ -25,14 +25,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from mnistkit import distributed
 from mnistkit.callbacks import Callback, ProgressBar, RunView, progress_by_default
 from mnistkit.checkpoints import TrainingState, save_model
 from mnistkit.config import TrainConfig
 from mnistkit.datasets import Split
 from mnistkit.devices import (
     PrecisionPlan,
-    resolve_device,
     resolve_precision,
     retain_freed_memory,
     seed_everything,
@@ -74,10 +75,24 @@ class Trainer:
     config : TrainConfig
     device : torch.device
         Where training runs.
+    distributed : mnistkit.distributed.DistributedContext
+        This process's rank and the run's world size and backend (``backend=None`` when
+        training alone).
     precision : mnistkit.devices.PrecisionPlan
         The precision actually used.
     history : History
         The records of the last :meth:`fit`.
+
+    Notes
+    -----
+    Data-parallel training: under ``torchrun`` (and ``config.distributed="auto"``, the
+    default) the trainer joins the process group (see :func:`mnistkit.distributed.setup`),
+    trains on ``cuda:LOCAL_RANK`` or the CPU, wraps the model in
+    :class:`~torch.nn.parallel.DistributedDataParallel` and gives each rank its part of
+    every global batch of ``config.batch_size`` examples. Losses and accuracies are summed
+    over the ranks, so every rank's :attr:`history` is the same; callbacks run on rank 0
+    only, and a stop that rank 0 asks for stops every rank. :meth:`save_model` and
+    :meth:`save_state` write wherever they are called: call them on rank 0 only.
 
     Examples
     --------
@@ -106,7 +121,9 @@ class Trainer:
             raise ConfigError(
                 f"Argument 'config' must be a TrainConfig, but got {type(config).__name__}"
             )
-        self.device = resolve_device(self.config.device)
+        self.distributed, self.device = distributed.setup(
+            self.config.distributed, self.config.device, timeout=self.config.distributed_timeout
+        )
         if self.device.type == "cpu":
             retain_freed_memory()  # no page faults for the buffers every step reuses
         self.precision: PrecisionPlan = resolve_precision(self.config.precision, self.device)
@@ -118,22 +135,37 @@ class Trainer:
             self.model.to(memory_format=torch.channels_last)
         # the module the steps call: compiled or not, it shares the model's parameters
         self._network: nn.Module = model
+        if self.distributed.enabled:
+            # broadcasts rank 0's weights now, then averages the gradients of every step
+            self._network = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         if self.config.compile:
-            self._network = torch.compile(self.model)  # type: ignore[assignment]
+            self._network = torch.compile(self._network)  # type: ignore[assignment]
         self._augment = augment
         show = self.config.progress if self.config.progress is not None else progress_by_default()
         self._callbacks: list[Callback] = list(callbacks)
-        if show and not any(isinstance(c, ProgressBar) for c in self._callbacks):
+        if (
+            show
+            and self.distributed.is_main
+            and not any(isinstance(c, ProgressBar) for c in self._callbacks)
+        ):
             self._callbacks.insert(0, ProgressBar())
         self.history = History()
         self._classes: tuple[str, ...] | None = None
         self._dataset: str | None = None
         self._state: TrainingState | None = None
+        self._train_loader: DeviceLoader | None = None
 
     def __repr__(self) -> str:
         return (
             f"Trainer(model={type(self.model).__name__}, device={str(self.device)!r}, "
-            f"precision={self.precision.precision!r}, epochs_done={len(self.history)})"
+            f"precision={self.precision.precision!r}, epochs_done={len(self.history)}"
+            + (
+                f", rank={self.distributed.rank}/{self.distributed.world_size})"
+                if self.distributed.enabled
+                else ")"
+            )
         )
 
     @property
@@ -144,6 +176,14 @@ class Trainer:
         :class:`~mnistkit.checkpoints.TrainingState`.
         """
         return self._state
+
+    @property
+    def train_loader(self) -> DeviceLoader | None:
+        """The training loader of the last :meth:`fit`, or ``None`` before it.
+
+        Its ``last_order`` holds the indices this rank drew in the last epoch.
+        """
+        return self._train_loader
 
     @property
     def callbacks(self) -> tuple[Callback, ...]:
@@ -167,6 +207,8 @@ class Trainer:
             shuffle=training,
             generator=generator,
             augment=self._augment if training else None,
+            num_replicas=self.distributed.world_size,
+            rank=self.distributed.rank,
         )
 
     def _require_state(self) -> TrainingState:
@@ -176,7 +218,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ steps
     def train_step(
-        self, images: torch.Tensor, labels: torch.Tensor
+        self, images: torch.Tensor, labels: torch.Tensor, *, global_count: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step on a batch.
 
@@ -186,6 +228,11 @@ class Trainer:
             float32 (B, 1, 28, 28) pixels in [0, 1], on the trainer's device.
         labels : torch.Tensor
             int64 (B,).
+        global_count : int, optional
+            In a data-parallel run, the examples of this step over all ranks: each rank's
+            summed loss is divided by it (times the world size, which DDP's gradient
+            average divides again), so the step follows the mean loss of the whole global
+            batch even when the ranks' parts differ in size. Defaults to ``B``.
 
         Returns
         -------
@@ -197,9 +244,20 @@ class Trainer:
         images = images.contiguous(memory_format=self._memory_format)
         with self.precision.autocast():
             logits = self._network(images)  # (B, C)
-            loss = F.cross_entropy(
-                logits.float(), labels, label_smoothing=self.config.label_smoothing
-            )
+            if self.distributed.enabled:
+                summed = F.cross_entropy(
+                    logits.float(),
+                    labels,
+                    label_smoothing=self.config.label_smoothing,
+                    reduction="sum",
+                )
+                count = labels.shape[0] if global_count is None else global_count
+                loss = summed * (self.distributed.world_size / max(count, 1))
+            else:
+                loss = F.cross_entropy(
+                    logits.float(), labels, label_smoothing=self.config.label_smoothing
+                )
+                summed = loss * labels.shape[0]
         state.optimizer.zero_grad(set_to_none=True)
         clip = self.config.grad_clip
         if state.scaler is not None:
@@ -216,7 +274,7 @@ class Trainer:
             state.optimizer.step()
         state.schedule.after_batch()
         correct = (logits.detach().argmax(1) == labels).sum()
-        return loss.detach() * labels.shape[0], correct
+        return summed.detach(), correct
 
     def eval_step(
         self, images: torch.Tensor, labels: torch.Tensor
@@ -255,25 +313,49 @@ class Trainer:
         every = self.config.log_every
         with torch.enable_grad() if training else torch.inference_mode():
             for batch, (images, labels) in enumerate(loader):
-                step = self.train_step if training else self.eval_step
-                loss_sum, correct = step(images, labels)
+                if training:
+                    loss_sum, correct = self.train_step(
+                        images, labels, global_count=loader.global_batch_size(batch)
+                    )
+                else:
+                    loss_sum, correct = self.eval_step(images, labels)
                 total_loss += loss_sum
                 total_correct += correct
                 seen += labels.shape[0]
                 if training:
                     bad = (first_bad < 0) & ~torch.isfinite(loss_sum)
                     first_bad = torch.where(bad, batch, first_bad)
-                    shown = float(loss_sum) / labels.shape[0] if batch % every == 0 else None
+                    shown = (
+                        float(loss_sum) / max(labels.shape[0], 1) if batch % every == 0 else None
+                    )
                     if shown is not None and not math.isfinite(shown):
                         raise self._diverged(epoch, int(first_bad), len(loader), run.lr)
-                    for callback in self._callbacks:
+                    for callback in self._active_callbacks:
                         callback.on_batch_end(run, batch, shown)
+        if self.distributed.enabled:  # the epoch's numbers over all ranks
+            totals = torch.stack(
+                [total_loss.double(), total_correct.double(), total_loss.new_tensor(seen).double()]
+            )
+            distributed.all_reduce_sum(totals)
+            total_loss, total_correct, seen = totals[0], totals[1], int(totals[2])
         if seen == 0:
             return math.nan, math.nan
         mean_loss = float(total_loss) / seen
         if training and not math.isfinite(mean_loss):
             raise self._diverged(epoch, int(first_bad), len(loader), run.lr)
         return mean_loss, int(total_correct) / seen
+
+    @property
+    def _active_callbacks(self) -> list[Callback]:
+        """The callbacks, on rank 0; none on the other ranks (they show and write nothing)."""
+        return self._callbacks if self.distributed.is_main else []
+
+    def _stop_agreed(self, requested: bool) -> bool:
+        """Whether any rank's callbacks asked to stop: every rank must stop at the same epoch."""
+        if not self.distributed.enabled:
+            return requested
+        flag = torch.tensor([float(requested)], device=self.device)
+        return bool(distributed.all_reduce_sum(flag).item() > 0)
 
     def _diverged(self, epoch: int, batch: int, batches: int, lr: float) -> TrainingDivergedError:
         return TrainingDivergedError(
@@ -329,6 +411,7 @@ class Trainer:
         val_loader = self._loader(val, generator, training=False) if val is not None else None
         if len(train_loader) == 0:
             raise ConfigError("The training data is empty (0 batches); nothing to fit.")
+        self._train_loader = train_loader
         optimizer = build_optimizer(cfg, self.model.parameters())
         scaler = torch.amp.GradScaler(self.device.type) if self.precision.use_grad_scaler else None
         self._state = state = TrainingState(
@@ -356,11 +439,24 @@ class Trainer:
             save_state=self.save_state,
             train_data=train_loader.split,
             val_data=val_loader.split if val_loader is not None else None,
+            world_size=self.distributed.world_size,
         )
-        for callback in self._callbacks:
+        with distributed.collective_errors(self.distributed, cfg.distributed_timeout):
+            return self._fit_epochs(run, state, train_loader, val_loader)
+
+    def _fit_epochs(
+        self,
+        run: RunView,
+        state: TrainingState,
+        train_loader: DeviceLoader,
+        val_loader: DeviceLoader | None,
+    ) -> History:
+        """The epochs of :meth:`fit`, after its set-up."""
+        cfg, optimizer = self.config, state.optimizer
+        for callback in self._active_callbacks:
             callback.on_fit_start(run)
         for epoch in range(len(self.history) + 1, cfg.epochs + 1):
-            for callback in self._callbacks:
+            for callback in self._active_callbacks:
                 callback.on_epoch_start(run, epoch)
             started = time.perf_counter()
             lr = float(optimizer.param_groups[0]["lr"])
@@ -378,11 +474,11 @@ class Trainer:
             record["lr"] = lr
             record["seconds"] = time.perf_counter() - started
             self.history.records.append(record)
-            for callback in self._callbacks:
+            for callback in self._active_callbacks:
                 callback.on_epoch_end(run, epoch, record)
-            if run.stop_requested:
+            if self._stop_agreed(run.stop_requested):
                 break
-        for callback in self._callbacks:
+        for callback in self._active_callbacks:
             callback.on_fit_end(run, self.history)
         return self.history
 

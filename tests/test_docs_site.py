@@ -72,6 +72,7 @@ PUBLIC_MODULES = (
     "datasets",
     "loaders",
     "devices",
+    "distributed",
     "models",
     "config",
     "optim",
