@@ -29,7 +29,7 @@ divided by the method's.
 Usage::
 
     MNISTKIT_DATA_DIR=/path/to/data python benchmarks/compare_reference.py
-    python benchmarks/compare_reference.py --quick                 # reference: at most 3 epochs
+    python benchmarks/compare_reference.py --quick                 # reference: at most 5 epochs
     python benchmarks/compare_reference.py --methods fast reference --device cuda
 """
 
@@ -188,7 +188,7 @@ def run_mnistkit(method: str, args: argparse.Namespace, device: torch.device) ->
 def run_reference(args: argparse.Namespace, device: torch.device) -> Result:
     data_root = resolve_data_root(args.data_dir)
     result = Result("reference", "official PyTorch MNIST example recipe (torchvision + DataLoader)")
-    max_epochs = min(3, args.max_epochs) if args.quick else args.max_epochs
+    max_epochs = min(5, args.max_epochs) if args.quick else args.max_epochs
     result.settings = {"max_epochs": max_epochs, "batch_size": 64, "optimizer": "adadelta"}
     extra: dict[str, Any] = {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
     with tempfile.TemporaryDirectory(prefix="mnistkit-bench-") as tmp:
@@ -294,7 +294,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--target", type=float, default=0.99, help="test accuracy to reach")
     parser.add_argument("--max-epochs", type=int, default=14, help="the reference's epochs")
-    parser.add_argument("--quick", action="store_true", help="the reference: at most 3 epochs")
+    parser.add_argument("--quick", action="store_true", help="the reference: at most 5 epochs")
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), metavar="METHOD")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
