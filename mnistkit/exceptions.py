@@ -14,7 +14,7 @@ catch them all with ``except mnistkit.MnistkitError``::
     ├── ImageError                                 a user image that cannot be read
     ├── TrainingDivergedError                      the loss became NaN or infinite
     ├── FolderLockedError                          another run is writing into the folder
-    ├── DistributedError                           a data-parallel run cannot start or lost a rank
+    ├── DistributedError                           a data-parallel run's process failed
     └── MissingExtraError    (also an ImportError) an optional extra is not installed
 
     MnistkitWarning (UserWarning)
