@@ -157,3 +157,78 @@ def test_each_schedule_follows_its_formula(few: Split, schedule: str) -> None:
                 phase = (s - warm) / (steps - 1 - warm)
                 expected = low + (top - low) * (1 + math.cos(math.pi * phase)) / 2
         assert rate == pytest.approx(expected, rel=1e-6, abs=1e-12), (schedule, k)
+
+
+def test_seed_decides_the_weights(few: Split) -> None:
+    def weights(seed: int) -> torch.Tensor:
+        seed_everything(seed)
+        model = get_model("mlp", hidden_sizes=(16,))
+        Trainer(model, TrainConfig(epochs=1, device="cpu", progress=False, seed=seed)).fit(few)
+        return _flat(model)
+
+    assert torch.equal(weights(3), weights(3))
+    assert not torch.equal(weights(3), weights(4))
+
+
+def test_eval_batch_size_changes_the_batches_not_the_results(few: Split) -> None:
+    trainer = _fit(few, epochs=1)
+    calls: list[int] = []
+    trainer.model.register_forward_hook(lambda m, i, o: calls.append(int(o.shape[0])))
+    small = trainer.config.replace(eval_batch_size=100)
+    big = Trainer(trainer.model, small).predict_proba(few.images)
+    assert calls[:6] == [100, 100, 100, 100, 100, 12]
+    calls.clear()
+    whole = Trainer(trainer.model, small.replace(eval_batch_size=512)).predict_proba(few.images)
+    assert calls == [512]
+    torch.testing.assert_close(big, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_drop_last_drops_the_short_batch(few: Split) -> None:
+    from mnistkit import DeviceLoader
+
+    kept = [len(labels) for _, labels in DeviceLoader(few, batch_size=200)]
+    dropped = [len(labels) for _, labels in DeviceLoader(few, batch_size=200, drop_last=True)]
+    assert kept == [200, 200, 112] and dropped == [200, 200]
+
+
+def test_momentum_reaches_sgd_and_changes_the_path(few: Split) -> None:
+    heavy = _fit(few, optimizer="momentum", momentum=0.9, lr=0.05, epochs=1)
+    light = _fit(few, optimizer="momentum", momentum=0.0, lr=0.05, epochs=1)
+    assert heavy.state is not None and light.state is not None
+    assert heavy.state.optimizer.param_groups[0]["momentum"] == 0.9
+    assert heavy.state.optimizer.param_groups[0]["nesterov"] is True
+    assert not torch.equal(_flat(heavy.model), _flat(light.model))
+
+
+def test_dropout_is_random_in_training_only() -> None:
+    x = torch.rand(8, 1, 28, 28)
+    for name in ("mlp", "cnn"):
+        noisy = get_model(name, dropout=0.5).train()
+        assert not torch.equal(noisy(x), noisy(x)), name
+        assert torch.equal(noisy.eval()(x), noisy(x)), name
+        plain = get_model(name, dropout=0.0).train()
+        assert torch.equal(plain(x), plain(x)), name
+
+
+def test_model_options_build_what_they_name() -> None:
+    bn = get_model("cnn", batch_norm=True, channels=(4, 8, 16))
+    convs = [m for m in bn.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [4, 8, 16]
+    assert all(c.bias is None for c in convs)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in bn.modules()) == 3
+    tanh = get_model("mlp", activation="tanh", hidden_sizes=(32, 16))
+    assert sum(isinstance(m, nn.Tanh) for m in tanh.modules()) == 2
+    assert not any(isinstance(m, nn.ReLU) for m in tanh.modules())
+
+
+def test_mixed_precision_really_autocasts(few: Split) -> None:
+    dtypes: list[torch.dtype] = []
+    model = get_model("cnn", channels=(4, 8), hidden=16)
+    model.features[0].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    _fit(few, model, epochs=1, precision="bf16-mixed")
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    dtypes.clear()
+    model32 = get_model("cnn", channels=(4, 8), hidden=16)
+    model32.features[0].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    _fit(few, model32, epochs=1, precision="32")
+    assert set(dtypes) == {torch.float32}
