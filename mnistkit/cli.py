@@ -107,7 +107,10 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", type=Path, default=None, help=data_help)
     train.add_argument("--no-download", action="store_true", help="fail instead of downloading")
     train.add_argument(
-        "--out", type=Path, default=None, help="output folder (default: runs/<dataset>-<recipe>)"
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: runs/<dataset>-<recipe>, or -<model> with --model)",
     )
     train.add_argument("--resume", action="store_true", help="continue from <out>/state.pt")
     train.add_argument(
