@@ -61,6 +61,8 @@ extensions = [
     "sphinx-mathjax-offline",
     # Local helpers: gallery order and links for names re-exported by ``mnistkit``.
     "mnistkit_docs",
+    # The draw-a-digit page: trains and exports its model, bundles ONNX Runtime Web.
+    "mnistkit_demo",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -197,5 +199,6 @@ html_theme = "furo"
 html_title = f"mnistkit {release}"
 html_static_path = ["_static"]
 html_css_files = ["mnistkit.css"]
+exclude_patterns.append("node_modules")
 html_show_sourcelink = False
 html_copy_source = False

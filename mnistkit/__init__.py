@@ -22,6 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from mnistkit import (
     callbacks,
     datasets,
+    deploy,
     devices,
     distributed,
     loaders,
@@ -44,6 +45,7 @@ from mnistkit.callbacks import (
 from mnistkit.checkpoints import LoadedModel, ModelMetadata, load_model, save_model
 from mnistkit.config import TrainConfig
 from mnistkit.datasets import DatasetSplits, Split, list_datasets
+from mnistkit.deploy import export, load_onnx
 from mnistkit.devices import resolve_device, seed_everything
 from mnistkit.exceptions import (
     CheckpointError,
@@ -55,6 +57,7 @@ from mnistkit.exceptions import (
     DeviceFallbackWarning,
     DistributedError,
     DownloadError,
+    ExportError,
     FolderLockedError,
     ImageError,
     MissingExtraError,
@@ -93,6 +96,7 @@ __all__ = [
     "DownloadError",
     "EarlyStopping",
     "EpochLog",
+    "ExportError",
     "FolderLockedError",
     "History",
     "ImageError",
@@ -119,14 +123,17 @@ __all__ = [
     "__version__",
     "callbacks",
     "datasets",
+    "deploy",
     "devices",
     "distributed",
+    "export",
     "get_model",
     "get_recipe",
     "list_datasets",
     "list_models",
     "list_recipes",
     "load_model",
+    "load_onnx",
     "loaders",
     "metrics",
     "models",

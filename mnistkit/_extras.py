@@ -1,6 +1,6 @@
 """Optional libraries, imported when a feature first needs them (private).
 
-TensorBoard, Captum and Optuna are optional extras: ``import mnistkit`` never loads them,
+TensorBoard, Captum, Optuna and ONNX are optional extras: ``import mnistkit`` never loads them,
 and a feature that needs one calls :func:`require`, which maps the ImportError of a missing
 library to a one-line :class:`~mnistkit.MissingExtraError` naming the extra to install.
 """
@@ -19,6 +19,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "tensorboard": ("TensorBoard", "torch.utils.tensorboard"),
     "explain": ("Captum", "captum.attr"),
     "tune": ("Optuna", "optuna"),
+    "export": ("ONNX and ONNX Runtime", "onnxruntime"),
 }
 
 

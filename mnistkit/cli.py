@@ -1,7 +1,7 @@
 """The ``mnistkit`` command line: a thin layer over the public API.
 
-Commands: ``train``, ``evaluate``, ``predict``, ``datasets list|download|verify``, ``models``,
-``recipes``.
+Commands: ``train``, ``evaluate``, ``predict``, ``export``, ``datasets list|download|verify``,
+``models``, ``recipes``.
 Exit codes: 0 on success; 2 for bad arguments or bad input files (a one-line message on
 standard error, no traceback); 1 for anything else; 130 when interrupted.
 """
@@ -158,6 +158,38 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--json", action="store_true", help="print JSON lines")
 
+    export = sub.add_parser(
+        "export",
+        help="export a saved model to ONNX or a torch.export program, checked on the test set",
+    )
+    export.add_argument("model", type=Path, help="a .safetensors file written by 'train'")
+    export.add_argument(
+        "--format",
+        choices=["onnx", "pt2"],
+        default=None,
+        help="(default: from --out's suffix, else onnx)",
+    )
+    export.add_argument(
+        "--out", type=Path, default=None, help="the file to write (default: MODEL with .onnx/.pt2)"
+    )
+    export.add_argument(
+        "--dataset",
+        choices=list_datasets(),
+        default=None,
+        help="whose test set checks the export (default: the model's)",
+    )
+    export.add_argument("--data-dir", type=Path, default=None, help=data_help)
+    export.add_argument(
+        "--tolerance",
+        type=_non_negative_float,
+        default=None,
+        help="largest probability difference from PyTorch accepted (default: 1e-4)",
+    )
+    export.add_argument(
+        "--no-check", action="store_true", help="do not run the exported file on the test set"
+    )
+    export.add_argument("--opset", type=_positive_int, default=None, help="ONNX opset version")
+
     data = sub.add_parser("datasets", help="list, download or verify data sets")
     data.add_argument("action", choices=["list", "download", "verify"])
     data.add_argument("names", nargs="*", metavar="NAME", help="(default: all)")
@@ -206,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "train": _train,
             "evaluate": _evaluate,
             "predict": _predict,
+            "export": _export,
             "datasets": _datasets,
             "models": _models,
             "recipes": _recipes,
@@ -372,6 +405,48 @@ def _predict(args: argparse.Namespace) -> int:
             )
         else:
             _out(f"{path} {label} {float(row[index]):.4f}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- export
+def _export(args: argparse.Namespace) -> int:
+    from mnistkit import datasets
+    from mnistkit.checkpoints import load_model
+    from mnistkit.deploy import DEFAULT_TOLERANCE, export
+    from mnistkit.exceptions import ConfigError
+
+    format = args.format
+    if format is None:
+        suffix = args.out.suffix.lower() if args.out is not None else ""
+        format = "pt2" if suffix == ".pt2" else "onnx"
+    out: Path = args.out or args.model.with_suffix("." + format)
+    if out.resolve() == args.model.resolve():
+        raise ConfigError(f"Argument '--out' names the model file itself: {str(out)!r}")
+    if out.is_dir():
+        raise ConfigError(f"Argument '--out' must be a file, but {str(out)!r} is a folder")
+    loaded = load_model(args.model)
+    images = None
+    name = args.dataset or loaded.metadata.dataset
+    if not args.no_check:
+        if name is None:
+            raise ConfigError(
+                f"{args.model}: the model file names no data set to check the export on; "
+                "pass --dataset, or --no-check"
+            )
+        images = datasets.load(name, root=args.data_dir).test.images
+    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    result = export(
+        loaded,
+        out,
+        format=format,
+        dataset=name,
+        check_images=images,
+        tolerance=tolerance,
+        opset=args.opset,
+    )
+    _out(f"wrote {result.path} ({format}, {result.size / 1e6:.2f} MB)")
+    if result.check is not None:
+        _out(f"checked on the {name} test set: {result.check}")
     return EXIT_OK
 
 

@@ -15,6 +15,7 @@ catch them all with ``except mnistkit.MnistkitError``::
     ├── TrainingDivergedError                      the loss became NaN or infinite
     ├── FolderLockedError                          another run is writing into the folder
     ├── DistributedError                           a data-parallel run's process failed
+    ├── ExportError                                an export failed or does not match PyTorch
     └── MissingExtraError    (also an ImportError) an optional extra is not installed
 
     MnistkitWarning (UserWarning)
@@ -36,6 +37,7 @@ __all__ = [
     "DeviceFallbackWarning",
     "DistributedError",
     "DownloadError",
+    "ExportError",
     "FolderLockedError",
     "ImageError",
     "MissingExtraError",
@@ -92,6 +94,10 @@ class FolderLockedError(MnistkitError):
 
 class DistributedError(MnistkitError):
     """A data-parallel run was launched wrongly, or a rank failed or stopped answering."""
+
+
+class ExportError(MnistkitError):
+    """Exporting a model failed, or the exported file does not compute what PyTorch does."""
 
 
 class MissingExtraError(MnistkitError, ImportError):

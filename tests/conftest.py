@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# the browser tests' fixtures: the built site, a local server, headless Chromium
+from _browser import base_url, browser, site  # noqa: F401
+
 from mnistkit import datasets
 from mnistkit.datasets import DatasetSplits
 
