@@ -171,3 +171,27 @@ def test_digits_drawn_with_the_mouse_are_recognised(demo: dict[str, Any]) -> Non
     page.click(".mnistkit-demo-clear")
     assert page.inner_text(".mnistkit-demo-label") == "?"
     assert demo["errors"] == []
+
+
+def test_page_fits_a_phone_and_a_finger_draws(browser: Any, base_url: str) -> None:
+    """On a phone's screen the pad fits, and touch on it draws instead of scrolling."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, has_touch=True
+    )
+    page = context.new_page()
+    try:
+        page.goto(base_url + "demo.html")
+        page.evaluate("() => window.mnistkitDemo.ready")
+        pad = page.locator("canvas.mnistkit-demo-pad")
+        box = pad.bounding_box()
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= 390
+        assert pad.evaluate("(el) => getComputedStyle(el).touchAction") == "none"
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1]
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "phone-demo.png"), full_page=False)
+    finally:
+        context.close()
