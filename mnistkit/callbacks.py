@@ -268,8 +268,11 @@ class Callback:
     The trainer calls, in order: :meth:`on_fit_start`; then for each epoch
     :meth:`on_epoch_start`, :meth:`on_batch_end` after every training batch, and
     :meth:`on_epoch_end` once the epoch's record (losses, accuracies, lr, seconds) is complete;
-    finally :meth:`on_fit_end`. Every hook receives the :class:`RunView` of the run; call
-    ``run.request_stop()`` to end training after the current epoch.
+    finally :meth:`on_fit_end`. When training stops with an exception instead (the loss
+    diverged, Ctrl-C, an error in a callback), :meth:`on_exception` is called in place of
+    :meth:`on_fit_end`, so that a callback can release what it holds. Every hook receives the
+    :class:`RunView` of the run; call ``run.request_stop()`` to end training after the
+    current epoch.
     """
 
     def on_fit_start(self, run: RunView) -> None:
@@ -329,6 +332,21 @@ class Callback:
             The whole run's records.
         """
 
+    def on_exception(self, run: RunView, error: BaseException) -> None:
+        """Called once when :meth:`Trainer.fit` ends with an exception, before it propagates.
+
+        Close files, progress bars or writers here; the exception is raised again afterwards
+        whatever the callbacks do (an exception raised by this hook is logged and ignored).
+
+        Parameters
+        ----------
+        run : RunView
+            The run: model, settings, history so far.
+        error : BaseException
+            What ended training (e.g. :class:`~mnistkit.TrainingDivergedError`, or
+            :class:`KeyboardInterrupt`).
+        """
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -374,6 +392,9 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+    def on_exception(self, run: RunView, error: BaseException) -> None:
+        self.on_fit_end(run, run.history)
 
 
 def _check_mode(mode: str) -> str:

@@ -179,6 +179,12 @@ class TensorBoardLogger(Callback):
         self._writer = None
 
     # ------------------------------------------------------------------ pieces
+    def on_exception(self, run: RunView, error: BaseException) -> None:
+        # what was logged so far stays readable; the run simply has no end marker
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
     def _choose_data(self, run: RunView) -> tuple[Split, str] | None:
         if self.data is not None:
             return self.data, self.data.name.rsplit("/", 1)[-1] or "data"

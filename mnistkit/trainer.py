@@ -15,6 +15,7 @@ device, so an epoch is a loop of tensor indexing and model calls. The model take
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -47,6 +48,8 @@ from mnistkit.metrics import Report
 from mnistkit.optim import build_optimizer, build_schedule
 
 __all__ = ["Trainer"]
+
+log = logging.getLogger(__name__)
 
 
 class Trainer:
@@ -452,9 +455,28 @@ class Trainer:
         val_loader: DeviceLoader | None,
     ) -> History:
         """The epochs of :meth:`fit`, after its set-up."""
+        started_callbacks: list[Callback] = []
+        try:
+            for callback in self._active_callbacks:
+                started_callbacks.append(callback)
+                callback.on_fit_start(run)
+            return self._epochs(run, state, train_loader, val_loader)
+        except BaseException as error:
+            for callback in started_callbacks:
+                try:
+                    callback.on_exception(run, error)
+                except Exception:  # the first error is the one to report
+                    log.exception("%r.on_exception failed", callback)
+            raise
+
+    def _epochs(
+        self,
+        run: RunView,
+        state: TrainingState,
+        train_loader: DeviceLoader,
+        val_loader: DeviceLoader | None,
+    ) -> History:
         cfg, optimizer = self.config, state.optimizer
-        for callback in self._active_callbacks:
-            callback.on_fit_start(run)
         for epoch in range(len(self.history) + 1, cfg.epochs + 1):
             for callback in self._active_callbacks:
                 callback.on_epoch_start(run, epoch)

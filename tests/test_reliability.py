@@ -129,3 +129,62 @@ def test_the_lock_is_exclusive_within_one_process_too(tmp_path: Path) -> None:
     ):
         pass  # pragma: no cover - never entered
     assert not (tmp_path / "a").exists()  # created by the first block, left empty: removed
+
+
+class _Recorder(Callback):
+    """Records the hooks called, and can fail in on_exception itself."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.calls: list[str] = []
+        self.error: BaseException | None = None
+        self.fail = fail
+
+    def on_fit_start(self, run: RunView) -> None:
+        self.calls.append("fit_start")
+
+    def on_fit_end(self, run: RunView, history: mnistkit.History) -> None:
+        self.calls.append("fit_end")
+
+    def on_exception(self, run: RunView, error: BaseException) -> None:
+        self.calls.append("exception")
+        self.error = error
+        if self.fail:
+            raise RuntimeError("cleanup failed too")
+
+
+def test_a_failed_fit_calls_on_exception_and_releases_the_tensorboard_writer(
+    mnist: DatasetSplits, tmp_path: Path
+) -> None:
+    from mnistkit import TensorBoardLogger
+
+    box: list[Trainer] = []
+    first, second = _Recorder(fail=True), _Recorder()
+    logger = TensorBoardLogger(tmp_path / "tb", images=False, graph=False)
+    config = TrainConfig(
+        epochs=3, optimizer="sgd", schedule="none", batch_size=256, device="cpu", progress=False
+    )
+    trainer = Trainer(
+        get_model("mlp", hidden_sizes=(32,)),
+        config,
+        callbacks=[first, logger, second, _BlowUp(box, at=2)],
+    )
+    box.append(trainer)
+    with pytest.raises(mnistkit.TrainingDivergedError):
+        trainer.fit(mnist.train.subset(slice(0, 5000)))
+    # every callback hears of it (also after one of them fails in its own clean-up), and the
+    # error raised is the divergence, not the clean-up's
+    assert first.calls == second.calls == ["fit_start", "exception"]
+    assert isinstance(second.error, mnistkit.TrainingDivergedError)
+    assert logger._writer is None  # closed: its event file is complete and released
+    events = list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert events
+    assert events[0].stat().st_size > 0
+
+
+def test_a_successful_fit_does_not_call_on_exception(mnist: DatasetSplits) -> None:
+    recorder = _Recorder()
+    config = TrainConfig(epochs=1, batch_size=256, device="cpu", progress=False)
+    Trainer(get_model("linear"), config, callbacks=[recorder]).fit(
+        mnist.train.subset(slice(0, 1000))
+    )
+    assert recorder.calls == ["fit_start", "fit_end"]
