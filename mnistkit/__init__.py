@@ -20,6 +20,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from mnistkit import (
+    augment,
     callbacks,
     datasets,
     devices,
@@ -69,7 +70,7 @@ from mnistkit.loaders import DeviceLoader, train_val_split
 from mnistkit.metrics import Report
 from mnistkit.models import Normalize, get_model, list_models, summary
 from mnistkit.recipes import Recipe, get_recipe, list_recipes
-from mnistkit.run import RunResult, run_training
+from mnistkit.run import EnsembleResult, RunResult, run_ensemble, run_training
 from mnistkit.tensorboard import TensorBoardLogger
 from mnistkit.trainer import Trainer
 
@@ -92,6 +93,7 @@ __all__ = [
     "DistributedError",
     "DownloadError",
     "EarlyStopping",
+    "EnsembleResult",
     "EpochLog",
     "FolderLockedError",
     "History",
@@ -117,6 +119,7 @@ __all__ = [
     "TrainingDivergedError",
     "TrainingStateCheckpoint",
     "__version__",
+    "augment",
     "callbacks",
     "datasets",
     "devices",
@@ -136,6 +139,7 @@ __all__ = [
     "predict_proba",
     "recipes",
     "resolve_device",
+    "run_ensemble",
     "run_training",
     "save_model",
     "seed_everything",

@@ -51,7 +51,7 @@ from mnistkit.models import Ensemble
 from mnistkit.recipes import Recipe, get_recipe
 from mnistkit.trainer import Trainer
 
-__all__ = ["EnsembleResult", "RunResult", "hardware", "run_ensemble", "run_training"]
+__all__ = ["EnsembleResult", "RunResult", "run_ensemble", "run_training"]
 
 #: The figures :func:`run_training` draws, by file name.
 FIGURES = ("predictions.png", "misclassified.png", "confusion_matrix.png", "history.png")
@@ -235,7 +235,7 @@ def _run(
         "epochs": len(history),
         "parameters": sum(p.numel() for p in built.parameters()),
         "device": str(trainer.device),
-        "hardware": hardware(trainer.device),
+        "hardware": _hardware(trainer.device),
         "threads": torch.get_num_threads(),
         "world_size": trainer.distributed.world_size,
         "backend": trainer.distributed.backend,
@@ -291,7 +291,7 @@ def _draw_figures(
         plt.close(figure)
 
 
-def hardware(device: torch.device) -> str:
+def _hardware(device: torch.device) -> str:
     """A short description of the processor behind ``device``, for records of a run.
 
     Parameters
@@ -499,7 +499,7 @@ def _evaluate_ensemble(
         "eval_seconds": time.perf_counter() - started,
         "parameters": sum(p.numel() for p in ensemble.parameters()),
         "device": str(device),
-        "hardware": hardware(device),
+        "hardware": _hardware(device),
         "threads": torch.get_num_threads(),
         "precision": resolve_precision(config.precision, device).precision,
         "config": config.to_dict(),

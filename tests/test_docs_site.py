@@ -71,6 +71,7 @@ MAX_CODE_COLUMNS = 88
 PUBLIC_MODULES = (
     "datasets",
     "loaders",
+    "augment",
     "devices",
     "distributed",
     "models",
