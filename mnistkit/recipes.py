@@ -234,6 +234,11 @@ register_recipe(
     )
 )
 
+# `best`: the augmentation was chosen on the 10% validation split held out of MNIST's
+# training set (5-epoch runs, seed 0): random affine 10 degrees / 0.1 shift / 0.9-1.1 scale
+# reached 99.62%, a stronger one (15 / 0.12 / 0.85-1.15, shear 8) 99.58%, the same plus
+# elastic distortion 99.55%. The 20 epochs are what a 2-core CPU trains in about a quarter
+# of an hour; the test set chose nothing (benchmarks/RESULTS.md).
 register_recipe(
     Recipe(
         name="best",
@@ -242,7 +247,7 @@ register_recipe(
         model="deepcnn",
         model_config={"stages": ((32, 32), (64, 64), (128, 128)), "dropout": 0.2},
         config=TrainConfig(
-            epochs=15,
+            epochs=20,
             lr=3e-3,
             weight_decay=0.01,
             label_smoothing=0.1,
@@ -262,7 +267,7 @@ register_recipe(
         model="deepcnn",
         model_config={"stages": ((32, 32), (64, 64), (128, 128)), "dropout": 0.2},
         config=TrainConfig(
-            epochs=15,
+            epochs=20,
             lr=3e-3,
             weight_decay=0.01,
             label_smoothing=0.1,
