@@ -343,6 +343,7 @@ def test_site_has_the_expected_pages(site: Path) -> None:
         "glossary.html",
         "faq.html",
         "results.html",
+        "accuracy.html",
         "project/index.html",
         "project/contributing.html",
         "project/support.html",
