@@ -39,7 +39,7 @@ from mnistkit import datasets, distributed
 from mnistkit._io import atomic_open, locked_folder, write_json
 from mnistkit._validation import check_int
 from mnistkit.callbacks import Callback, TrainingStateCheckpoint
-from mnistkit.checkpoints import load_model, save_model
+from mnistkit.checkpoints import _FREE_ON_RESUME, load_model, save_model
 from mnistkit.config import TrainConfig
 from mnistkit.devices import resolve_device, resolve_precision, seed_everything
 from mnistkit.exceptions import CheckpointError, ConfigError
@@ -414,11 +414,12 @@ def run_ensemble(
         member_records: list[dict[str, Any]] = []
         for seed in seeds:
             folder = out / f"member-seed{seed}"
-            record = _finished_member(folder)
+            member = chosen.replace(seed=seed)
+            record = _finished_member(folder, member, dataset)
             if record is None:
                 result = run_training(
                     folder,
-                    recipe=chosen.replace(seed=seed),
+                    recipe=member,
                     dataset=dataset,
                     data_dir=data_dir,
                     download=download,
@@ -441,12 +442,41 @@ def run_ensemble(
         )
 
 
-def _finished_member(folder: Path) -> dict[str, Any] | None:
-    """A member folder's metrics if its run finished (model and metrics written), else None."""
+def _finished_member(folder: Path, recipe: Recipe, dataset: str) -> dict[str, Any] | None:
+    """A member folder's metrics if its run finished (model and metrics written), else None.
+
+    A finished member trained with other settings than ``recipe`` (or on another data set)
+    is refused rather than mixed into the ensemble."""
     metrics_path = folder / "metrics.json"
     if not (folder / "model.safetensors").is_file() or not metrics_path.is_file():
         return None
     record: dict[str, Any] = json.loads(metrics_path.read_text(encoding="utf-8"))
+    wanted = json.loads(json.dumps(recipe.to_dict()))  # tuples -> lists, as in the file
+    found = {
+        "dataset": record.get("dataset"),
+        "recipe": record.get("recipe"),
+        "model_config": record.get("model_config"),
+        "augment": record.get("augment"),
+        **{f"config.{k}": v for k, v in (record.get("config") or {}).items()},
+    }
+    expected = {
+        "dataset": datasets.get_info(dataset).name,
+        "recipe": wanted["name"],
+        "model_config": wanted["model_config"],
+        "augment": wanted["augment"],
+        **{f"config.{k}": v for k, v in wanted["config"].items()},
+    }
+    different = sorted(
+        key
+        for key in expected
+        if key.removeprefix("config.") not in _FREE_ON_RESUME and found.get(key) != expected[key]
+    )
+    if different:
+        raise ConfigError(
+            f"{folder}: this member was trained with other settings "
+            f"({', '.join(f'{k}: {found.get(k)!r} != {expected[k]!r}' for k in different)}); "
+            "write the ensemble into another folder (--out), or remove the member's folder."
+        )
     return record
 
 

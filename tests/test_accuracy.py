@@ -268,5 +268,8 @@ def test_ensemble_command_trains_members_and_writes_one_model(
     again = run_ensemble(out, recipe=get_recipe("fast").replace(progress=False), seeds=[3, 5])
     assert member.stat().st_mtime_ns == before
     assert again.report.accuracy == metrics["test_accuracy"]
+    # a finished member trained otherwise is not mixed in
+    with pytest.raises(mnistkit.ConfigError, match="member-seed3: this member was trained with"):
+        run_ensemble(out, recipe=get_recipe("fast").replace(lr=0.5), seeds=[3, 5])
     with pytest.raises(mnistkit.ConfigError, match="distinct"):
         run_ensemble(tmp_path / "bad", recipe="fast", seeds=[1, 1])
