@@ -20,6 +20,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from mnistkit import (
+    augment,
     callbacks,
     datasets,
     deploy,
@@ -72,7 +73,7 @@ from mnistkit.loaders import DeviceLoader, train_val_split
 from mnistkit.metrics import Report
 from mnistkit.models import Normalize, get_model, list_models, summary
 from mnistkit.recipes import Recipe, get_recipe, list_recipes
-from mnistkit.run import RunResult, run_training
+from mnistkit.run import EnsembleResult, RunResult, run_ensemble, run_training
 from mnistkit.tensorboard import TensorBoardLogger
 from mnistkit.trainer import Trainer
 
@@ -95,6 +96,7 @@ __all__ = [
     "DistributedError",
     "DownloadError",
     "EarlyStopping",
+    "EnsembleResult",
     "EpochLog",
     "ExportError",
     "FolderLockedError",
@@ -121,6 +123,7 @@ __all__ = [
     "TrainingDivergedError",
     "TrainingStateCheckpoint",
     "__version__",
+    "augment",
     "callbacks",
     "datasets",
     "deploy",
@@ -143,6 +146,7 @@ __all__ = [
     "predict_proba",
     "recipes",
     "resolve_device",
+    "run_ensemble",
     "run_training",
     "save_model",
     "seed_everything",

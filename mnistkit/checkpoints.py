@@ -32,6 +32,7 @@ import safetensors
 import safetensors.torch
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from mnistkit._io import atomic_path
 from mnistkit.config import TrainConfig
@@ -459,6 +460,9 @@ class TrainingState:
         The shuffling (and augmentation) generator.
     device : torch.device
         Where the run trains; CUDA's random state is saved too on a GPU.
+    averaged : torch.optim.swa_utils.AveragedModel, optional
+        The weight average of a run with ``config.ema_decay``; saved and restored with the
+        rest, so a resumed run continues the same average.
     """
 
     config: TrainConfig
@@ -468,6 +472,7 @@ class TrainingState:
     scaler: torch.amp.GradScaler | None
     generator: torch.Generator
     device: torch.device
+    averaged: AveragedModel | None = None
 
     def state_dict(self, history: History) -> dict[str, Any]:
         """Everything needed to resume after the epochs in ``history``.
@@ -493,6 +498,7 @@ class TrainingState:
             "rng_torch": torch.get_rng_state(),
             "rng_generator": self.generator.get_state(),
             "history": history.to_dict(),
+            "averaged": self.averaged.state_dict() if self.averaged is not None else None,
         }
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
@@ -558,6 +564,10 @@ class TrainingState:
             self.schedule.load_state_dict(state.get("scheduler"))
             if self.scaler is not None and state.get("scaler") is not None:
                 self.scaler.load_state_dict(state["scaler"])
+            if self.averaged is not None:
+                if state.get("averaged") is None:
+                    raise ValueError("it holds no weight average (ema_decay)")
+                self.averaged.load_state_dict(state["averaged"])
             torch.set_rng_state(state["rng_torch"])
             self.generator.set_state(state["rng_generator"])
             if "rng_cuda" in state and self.device.type == "cuda":

@@ -1,6 +1,7 @@
 """The ``mnistkit`` command line: a thin layer over the public API.
 
-Commands: ``train``, ``evaluate``, ``predict``, ``export``, ``datasets list|download|verify``,
+Commands: ``train``, ``ensemble``, ``evaluate``, ``predict``, ``export``,
+``datasets list|download|verify``,
 ``models``, ``recipes``.
 Exit codes: 0 on success; 2 for bad arguments or bad input files (a one-line message on
 standard error, no traceback); 1 for anything else; 130 when interrupted.
@@ -197,6 +198,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list models, or show one's layers and parameters")
     models.add_argument("name", nargs="?", choices=list_models())
+    _add_ensemble_parser(sub, data_help)
     return parser
 
 
@@ -242,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "datasets": _datasets,
             "models": _models,
             "recipes": _recipes,
+            "ensemble": _ensemble,
         }[args.command]
         return handler(args)
     except UsageError as exc:
@@ -507,4 +510,93 @@ def _recipes(args: argparse.Namespace) -> int:
             f"{name:<10} {recipe.model:<7} {cfg.epochs} epochs, batch {cfg.batch_size}, "
             f"{cfg.optimizer}/{cfg.schedule}, precision {cfg.precision}: {recipe.summary}"
         )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- ensemble
+def _add_ensemble_parser(sub: argparse._SubParsersAction[_Parser], data_help: str) -> None:
+    from mnistkit.datasets import list_datasets
+    from mnistkit.devices import PRECISIONS
+    from mnistkit.recipes import list_recipes
+
+    ensemble = sub.add_parser(
+        "ensemble",
+        help="train a recipe with several seeds and write them as one model (mean probabilities)",
+    )
+    ensemble.add_argument(
+        "--recipe", choices=list_recipes(), default="best", help="(default: %(default)s)"
+    )
+    ensemble.add_argument("--dataset", choices=list_datasets(), default="mnist")
+    group = ensemble.add_mutually_exclusive_group()
+    group.add_argument(
+        "--members",
+        type=_positive_int,
+        default=3,
+        help="members, seeded 0, 1, ... (default: %(default)s)",
+    )
+    group.add_argument(
+        "--seeds", type=int, nargs="+", default=None, metavar="SEED", help="the members' seeds"
+    )
+    ensemble.add_argument(
+        "--epochs", type=_positive_int, default=None, help="(default: the recipe's)"
+    )
+    ensemble.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
+    ensemble.add_argument(
+        "--precision", choices=list(PRECISIONS), default=None, help="(default: the recipe's)"
+    )
+    ensemble.add_argument("--data-dir", type=Path, default=None, help=data_help)
+    ensemble.add_argument("--no-download", action="store_true", help="fail instead of downloading")
+    ensemble.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: runs/<dataset>-<recipe>-ensemble); run the same command "
+        "again to continue an interrupted one",
+    )
+    ensemble.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    from mnistkit.callbacks import EpochLog
+    from mnistkit.exceptions import ConfigError
+    from mnistkit.recipes import get_recipe
+    from mnistkit.run import run_ensemble
+
+    out: Path = args.out or Path("runs") / f"{args.dataset}-{args.recipe}-ensemble"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"Argument '--out' must be a folder, but {str(out)!r} is a file")
+    overrides = {
+        name: getattr(args, name)
+        for name in ("epochs", "device", "precision")
+        if getattr(args, name) is not None
+    }
+    recipe = get_recipe(args.recipe).replace(
+        progress=not args.quiet and sys.stderr.isatty(), **overrides
+    )
+    seeds = args.seeds if args.seeds is not None else list(range(args.members))
+    _out(
+        f"mnistkit ensemble: recipe {recipe.name!r} on {args.dataset}, seeds "
+        f"{', '.join(map(str, seeds))} -> {out}/"
+    )
+    try:
+        result = run_ensemble(
+            out,
+            recipe=recipe,
+            dataset=args.dataset,
+            seeds=seeds,
+            data_dir=args.data_dir,
+            download=not args.no_download,
+            callbacks=[EpochLog(sys.stdout)],
+        )
+    except KeyboardInterrupt:
+        _error("interrupted; continue with the same command (finished members are kept)")
+        return EXIT_INTERRUPTED
+    for member in result.metrics["members"]:
+        _out(f"  {member['folder']}: test accuracy {member['test_accuracy']:.4f}")
+    accuracy = result.report.accuracy
+    _out(f"ensemble test accuracy {accuracy:.4f} ({accuracy:.2%}) -> {result.model_path}")
     return EXIT_OK

@@ -59,6 +59,15 @@ class TrainConfig:
         In [0, 1): mixes the one-hot target with the uniform distribution.
     grad_clip : float, optional
         Clip the gradients' global L2 norm to this value.
+    ema_decay : float, optional
+        Keep an exponential moving average of the weights (and of the batch-norm
+        statistics), updated after every optimisation step as ``avg = d * avg + (1 - d) *
+        w`` with :class:`torch.optim.swa_utils.AveragedModel`, where after ``n`` steps ``d =
+        min(ema_decay, (1 + n) / (10 + n))`` (a warm-up, so that a short run's average is not
+        dominated by the initial weights). Validation, :meth:`Trainer.evaluate`, prediction
+        and the saved model then use the averaged weights (:attr:`Trainer.inference_model`).
+        In (0, 1); ``0.999`` averages over about the last thousand steps of a long run.
+        ``None`` (the default) keeps no average.
     seed : int, default=0
         Seeds Python, NumPy and PyTorch at the start of :meth:`Trainer.fit`, and the
         shuffling generator.
@@ -102,6 +111,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     grad_clip: float | None = None
+    ema_decay: float | None = None
     seed: int = 0
     device: str = "auto"
     precision: str = "32"
@@ -131,6 +141,9 @@ class TrainConfig:
             self.label_smoothing, "label_smoothing", low=0, high=1, high_open=True, who=_WHO
         )
         check_optional_number(self.grad_clip, "grad_clip", low=0, low_open=True, who=_WHO)
+        check_optional_number(
+            self.ema_decay, "ema_decay", low=0, high=1, low_open=True, high_open=True, who=_WHO
+        )
         if check_int(self.seed, "seed", minimum=0, who=_WHO) >= 2**32:
             raise fail("seed", self.seed, "an integer in [0, 2**32)", who=_WHO)
         if not isinstance(self.device, str):

@@ -23,8 +23,10 @@ from typing import Any
 from torch import nn
 
 from mnistkit._validation import check_choice
+from mnistkit.augment import Compose, RandomAffine, RandomCrop, RandomHorizontalFlip
 from mnistkit.config import TrainConfig
 from mnistkit.exceptions import ConfigError
+from mnistkit.loaders import Augment
 from mnistkit.models import get_model, list_models
 
 __all__ = ["Recipe", "get_recipe", "list_recipes", "register_recipe"]
@@ -46,6 +48,9 @@ class Recipe:
         The model's keyword arguments (``dataset`` and ``num_classes`` are set per run).
     config : TrainConfig, optional
         How to train.
+    augment : callable, optional
+        On-device augmentation of every training batch (see :mod:`mnistkit.augment`); its
+        ``to_dict()``, when it has one, is what :meth:`to_dict` and ``metrics.json`` record.
     """
 
     name: str
@@ -53,6 +58,7 @@ class Recipe:
     model: str
     model_config: Mapping[str, Any] = field(default_factory=dict)
     config: TrainConfig = field(default_factory=TrainConfig)
+    augment: Augment | None = None
 
     def __post_init__(self) -> None:
         check_choice(self.model, "model", list_models(), who=f"Recipe {self.name!r}")
@@ -60,6 +66,12 @@ class Recipe:
             raise ConfigError(
                 f"Recipe {self.name!r}: argument 'config' must be a TrainConfig, but got "
                 f"{type(self.config).__name__}"
+            )
+        if self.augment is not None and not callable(self.augment):
+            raise ConfigError(
+                f"Recipe {self.name!r}: argument 'augment' must be an augmentation (a callable "
+                f"taking a batch and a torch.Generator, see mnistkit.augment) or None, but got "
+                f"{self.augment!r}"
             )
         object.__setattr__(self, "model_config", MappingProxyType(dict(self.model_config)))
 
@@ -127,7 +139,16 @@ class Recipe:
                 k: list(v) if isinstance(v, tuple) else v for k, v in self.model_config.items()
             },
             "config": self.config.to_dict(),
+            "augment": _describe(self.augment),
         }
+
+
+def _describe(augment: Augment | None) -> Any:
+    """An augmentation as plain data: its ``to_dict()``, else its ``repr``."""
+    if augment is None:
+        return None
+    to_dict = getattr(augment, "to_dict", None)
+    return to_dict() if callable(to_dict) else repr(augment)
 
 
 _RECIPES: dict[str, Recipe] = {}
@@ -210,5 +231,50 @@ register_recipe(
         model="cnn",
         model_config={"channels": (16, 32, 64), "hidden": 0, "batch_norm": True, "dropout": 0.0},
         config=TrainConfig(epochs=1, lr=0.01, precision="auto", channels_last=True),
+    )
+)
+
+# `best`: the augmentation was chosen on the 10% validation split held out of MNIST's
+# training set (5-epoch runs, seed 0): random affine 10 degrees / 0.1 shift / 0.9-1.1 scale
+# reached 99.62%, a stronger one (15 / 0.12 / 0.85-1.15, shear 8) 99.58%, the same plus
+# elastic distortion 99.55%. The 20 epochs are what a 2-core CPU trains in about a quarter
+# of an hour; the test set chose nothing (benchmarks/RESULTS.md).
+register_recipe(
+    Recipe(
+        name="best",
+        summary="accuracy: a 288k-parameter VGG-style batch-norm CNN, random affine "
+        "augmentation, label smoothing, one-cycle AdamW, weight EMA",
+        model="deepcnn",
+        model_config={"stages": ((32, 32), (64, 64), (128, 128)), "dropout": 0.2},
+        config=TrainConfig(
+            epochs=20,
+            lr=3e-3,
+            weight_decay=0.01,
+            label_smoothing=0.1,
+            ema_decay=0.999,
+            precision="auto",
+            channels_last=True,
+        ),
+        augment=RandomAffine(degrees=10.0, translate=0.1, scale=(0.9, 1.1)),
+    )
+)
+
+register_recipe(
+    Recipe(
+        name="fashion",
+        summary="Fashion-MNIST: the `best` network with horizontal flips and random crops "
+        "(clothes, not digits), label smoothing, one-cycle AdamW, weight EMA",
+        model="deepcnn",
+        model_config={"stages": ((32, 32), (64, 64), (128, 128)), "dropout": 0.2},
+        config=TrainConfig(
+            epochs=20,
+            lr=3e-3,
+            weight_decay=0.01,
+            label_smoothing=0.1,
+            ema_decay=0.999,
+            precision="auto",
+            channels_last=True,
+        ),
+        augment=Compose(RandomHorizontalFlip(0.5), RandomCrop(padding=2)),
     )
 )

@@ -24,26 +24,34 @@ must be on a shared file system.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import platform
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from mnistkit import datasets, distributed
 from mnistkit._io import atomic_open, locked_folder, write_json
+from mnistkit._validation import check_int
 from mnistkit.callbacks import Callback, TrainingStateCheckpoint
+from mnistkit.checkpoints import _FREE_ON_RESUME, load_model, save_model
 from mnistkit.config import TrainConfig
-from mnistkit.devices import resolve_device, seed_everything
+from mnistkit.devices import resolve_device, resolve_precision, seed_everything
 from mnistkit.exceptions import CheckpointError, ConfigError
 from mnistkit.history import History
+from mnistkit.inference import predict_proba
 from mnistkit.loaders import train_val_split
 from mnistkit.metrics import Report
+from mnistkit.models import Ensemble
 from mnistkit.recipes import Recipe, get_recipe
 from mnistkit.trainer import Trainer
 
-__all__ = ["RunResult", "run_training"]
+__all__ = ["EnsembleResult", "RunResult", "run_ensemble", "run_training"]
 
 #: The figures :func:`run_training` draws, by file name.
 FIGURES = ("predictions.png", "misclassified.png", "confusion_matrix.png", "history.png")
@@ -205,7 +213,12 @@ def _run(
         train, val = train_val_split(data.train, val_fraction=val_fraction, seed=config.seed)
     seed_everything(config.seed)  # the model's initial weights follow the seed
     built = recipe.build_model(data.name, num_classes=len(data.classes))
-    trainer = Trainer(built, config, callbacks=[TrainingStateCheckpoint(state_path), *callbacks])
+    trainer = Trainer(
+        built,
+        config,
+        callbacks=[TrainingStateCheckpoint(state_path), *callbacks],
+        augment=recipe.augment,
+    )
     started = time.perf_counter()
     history = trainer.fit(train, val=val, resume_from=state_path if resume else None)
     train_seconds = sum(history.seconds)
@@ -222,6 +235,8 @@ def _run(
         "epochs": len(history),
         "parameters": sum(p.numel() for p in built.parameters()),
         "device": str(trainer.device),
+        "hardware": _hardware(trainer.device),
+        "threads": torch.get_num_threads(),
         "world_size": trainer.distributed.world_size,
         "backend": trainer.distributed.backend,
         "precision": trainer.precision.precision,
@@ -229,6 +244,7 @@ def _run(
         "val_fraction": val_fraction,
         "config": config.to_dict(),
         "model_config": recipe.to_dict()["model_config"],
+        "augment": recipe.to_dict()["augment"],
         "report": report.to_dict(),
     }
     model_path = out / "model.safetensors"
@@ -243,7 +259,7 @@ def _run(
 
 
 def _draw_figures(
-    out: Path, test: datasets.Split, probs: Any, report: Report, history: History
+    out: Path, test: datasets.Split, probs: Any, report: Report, history: History | None
 ) -> None:
     import matplotlib.pyplot as plt
 
@@ -264,11 +280,271 @@ def _draw_figures(
             test.images, probs, test.labels, classes=test.classes, n=shown
         ),
         "confusion_matrix.png": plotting.plot_confusion_matrix(report).get_figure(root=True),
-        "history.png": plotting.plot_history(history),
     }
+    if history is not None:
+        drawn["history.png"] = plotting.plot_history(history)
     for name, figure in drawn.items():
         if figure is None:  # e.g. nothing misclassified
             continue
         with atomic_open(out / name, "wb") as handle:
             figure.savefig(handle, format="png", dpi=100, bbox_inches="tight")
         plt.close(figure)
+
+
+def _hardware(device: torch.device) -> str:
+    """A short description of the processor behind ``device``, for records of a run.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where a run trained.
+
+    Returns
+    -------
+    str
+        The GPU's name for CUDA, else the CPU's model name (from ``/proc/cpuinfo`` where
+        there is one) and its number of logical cores.
+    """
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                name = line.partition(":")[2].strip()
+                break
+    return f"{name}, {os.cpu_count()} logical cores"
+
+
+@dataclass(frozen=True, slots=True)
+class EnsembleResult:
+    """What :func:`run_ensemble` produced.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The output folder.
+    model_path : pathlib.Path
+        The ensemble's model file, ``out / "model.safetensors"``.
+    metrics : dict
+        What ``metrics.json`` holds, with each member's figures under ``"members"``.
+    report : Report
+        The ensemble's evaluation on the test set.
+    member_paths : tuple of pathlib.Path
+        The members' folders, each a complete :func:`run_training` folder.
+    """
+
+    out: Path
+    model_path: Path
+    metrics: dict[str, Any]
+    report: Report
+    member_paths: tuple[Path, ...]
+
+
+def run_ensemble(
+    out: str | os.PathLike[str],
+    *,
+    recipe: str | Recipe | None = None,
+    dataset: str = "mnist",
+    members: int = 3,
+    seeds: Sequence[int] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    callbacks: Sequence[Callback] = (),
+    figures: bool = True,
+) -> EnsembleResult:
+    """Train several members of a recipe with different seeds and save them as one model.
+
+    Each member is a whole :func:`run_training` run on all the training images (no
+    validation split) into ``out/member-seed<S>/``. The :class:`~mnistkit.models.Ensemble`
+    of their models (the mean of their class probabilities) is written as one model file,
+    ``out/model.safetensors``, which :func:`mnistkit.load_model`, ``mnistkit evaluate`` and
+    ``mnistkit predict`` use like any other model; it is evaluated once on the test set and
+    ``out`` gets the same ``metrics.json`` and figures as a single run (no ``history.png``).
+
+    Calling it again with the same arguments continues where it stopped: a finished member
+    (its folder holds ``model.safetensors`` and ``metrics.json``) is reused, an interrupted
+    one resumes from its ``state.pt``.
+
+    Parameters
+    ----------
+    out : path-like
+        The output folder.
+    recipe : str or Recipe, optional
+        What each member trains (``"default"`` when omitted); its seed is replaced by the
+        member's.
+    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+        The data set.
+    members : int, default=3
+        How many members, seeded ``recipe.config.seed``, ``+ 1``, ...; ignored when
+        ``seeds`` is given.
+    seeds : sequence of int, optional
+        The members' seeds, distinct.
+    data_dir : path-like, optional
+        The data folder (default: ``$MNISTKIT_DATA_DIR``, then the per-user cache).
+    download : bool, default=True
+        Download missing data files.
+    callbacks : sequence of Callback, optional
+        More callbacks for every member's trainer.
+    figures : bool, default=True
+        Draw the ensemble's figures (members draw none).
+
+    Returns
+    -------
+    EnsembleResult
+        The folder, the model file, the metrics, the test report and the members' folders.
+
+    Raises
+    ------
+    ConfigError
+        Bad ``members`` or ``seeds``, or ``out`` is a file.
+    """
+    out = Path(out)
+    chosen = get_recipe(recipe if recipe is not None else "default")
+    if seeds is None:
+        count = check_int(members, "members")
+        seeds = [chosen.config.seed + i for i in range(count)]
+    seeds = [check_int(seed, "seeds", minimum=0) for seed in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"Argument 'seeds' must be distinct and non-empty, but got {seeds!r}")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"Argument 'out' must be a folder, but {str(out)!r} is a file")
+    with locked_folder(out):
+        member_paths: list[Path] = []
+        member_records: list[dict[str, Any]] = []
+        for seed in seeds:
+            folder = out / f"member-seed{seed}"
+            member = chosen.replace(seed=seed)
+            record = _finished_member(folder, member, dataset)
+            if record is None:
+                result = run_training(
+                    folder,
+                    recipe=member,
+                    dataset=dataset,
+                    data_dir=data_dir,
+                    download=download,
+                    resume=(folder / "state.pt").is_file(),
+                    callbacks=callbacks,
+                    figures=False,
+                )
+                record = result.metrics
+            member_paths.append(folder)
+            member_records.append(record)
+        return _evaluate_ensemble(
+            out,
+            chosen,
+            dataset,
+            member_paths,
+            member_records,
+            data_dir=data_dir,
+            download=download,
+            figures=figures,
+        )
+
+
+def _finished_member(folder: Path, recipe: Recipe, dataset: str) -> dict[str, Any] | None:
+    """A member folder's metrics if its run finished (model and metrics written), else None.
+
+    A finished member trained with other settings than ``recipe`` (or on another data set)
+    is refused rather than mixed into the ensemble."""
+    metrics_path = folder / "metrics.json"
+    if not (folder / "model.safetensors").is_file() or not metrics_path.is_file():
+        return None
+    record: dict[str, Any] = json.loads(metrics_path.read_text(encoding="utf-8"))
+    wanted = json.loads(json.dumps(recipe.to_dict()))  # tuples -> lists, as in the file
+    found = {
+        "dataset": record.get("dataset"),
+        "recipe": record.get("recipe"),
+        "model_config": record.get("model_config"),
+        "augment": record.get("augment"),
+        **{f"config.{k}": v for k, v in (record.get("config") or {}).items()},
+    }
+    expected = {
+        "dataset": datasets.get_info(dataset).name,
+        "recipe": wanted["name"],
+        "model_config": wanted["model_config"],
+        "augment": wanted["augment"],
+        **{f"config.{k}": v for k, v in wanted["config"].items()},
+    }
+    different = sorted(
+        key
+        for key in expected
+        if key.removeprefix("config.") not in _FREE_ON_RESUME and found.get(key) != expected[key]
+    )
+    if different:
+        raise ConfigError(
+            f"{folder}: this member was trained with other settings "
+            f"({', '.join(f'{k}: {found.get(k)!r} != {expected[k]!r}' for k in different)}); "
+            "write the ensemble into another folder (--out), or remove the member's folder."
+        )
+    return record
+
+
+def _evaluate_ensemble(
+    out: Path,
+    recipe: Recipe,
+    dataset: str,
+    member_paths: list[Path],
+    member_records: list[dict[str, Any]],
+    *,
+    data_dir: str | os.PathLike[str] | None,
+    download: bool,
+    figures: bool,
+) -> EnsembleResult:
+    config = recipe.config
+    device = resolve_device(config.device)
+    data = datasets.load(
+        dataset, root=data_dir, download=download, progress=config.progress is not False
+    )
+    loaded = [load_model(folder / "model.safetensors", device=device) for folder in member_paths]
+    ensemble = Ensemble([item.model for item in loaded]).eval()
+    started = time.perf_counter()
+    probs = predict_proba(
+        ensemble,
+        data.test.images,
+        device=device,
+        batch_size=config.eval_batch_size,
+        precision=config.precision,
+    )
+    report = Report.from_probabilities(probs, data.test.labels, classes=data.classes)
+    accuracies = [float(r["test_accuracy"]) for r in member_records]
+    metrics: dict[str, Any] = {
+        "dataset": data.name,
+        "recipe": recipe.name,
+        "model": "ensemble",
+        "test_accuracy": report.accuracy,
+        "test_nll": report.nll,
+        "members": [
+            {
+                "folder": folder.name,
+                "seed": record.get("seed"),
+                "test_accuracy": record.get("test_accuracy"),
+                "train_seconds": record.get("train_seconds"),
+                "epochs": record.get("epochs"),
+            }
+            for folder, record in zip(member_paths, member_records, strict=True)
+        ],
+        "member_accuracy_mean": sum(accuracies) / len(accuracies),
+        "train_seconds": sum(float(r.get("train_seconds", 0.0)) for r in member_records),
+        "eval_seconds": time.perf_counter() - started,
+        "parameters": sum(p.numel() for p in ensemble.parameters()),
+        "device": str(device),
+        "hardware": _hardware(device),
+        "threads": torch.get_num_threads(),
+        "precision": resolve_precision(config.precision, device).precision,
+        "config": config.to_dict(),
+        "model_config": recipe.to_dict()["model_config"],
+        "augment": recipe.to_dict()["augment"],
+        "report": report.to_dict(),
+    }
+    model_path = save_model(
+        ensemble,
+        out / "model.safetensors",
+        dataset=data.name,
+        classes=data.classes,
+        metrics={"test_accuracy": report.accuracy, "members": len(member_paths)},
+    )
+    write_json(out / "metrics.json", metrics)
+    if figures:
+        _draw_figures(out, data.test, probs, report, None)
+    return EnsembleResult(out, model_path, metrics, report, tuple(member_paths))

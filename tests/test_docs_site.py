@@ -51,6 +51,7 @@ MAX_CODE_COLUMNS = 88
 PUBLIC_MODULES = (
     "datasets",
     "loaders",
+    "augment",
     "devices",
     "distributed",
     "models",
@@ -274,6 +275,7 @@ def test_site_has_the_expected_pages(site: Path) -> None:
         "glossary.html",
         "faq.html",
         "results.html",
+        "accuracy.html",
         "project/index.html",
         "project/contributing.html",
         "project/support.html",

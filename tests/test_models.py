@@ -29,7 +29,7 @@ def _count(model: nn.Module) -> int:
 
 
 def test_list_models() -> None:
-    assert list_models() == ["cnn", "lenet5", "linear", "mlp"]
+    assert list_models() == ["cnn", "deepcnn", "lenet5", "linear", "mlp"]
     assert mnistkit.list_models() == list_models()
 
 

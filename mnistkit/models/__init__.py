@@ -2,19 +2,22 @@
 
 >>> from mnistkit.models import get_model, list_models
 >>> list_models()
-['cnn', 'lenet5', 'linear', 'mlp']
+['cnn', 'deepcnn', 'lenet5', 'linear', 'mlp']
 """
 
 from __future__ import annotations
 
 from mnistkit.models._registry import architecture_of, get_model, list_models, register_model
-from mnistkit.models.networks import CNN, MLP, LeNet5, Linear
+from mnistkit.models.ensemble import Ensemble
+from mnistkit.models.networks import CNN, MLP, DeepCNN, LeNet5, Linear
 from mnistkit.models.normalize import Normalize
 from mnistkit.models.summary import LayerInfo, ModelSummary, summary
 
 __all__ = [
     "CNN",
     "MLP",
+    "DeepCNN",
+    "Ensemble",
     "LayerInfo",
     "LeNet5",
     "Linear",

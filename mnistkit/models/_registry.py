@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from torch import nn
 
 from mnistkit.exceptions import ConfigError
-from mnistkit.models.networks import CNN, MLP, LeNet5, Linear
+from mnistkit.models.networks import CNN, MLP, DeepCNN, LeNet5, Linear
 
 __all__ = ["ARCHITECTURE_ATTR", "architecture_of", "get_model", "list_models", "register_model"]
 
@@ -22,7 +22,39 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "mlp": MLP,
     "cnn": CNN,
     "lenet5": LeNet5,
+    "deepcnn": DeepCNN,
 }
+
+
+def _ensemble(*, members: Sequence[Mapping[str, Any]]) -> nn.Module:
+    """Build an :class:`~mnistkit.models.Ensemble` from its members' ``{"name", "config"}``
+    records (what :func:`architecture_of` gives and a model file's metadata holds)."""
+    from mnistkit.models.ensemble import Ensemble
+
+    if isinstance(members, str | Mapping) or not isinstance(members, Sequence) or not members:
+        raise ConfigError(
+            "Argument 'members' must be a non-empty list of {'name': ..., 'config': {...}} "
+            f"records, but got {members!r}"
+        )
+    built = []
+    for i, record in enumerate(members):
+        if not isinstance(record, Mapping) or not isinstance(record.get("name"), str):
+            raise ConfigError(
+                f"Argument 'members' must hold {{'name': ..., 'config': {{...}}}} records, but "
+                f"members[{i}] is {record!r}"
+            )
+        if record["name"] == "ensemble":
+            raise ConfigError("An ensemble cannot be a member of an ensemble.")
+        config = record.get("config") or {}
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"members[{i}]['config'] must be a mapping, but got {config!r}")
+        built.append(get_model(record["name"], **config))
+    return Ensemble(built)
+
+
+#: Models built from other models: :func:`get_model` and :func:`mnistkit.load_model` know
+#: them, but :func:`list_models` (what one trains) does not list them.
+_COMPOSITES: dict[str, Callable[..., nn.Module]] = {"ensemble": _ensemble}
 
 
 def list_models() -> list[str]:
@@ -48,7 +80,7 @@ def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
     """
     if not isinstance(name, str) or not name or name != name.lower():
         raise ConfigError(f"Argument 'name' must be a non-empty lower-case str but got {name!r}.")
-    if name in _BUILDERS:
+    if name in _BUILDERS or name in _COMPOSITES:
         raise ConfigError(f"A model named {name!r} is already registered.")
     _BUILDERS[name] = builder
 
@@ -60,7 +92,10 @@ def get_model(name: str, **config: Any) -> nn.Module:
     ----------
     name : str
         One of :func:`list_models`: ``"linear"``, ``"mlp"``, ``"cnn"`` (the default of the
-        CLI), ``"lenet5"``.
+        CLI), ``"lenet5"``, ``"deepcnn"``; or ``"ensemble"`` with ``members=[{"name": ...,
+        "config": {...}}, ...]``, which builds a :class:`~mnistkit.models.Ensemble` of those
+        (not listed by :func:`list_models`: it is made of trained models, see
+        :func:`mnistkit.run.run_ensemble`).
     **config
         Keyword arguments of the model's class, e.g. ``hidden_sizes=(512,)`` for ``"mlp"``.
 
@@ -84,7 +119,7 @@ def get_model(name: str, **config: Any) -> nn.Module:
     """
     key = name.strip().lower() if isinstance(name, str) else name
     try:
-        builder = _BUILDERS[key]
+        builder = _BUILDERS[key] if key in _BUILDERS else _COMPOSITES[key]
     except (KeyError, TypeError):
         close = difflib.get_close_matches(str(name).lower(), list(_BUILDERS), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,443 @@
+"""On-device augmentation of training batches: small steps that compose.
+
+Every class here is an :data:`mnistkit.loaders.Augment`: called with a float batch
+(B, C, H, W) of [0, 1] pixels on any device and a CPU :class:`torch.Generator`, it returns a
+new batch of the same shape, dtype and device. The random parameters of a whole batch are
+drawn at once from that generator on the CPU and then moved to the batch's device, so a
+seeded run draws the same augmentations on a CPU and a GPU, and the warping itself is one
+batched call (:func:`torch.nn.functional.affine_grid` + :func:`~torch.nn.functional.grid_sample`)
+wherever the batch lives. The labels are untouched: each image stays in its place in the
+batch.
+
+Digits must not be flipped (a mirrored 2 is not a 2); small rotations, scalings, shifts and
+elastic distortions keep them what they are. Clothes keep their class when mirrored left to
+right and when shifted, so Fashion-MNIST takes :class:`RandomHorizontalFlip` and
+:class:`RandomCrop`::
+
+    from mnistkit.augment import Compose, RandomAffine, RandomCrop, RandomHorizontalFlip
+    digits = RandomAffine(degrees=10, translate=0.1, scale=(0.9, 1.1))
+    clothes = Compose(RandomHorizontalFlip(), RandomCrop(padding=2))
+    Trainer(model, config, augment=digits)
+
+Each step has a ``to_dict()`` (recorded in ``metrics.json``) and a ``repr``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+
+from mnistkit._validation import check_int, check_number, fail
+
+__all__ = [
+    "Augmentation",
+    "Compose",
+    "ElasticDistortion",
+    "RandomAffine",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+]
+
+
+@runtime_checkable
+class Augmentation(Protocol):
+    """An :data:`~mnistkit.loaders.Augment` that can describe itself as plain data."""
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augment a batch (B, C, H, W); same shape, dtype and device out."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step's name and settings, JSON-serialisable."""
+        ...
+
+
+def _check_batch(images: torch.Tensor, who: str) -> None:
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise fail("images", shape, "a float tensor of shape (B, C, H, W)", who=who)
+    if not images.is_floating_point():
+        raise fail("images", images.dtype, "floating point pixels in [0, 1]", who=who)
+
+
+def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
+    """``n`` float64 numbers drawn uniformly from [low, high) on the CPU."""
+    return torch.rand(n, generator=generator, dtype=torch.float64) * (high - low) + low
+
+
+def _range(
+    value: object, name: str, who: str, *, low: float, default_centre: float
+) -> tuple[float, float]:
+    """A number ``v`` (meaning ``[centre - v, centre + v]``) or a pair ``(lo, hi)``."""
+    if isinstance(value, tuple | list):
+        if len(value) != 2:
+            raise fail(name, value, "a number or a pair (low, high)", who=who)
+        lo = check_number(value[0], name, low=low, who=who)
+        hi = check_number(value[1], name, low=low, who=who)
+        if lo > hi:
+            raise fail(name, value, "a pair (low, high) with low <= high", who=who)
+        return lo, hi
+    half = check_number(value, name, low=0, who=who)
+    return default_centre - half, default_centre + half
+
+
+class RandomAffine:
+    """Random rotation, scaling, shift and shear of every image: one warp per batch.
+
+    Each image gets its own angle, scale, shift and shear, drawn uniformly; the batch is
+    resampled bilinearly in one :func:`~torch.nn.functional.grid_sample` call, with zeros
+    (the black background) shown where the warp reaches outside the image.
+
+    Parameters
+    ----------
+    degrees : float or (float, float), default=10.0
+        Rotation in degrees: ``d`` draws from [-d, d], a pair from [low, high].
+    translate : float, default=0.1
+        Largest shift as a fraction of the image's width (horizontally) and height
+        (vertically), in [0, 1): 0.1 moves a 28-pixel digit by up to 2.8 pixels.
+    scale : (float, float), default=(0.9, 1.1)
+        Range of the zoom factor (positive); ``(1, 1)`` keeps the size.
+    shear : float or (float, float), default=0.0
+        Horizontal shear angle in degrees, as ``degrees``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mnistkit.augment import RandomAffine
+    >>> g = torch.Generator().manual_seed(0)
+    >>> RandomAffine(degrees=10)(torch.rand(4, 1, 28, 28), g).shape
+    torch.Size([4, 1, 28, 28])
+    """
+
+    def __init__(
+        self,
+        *,
+        degrees: float | tuple[float, float] = 10.0,
+        translate: float = 0.1,
+        scale: tuple[float, float] = (0.9, 1.1),
+        shear: float | tuple[float, float] = 0.0,
+    ) -> None:
+        who = "RandomAffine"
+        self.degrees = _range(degrees, "degrees", who, low=-180, default_centre=0.0)
+        self.translate = check_number(
+            translate, "translate", low=0, high=1, high_open=True, who=who
+        )
+        if not isinstance(scale, tuple | list) or len(scale) != 2:
+            raise fail("scale", scale, "a pair (low, high) of positive numbers", who=who)
+        self.scale = _range(scale, "scale", who, low=1e-3, default_centre=1.0)
+        self.shear = _range(shear, "shear", who, low=-89, default_centre=0.0)
+        for name, (lo, hi), limit in (("degrees", self.degrees, 180), ("shear", self.shear, 89)):
+            if hi > limit:
+                raise fail(name, (lo, hi), f"angles in [-{limit}, {limit}]", who=who)
+
+    def __repr__(self) -> str:
+        return (
+            f"RandomAffine(degrees={self.degrees}, translate={self.translate}, "
+            f"scale={self.scale}, shear={self.shear})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step's name and settings.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable.
+        """
+        return {
+            "name": "random_affine",
+            "degrees": list(self.degrees),
+            "translate": self.translate,
+            "scale": list(self.scale),
+            "shear": list(self.shear),
+        }
+
+    def matrices(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Draw ``n`` sampling matrices for :func:`~torch.nn.functional.affine_grid`.
+
+        Parameters
+        ----------
+        n : int
+            Images in the batch.
+        generator : torch.Generator
+            CPU generator the parameters are drawn from.
+
+        Returns
+        -------
+        torch.Tensor
+            float64 (n, 2, 3) on the CPU, in normalised coordinates ([-1, 1] across the
+            image): each maps an output pixel to the input position it samples, so it is
+            the inverse of the rotation/scale/shear/shift applied to the image.
+        """
+        angle = torch.deg2rad(_uniform(n, *self.degrees, generator))
+        scale = _uniform(n, *self.scale, generator)
+        shear = torch.deg2rad(_uniform(n, *self.shear, generator))
+        shift = _uniform(2 * n, -self.translate, self.translate, generator).view(n, 2) * 2
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        # forward map: x_out = scale * R(angle) @ Shear(shear) @ x_in + shift
+        forward = torch.zeros(n, 3, 3, dtype=torch.float64)
+        forward[:, 0, 0] = cos
+        forward[:, 0, 1] = cos * torch.tan(shear) - sin
+        forward[:, 1, 0] = sin
+        forward[:, 1, 1] = sin * torch.tan(shear) + cos
+        forward[:, :2, :2] *= scale.view(n, 1, 1)
+        forward[:, :2, 2] = shift
+        forward[:, 2, 2] = 1.0
+        inverse: torch.Tensor = torch.linalg.inv(forward)
+        return inverse[:, :2, :]  # (n, 2, 3): output -> input
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Warp each image of the batch.
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            float (B, C, H, W), pixels in [0, 1], on any device.
+        generator : torch.Generator
+            CPU generator for the random parameters.
+
+        Returns
+        -------
+        torch.Tensor
+            The warped batch: same shape, dtype and device.
+        """
+        _check_batch(images, "RandomAffine")
+        theta = self.matrices(images.shape[0], generator).to(images.device, images.dtype)
+        grid = F.affine_grid(theta, list(images.shape), align_corners=False)  # (B, H, W, 2)
+        return F.grid_sample(
+            images, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        )
+
+
+class ElasticDistortion:
+    """Elastic distortion (Simard et al., 2003): a smooth random displacement of the pixels.
+
+    A displacement field of uniform noise in [-1, 1] per pixel and direction is smoothed by
+    a Gaussian of standard deviation ``sigma`` pixels and scaled by ``alpha`` pixels, then
+    the batch is resampled along it in one :func:`~torch.nn.functional.grid_sample` call.
+
+    Parameters
+    ----------
+    alpha : float, default=8.0
+        Strength: the noise's scale in pixels before smoothing (non-negative).
+    sigma : float, default=3.0
+        Smoothness: the Gaussian's standard deviation in pixels (positive).
+    """
+
+    def __init__(self, *, alpha: float = 8.0, sigma: float = 3.0) -> None:
+        self.alpha = check_number(alpha, "alpha", low=0, who="ElasticDistortion")
+        self.sigma = check_number(sigma, "sigma", low=0, low_open=True, who="ElasticDistortion")
+        radius = max(1, math.ceil(3 * self.sigma))
+        offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+        kernel = torch.exp(-(offsets**2) / (2 * self.sigma**2))
+        self._kernel = kernel / kernel.sum()  # (2r + 1,), applied along rows then columns
+
+    def __repr__(self) -> str:
+        return f"ElasticDistortion(alpha={self.alpha}, sigma={self.sigma})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step's name and settings.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable.
+        """
+        return {"name": "elastic_distortion", "alpha": self.alpha, "sigma": self.sigma}
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Distort each image of the batch.
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            float (B, C, H, W), pixels in [0, 1], on any device.
+        generator : torch.Generator
+            CPU generator for the random fields.
+
+        Returns
+        -------
+        torch.Tensor
+            The distorted batch: same shape, dtype and device.
+        """
+        _check_batch(images, "ElasticDistortion")
+        b, _, h, w = images.shape
+        noise = torch.rand(b, 2, h, w, generator=generator) * 2 - 1  # (B, 2, H, W), CPU
+        noise = noise.to(images.device, images.dtype)
+        k = self._kernel.to(images.device, images.dtype)
+        pad = k.numel() // 2
+        # separable Gaussian blur of both displacement channels, zero beyond the border
+        field = F.conv2d(
+            F.pad(noise, (pad, pad, 0, 0)), k.view(1, 1, 1, -1).expand(2, 1, 1, -1), groups=2
+        )
+        field = F.conv2d(
+            F.pad(field, (0, 0, pad, pad)), k.view(1, 1, -1, 1).expand(2, 1, -1, 1), groups=2
+        )
+        # pixels -> normalised coordinates ([-1, 1] spans the width / height)
+        scale = torch.tensor([2.0 / w, 2.0 / h], device=images.device, dtype=images.dtype)
+        displacement = field.permute(0, 2, 3, 1) * (self.alpha * scale)  # (B, H, W, 2)
+        identity = torch.eye(2, 3, device=images.device, dtype=images.dtype).expand(b, 2, 3)
+        grid = F.affine_grid(identity, [b, 1, h, w], align_corners=False) + displacement
+        return F.grid_sample(
+            images, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        )
+
+
+class RandomCrop:
+    """Pad every image with zeros, then cut a random window of the original size back out.
+
+    The same as shifting each image by a random whole number of pixels in
+    ``[-padding, padding]`` along each axis, filling with the black background.
+
+    Parameters
+    ----------
+    padding : int, default=2
+        Pixels added on each side (non-negative; 0 returns the batch unchanged).
+    """
+
+    def __init__(self, padding: int = 2) -> None:
+        self.padding = check_int(padding, "padding", minimum=0, who="RandomCrop")
+
+    def __repr__(self) -> str:
+        return f"RandomCrop(padding={self.padding})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step's name and settings.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable.
+        """
+        return {"name": "random_crop", "padding": self.padding}
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Crop each image of the batch at its own random offset.
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            float (B, C, H, W), on any device.
+        generator : torch.Generator
+            CPU generator for the offsets.
+
+        Returns
+        -------
+        torch.Tensor
+            The cropped batch: same shape, dtype and device.
+        """
+        _check_batch(images, "RandomCrop")
+        p = self.padding
+        b, _, h, w = images.shape
+        offsets = torch.randint(0, 2 * p + 1, (b, 2), generator=generator).to(images.device)
+        if p == 0:
+            return images.clone()
+        padded = F.pad(images, (p, p, p, p))  # (B, C, H + 2p, W + 2p)
+        rows = offsets[:, :1] + torch.arange(h, device=images.device)  # (B, H)
+        cols = offsets[:, 1:] + torch.arange(w, device=images.device)  # (B, W)
+        batch = torch.arange(b, device=images.device).view(b, 1, 1)
+        # advanced indices around a slice: the result is (B, H, W, C)
+        cropped = padded[batch, :, rows[:, :, None], cols[:, None, :]]
+        return cropped.permute(0, 3, 1, 2).contiguous()
+
+
+class RandomHorizontalFlip:
+    """Mirror each image left to right with probability ``p``. Not for digits.
+
+    Parameters
+    ----------
+    p : float, default=0.5
+        Probability that an image is flipped, in [0, 1].
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = check_number(p, "p", low=0, high=1, who="RandomHorizontalFlip")
+
+    def __repr__(self) -> str:
+        return f"RandomHorizontalFlip(p={self.p})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step's name and settings.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable.
+        """
+        return {"name": "random_horizontal_flip", "p": self.p}
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Flip a random part of the batch.
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            float (B, C, H, W), on any device.
+        generator : torch.Generator
+            CPU generator for the coin tosses.
+
+        Returns
+        -------
+        torch.Tensor
+            The batch, some images mirrored: same shape, dtype and device.
+        """
+        _check_batch(images, "RandomHorizontalFlip")
+        flip = torch.rand(images.shape[0], generator=generator) < self.p
+        flip = flip.to(images.device).view(-1, 1, 1, 1)
+        return torch.where(flip, images.flip(-1), images)
+
+
+class Compose:
+    """Apply several augmentations one after the other.
+
+    Parameters
+    ----------
+    *steps : Augmentation
+        Each takes and returns a batch; they share the generator, in order.
+    """
+
+    def __init__(self, *steps: Augmentation) -> None:
+        for i, step in enumerate(steps):
+            if not callable(step) or not callable(getattr(step, "to_dict", None)):
+                raise fail(
+                    f"steps[{i}]",
+                    step,
+                    "an augmentation with __call__ and to_dict()",
+                    who="Compose",
+                )
+        self.steps = tuple(steps)
+
+    def __repr__(self) -> str:
+        return f"Compose({', '.join(map(repr, self.steps))})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The steps' settings, in order.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable.
+        """
+        return {"name": "compose", "steps": [step.to_dict() for step in self.steps]}
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Run every step on the batch.
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            float (B, C, H, W), on any device.
+        generator : torch.Generator
+            CPU generator, passed to each step.
+
+        Returns
+        -------
+        torch.Tensor
+            The augmented batch: same shape, dtype and device.
+        """
+        for step in self.steps:
+            images = step(images, generator)
+        return images

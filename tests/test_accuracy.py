@@ -1,0 +1,275 @@
+"""The accuracy recipes' parts: augmentation, weight averaging (EMA), ensembles, `best`/`fashion`.
+
+Every test trains on a few hundred real images for one epoch: they check that the parts are
+correct, not how accurate they make a model (``benchmarks/RESULTS.md`` records that).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+
+import mnistkit
+from mnistkit import Trainer, datasets, get_model, get_recipe, load_model, predict_proba
+from mnistkit.augment import (
+    Compose,
+    ElasticDistortion,
+    RandomAffine,
+    RandomCrop,
+    RandomHorizontalFlip,
+)
+from mnistkit.cli import main
+from mnistkit.datasets import DatasetSplits
+from mnistkit.loaders import DeviceLoader
+from mnistkit.models import Ensemble
+from mnistkit.run import run_ensemble, run_training
+
+AUGMENTS = [
+    RandomAffine(),
+    RandomAffine(degrees=(-5, 15), translate=0.2, scale=(0.8, 1.2), shear=10),
+    ElasticDistortion(alpha=6.0, sigma=2.5),
+    RandomCrop(padding=3),
+    RandomHorizontalFlip(),
+    Compose(RandomHorizontalFlip(), RandomCrop(2)),
+]
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture(scope="module")
+def batch(mnist: DatasetSplits) -> torch.Tensor:
+    return DeviceLoader.to_float(mnist.train.images[:64])  # (64, 1, 28, 28) in [0, 1]
+
+
+@pytest.mark.parametrize("augment", AUGMENTS, ids=repr)
+def test_augment_keeps_shape_dtype_range_and_is_seeded(
+    augment: RandomAffine, batch: torch.Tensor
+) -> None:
+    out = augment(batch, _generator(1))
+    assert out.shape == batch.shape and out.dtype == batch.dtype and out.device == batch.device
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0 + 1e-6
+    assert torch.equal(out, augment(batch, _generator(1)))  # same seed, same batch
+    assert not torch.equal(out, augment(batch, _generator(2)))
+    assert not torch.equal(out, batch)
+    json.dumps(augment.to_dict())  # metrics.json records it
+
+
+def test_affine_identity_and_a_quarter_turn(batch: torch.Tensor) -> None:
+    identity = RandomAffine(degrees=0, translate=0, scale=(1, 1))
+    torch.testing.assert_close(identity(batch, _generator(0)), batch, atol=1e-5, rtol=0)
+    # 90 degrees maps the pixel centres of an even-sized image onto each other exactly
+    turned = RandomAffine(degrees=(90, 90), translate=0, scale=(1, 1))(batch, _generator(0))
+    assert any(
+        torch.allclose(turned, torch.rot90(batch, k, dims=(2, 3)), atol=1e-5) for k in (1, -1)
+    )
+
+
+def test_crop_shifts_by_whole_pixels_and_flip_mirrors(batch: torch.Tensor) -> None:
+    dot = torch.zeros(1, 1, 28, 28)
+    dot[0, 0, 14, 10] = 1.0
+    shifted = RandomCrop(padding=2)(dot.expand(16, 1, 28, 28), _generator(3))
+    for image in shifted:
+        (row, col) = torch.nonzero(image[0])[0].tolist()
+        assert abs(row - 14) <= 2 and abs(col - 10) <= 2 and float(image.sum()) == 1.0
+    assert torch.equal(RandomCrop(padding=0)(batch, _generator(0)), batch)
+    assert torch.equal(RandomHorizontalFlip(1.0)(batch, _generator(0)), batch.flip(-1))
+    assert torch.equal(RandomHorizontalFlip(0.0)(batch, _generator(0)), batch)
+
+
+def test_augment_arguments_are_checked() -> None:
+    with pytest.raises(mnistkit.ConfigError, match="'translate' must be a number in"):
+        RandomAffine(translate=1.5)
+    with pytest.raises(mnistkit.ConfigError, match="'scale' must be a pair"):
+        RandomAffine(scale=1.1)  # type: ignore[arg-type]
+    with pytest.raises(mnistkit.ConfigError, match="'degrees'.*low <= high"):
+        RandomAffine(degrees=(10, -10))
+    with pytest.raises(mnistkit.ConfigError, match="'padding' must be an integer >= 0"):
+        RandomCrop(padding=-1)
+    with pytest.raises(mnistkit.ConfigError, match="'p' must be a number in"):
+        RandomHorizontalFlip(p=2)
+    with pytest.raises(mnistkit.ConfigError, match="'sigma' must be a positive number"):
+        ElasticDistortion(sigma=0)
+    with pytest.raises(mnistkit.ConfigError, match=r"Compose: argument 'steps\[0\]'"):
+        Compose("flip")  # type: ignore[arg-type]
+    with pytest.raises(mnistkit.ConfigError, match="shape"):
+        RandomAffine()(torch.rand(28, 28), _generator(0))
+
+
+def test_augmented_batches_keep_their_labels(mnist: DatasetSplits) -> None:
+    # each image is painted with its label's grey level: after a warp the centre pixel
+    # still tells the label, so any reordering of images against labels would show
+    split = mnist.train.subset(slice(0, 512))
+    shade = (split.labels.to(torch.float32) * 25 + 10).to(torch.uint8)  # 10, 35, ..., 235
+    split.images = shade.view(-1, 1, 1).expand(-1, 28, 28).contiguous()
+    loader = DeviceLoader(
+        split,
+        batch_size=100,
+        shuffle=True,
+        generator=_generator(0),
+        augment=RandomAffine(degrees=10, translate=0.05, scale=(0.95, 1.05)),
+    )
+    for images, labels in loader:
+        centre = images[:, 0, 12:16, 12:16].mean((1, 2)) * 255
+        assert torch.equal(((centre - 10) / 25).round().long(), labels)
+
+
+# ------------------------------------------------------------------------------- ensemble
+def test_ensemble_of_identical_members_equals_the_member(mnist: DatasetSplits) -> None:
+    torch.manual_seed(0)
+    member = get_model("cnn", channels=(8, 16), hidden=0).eval()
+    images = mnist.test.images[:200]
+    alone = predict_proba(member, images)
+    together = predict_proba(Ensemble([member, copy.deepcopy(member), member]), images)
+    torch.testing.assert_close(together, alone, atol=1e-6, rtol=1e-5)
+    other = get_model("cnn", channels=(8, 16), hidden=0).eval()
+    mixed = predict_proba(Ensemble([member, other]), images)
+    torch.testing.assert_close(mixed, (alone + predict_proba(other, images)) / 2)
+    with pytest.raises(mnistkit.ConfigError, match="'members'"):
+        Ensemble([])
+
+
+def test_ensemble_file_loads_like_a_model(mnist: DatasetSplits, tmp_path: Path) -> None:
+    members = [get_model("linear"), get_model("cnn", channels=(4,), hidden=0)]
+    ensemble = Ensemble(members).eval()
+    path = mnistkit.save_model(ensemble, tmp_path / "e.safetensors", dataset="mnist")
+    loaded = load_model(path)
+    assert loaded.metadata.architecture == "ensemble" and isinstance(loaded.model, Ensemble)
+    assert [m["name"] for m in loaded.metadata.config["members"]] == ["linear", "cnn"]
+    images = mnist.test.images[:50]
+    torch.testing.assert_close(predict_proba(loaded.model, images), predict_proba(ensemble, images))
+    assert "ensemble" not in mnistkit.list_models()  # made of trained models, not trained
+    with pytest.raises(mnistkit.ConfigError, match="cannot be a member"):
+        get_model("ensemble", members=[{"name": "ensemble", "config": {}}])
+
+
+# ------------------------------------------------------------------------------------ EMA
+def _tiny(**changes: object) -> mnistkit.Recipe:
+    """The `best` recipe with a tiny network, one epoch, batches of 64, on the CPU."""
+    settings: dict[str, object] = {
+        "model_config": {"stages": ((4,), (8,)), "dropout": 0.0},
+        "epochs": 1,
+        "batch_size": 64,
+        "device": "cpu",
+        "progress": False,
+        "precision": "32",
+    }
+    return get_recipe("best").replace(**{**settings, **changes})
+
+
+class _StopAfterFirstEpoch(mnistkit.Callback):
+    def on_epoch_end(self, run: mnistkit.RunView, epoch: int, record: dict[str, float]) -> None:
+        run.request_stop()
+
+
+def _fit(
+    recipe: mnistkit.Recipe,
+    train: datasets.Split,
+    callbacks: tuple[mnistkit.Callback, ...] = (),
+    **fit: object,
+) -> Trainer:
+    mnistkit.seed_everything(recipe.config.seed)
+    trainer = Trainer(
+        recipe.build_model(), recipe.config, augment=recipe.augment, callbacks=callbacks
+    )
+    trainer.fit(train, **fit)  # type: ignore[arg-type]
+    return trainer
+
+
+def test_ema_weights_are_what_is_evaluated_and_saved(mnist: DatasetSplits, tmp_path: Path) -> None:
+    train = mnist.train.subset(slice(0, 512))
+    trainer = _fit(_tiny(ema_decay=0.9), train)
+    averaged, raw = trainer.inference_model.state_dict(), trainer.model.state_dict()
+    assert trainer.inference_model is not trainer.model
+    assert not torch.equal(averaged["features.0.weight"], raw["features.0.weight"])
+    # batch-norm statistics are averaged too (use_buffers=True)
+    assert not torch.equal(averaged["features.1.running_mean"], raw["features.1.running_mean"])
+    saved = safetensors.torch.load_file(str(trainer.save_model(tmp_path / "m.safetensors")))
+    for name, tensor in averaged.items():
+        assert torch.equal(saved[name], tensor), name
+    images = mnist.test.images[:100]
+    torch.testing.assert_close(
+        trainer.predict_proba(images), predict_proba(trainer.inference_model, images)
+    )
+    plain = _fit(_tiny(ema_decay=None), train)
+    assert plain.inference_model is plain.model  # no average without ema_decay
+
+
+def test_resume_continues_the_weight_average(mnist: DatasetSplits, tmp_path: Path) -> None:
+    train = mnist.train.subset(slice(0, 256))
+    straight = _fit(_tiny(ema_decay=0.9, epochs=2), train)
+    stop = (mnistkit.TrainingStateCheckpoint(tmp_path / "state.pt"), _StopAfterFirstEpoch())
+    _fit(_tiny(ema_decay=0.9, epochs=2), train, callbacks=stop)
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert state["averaged"] is not None and int(state["averaged"]["n_averaged"]) == 4
+    resumed = _fit(_tiny(ema_decay=0.9, epochs=2), train, resume_from=tmp_path / "state.pt")
+    for name, tensor in straight.inference_model.state_dict().items():
+        assert torch.equal(resumed.inference_model.state_dict()[name], tensor), name
+    with pytest.raises(mnistkit.CheckpointError, match="ema_decay"):
+        _fit(_tiny(epochs=2, ema_decay=None), train, resume_from=tmp_path / "state.pt")
+    with pytest.raises(mnistkit.ConfigError, match="'ema_decay'"):
+        mnistkit.TrainConfig(ema_decay=1.0)
+
+
+# -------------------------------------------------------------------------------- recipes
+@pytest.fixture
+def small_mnist(mnist: DatasetSplits, monkeypatch: pytest.MonkeyPatch) -> DatasetSplits:
+    """`datasets.load` gives 256 training and 200 test images of real MNIST."""
+    small = DatasetSplits(
+        mnist.info, mnist.train.subset(slice(0, 256)), mnist.test.subset(slice(0, 200)), mnist.root
+    )
+    monkeypatch.setattr(datasets, "load", lambda *args, **kwargs: small)
+    return small
+
+
+def test_best_and_fashion_recipes_run_and_record_their_augmentation(
+    small_mnist: DatasetSplits, tmp_path: Path
+) -> None:
+    for name in ("best", "fashion"):
+        recipe = get_recipe(name)
+        assert recipe.augment is not None and recipe.config.ema_decay is not None
+        result = run_training(
+            tmp_path / name, recipe=_tiny().replace(augment=recipe.augment), figures=False
+        )
+        assert result.trainer.augment is recipe.augment
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        assert metrics["augment"] == recipe.to_dict()["augment"]
+        assert metrics["config"]["ema_decay"] == recipe.config.ema_decay
+        assert metrics["threads"] >= 1 and metrics["hardware"]
+    assert get_recipe("best").augment.to_dict()["name"] == "random_affine"  # type: ignore[union-attr]
+    fashion = get_recipe("fashion").to_dict()["augment"]["steps"]
+    assert [step["name"] for step in fashion] == ["random_horizontal_flip", "random_crop"]
+
+
+def test_ensemble_command_trains_members_and_writes_one_model(
+    small_mnist: DatasetSplits, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ens"
+    args = ["ensemble", "--recipe", "fast", "--seeds", "3", "5", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"] == "ensemble" and [m["seed"] for m in metrics["members"]] == [3, 5]
+    assert (out / "confusion_matrix.png").is_file()
+    loaded = load_model(out / "model.safetensors")
+    assert isinstance(loaded.model, Ensemble) and len(loaded.model) == 2
+    # evaluate reads it like any model and gets the recorded accuracy
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "model.safetensors"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == metrics["test_accuracy"]
+    # a second call reuses the finished members instead of training them again
+    member = out / "member-seed3" / "model.safetensors"
+    before = member.stat().st_mtime_ns
+    again = run_ensemble(out, recipe=get_recipe("fast").replace(progress=False), seeds=[3, 5])
+    assert member.stat().st_mtime_ns == before
+    assert again.report.accuracy == metrics["test_accuracy"]
+    # a finished member trained otherwise is not mixed in
+    with pytest.raises(mnistkit.ConfigError, match="member-seed3: this member was trained with"):
+        run_ensemble(out, recipe=get_recipe("fast").replace(lr=0.5), seeds=[3, 5])
+    with pytest.raises(mnistkit.ConfigError, match="distinct"):
+        run_ensemble(tmp_path / "bad", recipe="fast", seeds=[1, 1])
