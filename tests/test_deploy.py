@@ -209,3 +209,22 @@ def test_cli_export_errors_are_one_line(
     assert "Traceback" not in err
     assert main(["export", str(trained), "--tolerance", "-1"]) == 2
     assert "--tolerance" in capsys.readouterr().err
+
+
+def test_an_ensemble_exports_as_one_graph_averaging_its_members(
+    trained: Path, test_digits: torch.Tensor, tmp_path: Path
+) -> None:
+    from mnistkit.models import Ensemble
+
+    first = mnistkit.load_model(trained).model
+    second = mnistkit.load_model(trained).model
+    with torch.no_grad():
+        for p in second.parameters():
+            p.add_(0.05 * torch.randn_like(p, generator=torch.Generator().manual_seed(1)))
+    result = export(Ensemble([first, second]), tmp_path / "pair.onnx", check_images=test_digits)
+    assert result.check is not None
+    assert result.check.passed
+    assert result.metadata["architecture"] == "ensemble"
+    mean = mnistkit.predict_proba(first, test_digits) + mnistkit.predict_proba(second, test_digits)
+    got = load_onnx(result.path).predict_proba(test_digits)
+    assert torch.allclose(got, mean / 2, atol=1e-5)
