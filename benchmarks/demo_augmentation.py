@@ -66,7 +66,8 @@ def _render(strokes: list[list[list[float]]], rng: np.random.Generator) -> torch
         for x, y in stroke:
             x, y = (x - 0.5) * sx, (y - 0.5) * sy
             x += math.tan(shear) * y
-            x, y = x * math.cos(angle) - y * math.sin(angle), x * math.sin(angle) + y * math.cos(angle)
+            cos, sin = math.cos(angle), math.sin(angle)
+            x, y = x * cos - y * sin, x * sin + y * cos
             points.append(
                 ((0.5 + x) * PAD + rng.normal(0, jitter), (0.5 + y) * PAD + rng.normal(0, jitter))
             )
