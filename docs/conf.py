@@ -133,8 +133,6 @@ numpydoc_validation_checks: set[str] = {
     "RT03",
     "YD01",
 }
-# A typing.Protocol's signature is typing's ``__init__(*args, **kwargs)``, never called.
-numpydoc_validation_exclude = {r"mnistkit\.augment\.Augmentation$"}
 
 # -- intersphinx -------------------------------------------------------------------------
 OFFLINE = os.environ.get("MNISTKIT_DOCS_OFFLINE", "").strip().lower() in {"1", "true", "yes"}

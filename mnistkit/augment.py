@@ -25,34 +25,42 @@ Each step has a ``to_dict()`` (recorded in ``metrics.json``) and a ``repr``.
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from mnistkit._validation import check_int, check_number, fail
+from mnistkit.loaders import Augment
 
 __all__ = [
-    "Augmentation",
     "Compose",
     "ElasticDistortion",
     "RandomAffine",
     "RandomCrop",
     "RandomHorizontalFlip",
+    "describe",
 ]
 
 
-@runtime_checkable
-class Augmentation(Protocol):
-    """An :data:`~mnistkit.loaders.Augment` that can describe itself as plain data."""
+def describe(augment: Augment | None) -> Any:
+    """An augmentation as plain data, for records such as ``metrics.json``.
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Augment a batch (B, C, H, W); same shape, dtype and device out."""
-        ...
+    Parameters
+    ----------
+    augment : callable or None
+        An :data:`~mnistkit.loaders.Augment`.
 
-    def to_dict(self) -> dict[str, Any]:
-        """The step's name and settings, JSON-serialisable."""
-        ...
+    Returns
+    -------
+    dict, str or None
+        Its ``to_dict()`` when it has one (every class of this module does), else its
+        ``repr``; ``None`` for ``None``.
+    """
+    if augment is None:
+        return None
+    to_dict = getattr(augment, "to_dict", None)
+    return to_dict() if callable(to_dict) else repr(augment)
 
 
 def _check_batch(images: torch.Tensor, who: str) -> None:
@@ -395,17 +403,18 @@ class Compose:
 
     Parameters
     ----------
-    *steps : Augmentation
-        Each takes and returns a batch; they share the generator, in order.
+    *steps : callable
+        Each an :data:`~mnistkit.loaders.Augment`, taking and returning a batch; they share
+        the generator, in order.
     """
 
-    def __init__(self, *steps: Augmentation) -> None:
+    def __init__(self, *steps: Augment) -> None:
         for i, step in enumerate(steps):
-            if not callable(step) or not callable(getattr(step, "to_dict", None)):
+            if not callable(step):
                 raise fail(
                     f"steps[{i}]",
                     step,
-                    "an augmentation with __call__ and to_dict()",
+                    "an augmentation (a callable, see mnistkit.augment)",
                     who="Compose",
                 )
         self.steps = tuple(steps)
@@ -421,7 +430,7 @@ class Compose:
         dict
             JSON-serialisable.
         """
-        return {"name": "compose", "steps": [step.to_dict() for step in self.steps]}
+        return {"name": "compose", "steps": [describe(step) for step in self.steps]}
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Run every step on the batch.

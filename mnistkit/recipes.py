@@ -23,7 +23,7 @@ from typing import Any
 from torch import nn
 
 from mnistkit._validation import check_choice
-from mnistkit.augment import Compose, RandomAffine, RandomCrop, RandomHorizontalFlip
+from mnistkit.augment import Compose, RandomAffine, RandomCrop, RandomHorizontalFlip, describe
 from mnistkit.config import TrainConfig
 from mnistkit.exceptions import ConfigError
 from mnistkit.loaders import Augment
@@ -139,16 +139,8 @@ class Recipe:
                 k: list(v) if isinstance(v, tuple) else v for k, v in self.model_config.items()
             },
             "config": self.config.to_dict(),
-            "augment": _describe(self.augment),
+            "augment": describe(self.augment),
         }
-
-
-def _describe(augment: Augment | None) -> Any:
-    """An augmentation as plain data: its ``to_dict()``, else its ``repr``."""
-    if augment is None:
-        return None
-    to_dict = getattr(augment, "to_dict", None)
-    return to_dict() if callable(to_dict) else repr(augment)
 
 
 _RECIPES: dict[str, Recipe] = {}

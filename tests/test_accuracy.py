@@ -22,6 +22,7 @@ from mnistkit.augment import (
     RandomAffine,
     RandomCrop,
     RandomHorizontalFlip,
+    describe,
 )
 from mnistkit.cli import main
 from mnistkit.datasets import DatasetSplits
@@ -98,6 +99,7 @@ def test_augment_arguments_are_checked() -> None:
         ElasticDistortion(sigma=0)
     with pytest.raises(mnistkit.ConfigError, match=r"Compose: argument 'steps\[0\]'"):
         Compose("flip")  # type: ignore[arg-type]
+    assert describe(None) is None and describe(torch.flip) == repr(torch.flip)
     with pytest.raises(mnistkit.ConfigError, match="shape"):
         RandomAffine()(torch.rand(28, 28), _generator(0))
 
