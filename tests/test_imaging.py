@@ -567,3 +567,29 @@ def test_error_messages_name_the_input_and_the_fix(
         f"image file '{single}' cannot be read: permission denied; "
         "pass a file you are allowed to read"
     )
+
+
+def test_a_one_pixel_stroke_stays_one_pixel_thin() -> None:
+    stroke = np.zeros((44, 5), dtype=np.float32)
+    stroke[2:42, 2] = 1.0  # 40 x 1, shrunk to 20 x 0.5, which rounds up to one pixel
+    assert _ink_box(preprocess_image(stroke)) == (20, 1)
+    assert _ink_box(preprocess_image(stroke.T.copy())) == (1, 20)
+
+
+def test_the_crop_is_resized_with_lanczos() -> None:
+    # a symmetric 5x5 pattern on black: contrast and crop leave it as it is, it is scaled
+    # by 4 to 20x20 and its centre of mass (9.5, 9.5) puts it at offset round(4.5) = 4
+    pattern = np.array(
+        [[0.3, 0.5, 0.5, 0.5, 0.3], [0.5, 0.8, 0.8, 0.8, 0.5], [0.5, 0.8, 1.0, 0.8, 0.5]],
+        dtype=np.float32,
+    )
+    pattern = np.concatenate([pattern, pattern[1::-1]])
+    image = np.zeros((9, 9), dtype=np.float32)
+    image[2:7, 2:7] = pattern
+    resized = Image.fromarray(pattern).resize((20, 20), Image.Resampling.LANCZOS)
+    expected = np.zeros((28, 28), dtype=np.float32)
+    expected[4:24, 4:24] = np.clip(np.asarray(resized), 0.0, 1.0)
+    expected_bytes = np.rint(expected * 255.0).astype(np.uint8)
+    assert torch.equal(preprocess_image(image), torch.from_numpy(expected_bytes))
+    bicubic = np.asarray(Image.fromarray(pattern).resize((20, 20), Image.Resampling.BICUBIC))
+    assert not np.allclose(bicubic, np.asarray(resized))  # so the filter is really pinned
