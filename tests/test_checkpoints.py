@@ -197,3 +197,110 @@ def test_training_state_round_trip(tmp_path: Path) -> None:
         load_training_state(other)
     with pytest.raises(mnistkit.CheckpointError, match="no such"):
         load_training_state(tmp_path / "nope.pt")
+
+
+# --- edges that mutation testing found unpinned (tests/README.md) --------------------------------
+
+
+def test_metadata_round_trips_the_classes(tmp_path: Path) -> None:
+    default = load_model(save_model(get_model("linear"), tmp_path / "d.safetensors"))
+    assert default.metadata.classes == tuple("0123456789")
+    named = tuple("abcdefghij")
+    path = save_model(get_model("linear"), tmp_path / "n.safetensors", classes=named)
+    loaded = load_model(path)
+    assert loaded.metadata.classes == named
+    assert loaded.metadata.to_dict()["classes"] == list(named)
+
+
+def test_messages_name_the_file_and_what_to_do(tmp_path: Path) -> None:
+    def message(call: object) -> str:
+        with pytest.raises(mnistkit.CheckpointError) as caught:
+            call()  # type: ignore[operator]
+        return str(caught.value)
+
+    missing = tmp_path / "missing.safetensors"
+    assert message(lambda: load_model(missing)) == (
+        f"{missing}: no such model file; expected a .safetensors file written by "
+        "mnistkit.save_model or 'mnistkit train'."
+    )
+    plain = tmp_path / "plain.safetensors"
+    safetensors.torch.save_file({"w": torch.zeros(2)}, str(plain))
+    assert message(lambda: load_model(plain)) == (
+        f"{plain}: a safetensors file without mnistkit metadata; it was not written by "
+        "mnistkit.save_model. Load its tensors with safetensors.torch.load_file instead."
+    )
+    target = tmp_path / "m.safetensors"
+    assert message(
+        lambda: save_model(get_model("linear"), target, metrics={"x": {1, 2}})
+    ).startswith(f"{target}: metadata is not JSON-serialisable (")
+    old = tmp_path / "old.safetensors"
+    _write_version_1(get_model("mlp", hidden_sizes=(32,)), old, mean=0.25, std=0.5)
+    assert message(lambda: load_model(old, model=nn.Flatten())) == (
+        f"{old}: a version-1 model file (mnistkit 0.1), whose model expects input normalised "
+        "with mean 0.25 and std 0.5; the module to load into has no Normalize layer to hold "
+        "them. Put mnistkit.models.Normalize(mean, std) first in your module."
+    )
+
+
+def test_a_version_1_file_loads_into_a_bare_normalize_module(tmp_path: Path) -> None:
+    path = tmp_path / "norm-v1.safetensors"
+    header = {"architecture": None, "format_version": 1, "mean": 0.3, "std": 0.2}
+    safetensors.torch.save_file({}, str(path), {"mnistkit": json.dumps(header)})
+    loaded = load_model(path, model=mnistkit.Normalize(0.0, 1.0)).model
+    assert (loaded.mean.item(), loaded.std.item()) == pytest.approx((0.3, 0.2))
+
+
+def _layers(*sizes: tuple[int, int]) -> nn.Module:
+    return nn.Sequential(*(nn.Linear(i, o) for i, o in sizes))
+
+
+def test_shape_errors_list_five_problems_then_count_the_rest(tmp_path: Path) -> None:
+    path = save_model(_layers((1, 1), (1, 1), (1, 1)), tmp_path / "three.safetensors")
+    first_five = (
+        "0.bias: file (1,) vs model (2,); 0.weight: file (1, 1) vs model (2, 1); "
+        "1.bias: file (1,) vs model (2,); 1.weight: file (1, 1) vs model (2, 1); "
+    )
+    with pytest.raises(mnistkit.CheckpointError) as five:
+        load_model(path, model=_layers((1, 2), (1, 2), (2, 1)))
+    assert str(five.value) == (
+        f"{path}: the weights do not fit the model Sequential: "
+        + first_five
+        + "2.weight: file (1, 1) vs model (1, 2)."
+    )
+    with pytest.raises(mnistkit.CheckpointError) as six:
+        load_model(path, model=_layers((1, 2), (1, 2), (1, 2)))
+    assert str(six.value) == (
+        f"{path}: the weights do not fit the model Sequential: "
+        + first_five
+        + "2.bias: file (1,) vs model (2,); and 1 more."
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "too_big"),
+    [
+        ({"hidden_sizes": [1] * 255}, False),  # the list and its 255 numbers: 256 values
+        ({"hidden_sizes": [1] * 256}, True),
+        ({"hidden_sizes": [1], "nested": {"deep": [0] * 300}}, True),  # values of dicts count
+    ],
+)
+def test_the_model_configuration_may_hold_256_values(
+    tmp_path: Path, config: dict[str, object], too_big: bool
+) -> None:
+    path = save_model(get_model("linear"), tmp_path / "m.safetensors")
+    tensors = safetensors.torch.load_file(str(path))
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        header = json.loads(handle.metadata()["mnistkit"])
+    header.update(architecture="mlp", config=config)
+    safetensors.torch.save_file(tensors, str(path), metadata={"mnistkit": json.dumps(header)})
+    with pytest.raises(mnistkit.CheckpointError) as caught:
+        load_model(path)
+    assert ("more than 256 values" in str(caught.value)) is too_big, str(caught.value)
+
+
+def test_the_training_state_check_sees_the_state(tmp_path: Path) -> None:
+    state = {"format": "mnistkit-training-state", "epoch": 4}
+    path = save_training_state(state, tmp_path / "state.pt")
+    seen: list[dict[str, object]] = []
+    load_training_state(path, check=seen.append)
+    assert seen == [state]
