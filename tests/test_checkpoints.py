@@ -304,3 +304,110 @@ def test_the_training_state_check_sees_the_state(tmp_path: Path) -> None:
     seen: list[dict[str, object]] = []
     load_training_state(path, check=seen.append)
     assert seen == [state]
+
+
+def _with_header(path: Path, **changes: object) -> Path:
+    tensors = safetensors.torch.load_file(str(path))
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        header = json.loads(handle.metadata()["mnistkit"])
+    for key, value in changes.items():
+        if value is None:
+            header.pop(key, None)
+        else:
+            header[key] = value
+    safetensors.torch.save_file(tensors, str(path), metadata={"mnistkit": json.dumps(header)})
+    return path
+
+
+def test_headers_without_a_version_are_version_1(tmp_path: Path) -> None:
+    old = tmp_path / "old.safetensors"
+    _write_version_1(get_model("mlp", hidden_sizes=(32,)), old, mean=0.25, std=0.5)
+    loaded = load_model(_with_header(old, format_version=None, mnistkit_version=None))
+    assert loaded.metadata.format_version == 1
+    assert loaded.metadata.mnistkit_version == ""
+    assert loaded.model.normalize.mean.item() == 0.25
+    newer = _with_header(save_model(get_model("linear"), tmp_path / "new.safetensors"))
+    for written_by, shown in (("9.1", "9.1"), (None, "?")):
+        _with_header(newer, format_version=3, mnistkit_version=written_by)
+        with pytest.raises(mnistkit.CheckpointError) as caught:
+            load_model(newer)
+        assert str(caught.value).endswith(
+            f"The file was written by mnistkit {shown}: upgrade mnistkit to read it."
+        )
+
+
+def test_a_custom_module_file_says_how_to_load_it(tmp_path: Path) -> None:
+    path = save_model(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), tmp_path / "c.safetensors")
+    with pytest.raises(mnistkit.CheckpointError) as caught:
+        load_model(path)
+    assert str(caught.value).endswith("to load into as load_model(path, model=YourModel()).")
+
+
+def test_metadata_html_is_exact() -> None:
+    meta = mnistkit.checkpoints.ModelMetadata(
+        "cnn", {"channels": [8, 16]}, "mnist", ("a", "b"), "0.2.0", {"test_accuracy": 0.5}
+    )
+
+    def row(name: str, value: str, right: bool = False) -> str:
+        style = ' style="text-align:right"' if right else ""
+        return f"<tr><td>{name}</td><td{style}>{value}</td></tr>"
+
+    assert meta._repr_html_() == (
+        '<table class="mnistkit"><caption>Model metadata</caption><tbody>'
+        + row("architecture", "cnn")
+        + row("config.channels", "[8, 16]")
+        + row("dataset", "mnist")
+        + row("classes", "a, b")
+        + row("metrics.test_accuracy", "0.5000", right=True)
+        + row("written by mnistkit", "0.2.0")
+        + row("file format version", "2", right=True)
+        + "</tbody></table>"
+    )
+    unknown = mnistkit.checkpoints.ModelMetadata(None)._repr_html_()
+    assert row("architecture", "(a custom module)") in unknown
+    assert row("dataset", "(unknown)") in unknown
+    assert row("written by mnistkit", "(unknown)") in unknown
+
+
+def _training_state(config: mnistkit.TrainConfig) -> mnistkit.checkpoints.TrainingState:
+    from mnistkit.optim import build_optimizer, build_schedule
+
+    model = get_model("linear")
+    optimizer = build_optimizer(config, model.parameters())
+    scaler = torch.amp.GradScaler("cpu")
+    scaler.scale(torch.ones(()))  # the scale exists once it is used
+    return mnistkit.checkpoints.TrainingState(
+        config,
+        model,
+        optimizer,
+        build_schedule(config, optimizer, steps_per_epoch=10),
+        scaler,
+        torch.Generator(),
+        torch.device("cpu"),
+    )
+
+
+def test_training_state_restores_the_scaler_and_names_what_differs(tmp_path: Path) -> None:
+    config = mnistkit.TrainConfig(epochs=2, lr=0.1, device="cpu")
+    saved = _training_state(config)
+    assert saved.scaler is not None
+    saved.scaler.update(1024.0)
+    path = saved.save(tmp_path / "state.pt", mnistkit.History())
+    restored = _training_state(config)
+    restored.restore(path)
+    assert restored.scaler is not None and restored.scaler.get_scale() == 1024.0
+    with pytest.raises(mnistkit.CheckpointError) as caught:
+        _training_state(config.replace(lr=0.5, gamma=0.5)).restore(path)
+    assert str(caught.value) == (
+        f"{path}: the training state was saved with a different configuration "
+        "(gamma: 0.7 != 0.5, lr: 0.1 != 0.5)."
+    )
+    with pytest.raises(mnistkit.CheckpointError) as caught:
+        _training_state(config.replace(epochs=3)).restore(path)
+    assert str(caught.value) == (
+        f"{path}: cannot change 'epochs' (2 -> 3) when resuming a 'onecycle' schedule, "
+        "whose length depends on it."
+    )
+    step = config.replace(schedule="step")  # stepped per epoch: its length is free
+    step_path = _training_state(step).save(tmp_path / "step.pt", mnistkit.History())
+    _training_state(step.replace(epochs=3)).restore(step_path)
