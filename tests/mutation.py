@@ -78,7 +78,12 @@ TARGETS: dict[str, Target] = {
     ),
     "loaders": Target(
         ("mnistkit/loaders.py",),
-        ("tests/test_loaders.py", "tests/test_options.py::test_drop_last_drops_the_short_batch"),
+        (
+            "tests/test_loaders.py",
+            "tests/test_options.py::test_drop_last_drops_the_short_batch",
+            "tests/test_distributed.py::test_shards_see_every_example_once_per_epoch",
+            "tests/test_distributed.py::test_loader_checks_rank",
+        ),
     ),
     "datasets": Target(
         ("mnistkit/datasets.py",),

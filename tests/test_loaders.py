@@ -96,3 +96,60 @@ def test_train_val_split_is_stratified_and_disjoint(mnist: DatasetSplits) -> Non
 def test_bad_val_fraction(mnist: DatasetSplits, fraction: float) -> None:
     with pytest.raises(mnistkit.ConfigError, match="val_fraction"):
         train_val_split(mnist.test, val_fraction=fraction)
+
+
+# --- edges that mutation testing found unpinned (tests/README.md) --------------------------------
+
+
+def test_defaults_order_and_repr(mnist: DatasetSplits) -> None:
+    few = mnist.test.subset(slice(0, 300))
+    loader = DeviceLoader(few)
+    assert [len(labels) for _, labels in loader] == [128, 128, 44]  # batch_size=128
+    assert loader.last_order is not None and torch.equal(loader.last_order, torch.arange(300))
+    assert repr(loader) == "DeviceLoader(n=300, batch_size=128, device='cpu', shuffle=False)"
+    shard = DeviceLoader(few, batch_size=10, num_replicas=3, rank=2)
+    assert repr(shard) == (
+        "DeviceLoader(n=300, batch_size=10, device='cpu', shuffle=False, rank=2/3)"
+    )
+    dropped = DeviceLoader(few, batch_size=128, drop_last=True)
+    list(dropped)
+    assert dropped.last_order is not None and torch.equal(dropped.last_order, torch.arange(256))
+
+
+def test_last_order_is_the_order_drawn(mnist: DatasetSplits) -> None:
+    few = mnist.test.subset(slice(0, 300))
+    loader = DeviceLoader(few, batch_size=64, shuffle=True, drop_last=True)
+    assert loader.last_order is None
+    labels = torch.cat([labels for _, labels in loader])
+    assert loader.last_order is not None and len(loader.last_order) == 256
+    assert torch.equal(few.labels[loader.last_order], labels)
+
+
+def test_augmentation_draws_from_the_loader_generator(mnist: DatasetSplits) -> None:
+    seen: list[torch.Generator] = []
+
+    def record(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        seen.append(gen)
+        return batch
+
+    generator = torch.Generator().manual_seed(3)
+    loader = DeviceLoader(
+        mnist.test.subset(slice(0, 100)), batch_size=50, generator=generator, augment=record
+    )
+    list(loader)
+    assert seen == [generator, generator]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"num_replicas": 0}, "Argument 'num_replicas' must be a positive integer, but got 0"),
+        ({"rank": -1}, "Argument 'rank' must be an integer >= 0, but got -1"),
+    ],
+)
+def test_bad_replicas_and_rank_are_named(
+    mnist: DatasetSplits, changes: dict[str, int], message: str
+) -> None:
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        DeviceLoader(mnist.test, **changes)  # type: ignore[arg-type]
+    assert str(caught.value) == message
