@@ -145,6 +145,12 @@ def test_augmentation_draws_from_the_loader_generator(mnist: DatasetSplits) -> N
     [
         ({"num_replicas": 0}, "Argument 'num_replicas' must be a positive integer, but got 0"),
         ({"rank": -1}, "Argument 'rank' must be an integer >= 0, but got -1"),
+        (
+            {"num_replicas": 2, "rank": 2},
+            "Argument 'rank' must be in [0, num_replicas=2), but got 2",
+        ),
+        ({"shuffle": 1}, "Argument 'shuffle' must be True or False, but got 1"),
+        ({"drop_last": "no"}, "Argument 'drop_last' must be True or False, but got 'no'"),
     ],
 )
 def test_bad_replicas_and_rank_are_named(
@@ -153,3 +159,37 @@ def test_bad_replicas_and_rank_are_named(
     with pytest.raises(mnistkit.ConfigError) as caught:
         DeviceLoader(mnist.test, **changes)  # type: ignore[arg-type]
     assert str(caught.value) == message
+
+
+def test_the_default_generator_is_seeded_with_0(mnist: DatasetSplits) -> None:
+    few = mnist.test.subset(slice(0, 200))
+    default = DeviceLoader(few, batch_size=200, shuffle=True)
+    seeded = DeviceLoader(
+        few, batch_size=200, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(next(iter(default))[1], next(iter(seeded))[1])
+    assert default.split is few and default.classes == few.classes
+
+
+@pytest.mark.parametrize("fraction", [1.0, 1.5])
+def test_val_fraction_must_be_below_one(mnist: DatasetSplits, fraction: float) -> None:
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        train_val_split(mnist.test, val_fraction=fraction)
+    assert str(caught.value).startswith("Argument 'val_fraction' must be")
+
+
+def test_train_val_split_defaults_names_and_empty_parts(mnist: DatasetSplits) -> None:
+    test = mnist.test
+    train, val = train_val_split(test)
+    again_train, again_val = train_val_split(test, val_fraction=0.1, seed=0)
+    assert torch.equal(val.labels, again_val.labels) and len(train) == len(again_train)
+    assert (train.name, val.name) == (f"{test.name}[train]", f"{test.name}[val]")
+    zeros = test.subset(torch.nonzero(test.labels == 0).flatten()[:2])
+    one, other = train_val_split(zeros, val_fraction=0.5)  # one example each: not empty
+    assert (len(one), len(other)) == (1, 1)
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        train_val_split(zeros, val_fraction=0.2)  # rounds to no validation example
+    assert str(caught.value) == (
+        "val_fraction=0.2 leaves an empty part for a split of 2 examples; use a fraction "
+        "nearer 0.5 or a larger split."
+    )
