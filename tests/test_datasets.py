@@ -420,3 +420,47 @@ def test_download_cuts_off_endless_bodies_and_gzip_bombs(
     # ...and within that of the image files, whose content check stops it.
     assert "t10k-images-idx3-ubyte.gz: decompresses to more than 7840016 bytes" in caplog.text
     assert "train-images-idx3-ubyte.gz: decompresses to more than 47040016 bytes" in caplog.text
+
+
+# --- displays (what mutation testing found unpinned; tests/README.md) ----------------------------
+
+
+def test_reprs_and_html_displays_hold_what_they_name(mnist: DatasetSplits) -> None:
+    from mnistkit import _html
+
+    test = mnist.test
+    assert repr(test) == (f"Split(name={test.name!r}, n=10000, image_shape=(28, 28), classes=10)")
+    assert repr(mnist) == (
+        f"DatasetSplits(name='mnist', train=60000, test=10000, root={str(mnist.root)!r})"
+    )
+    title = f"Split {test.name!r}"
+    facts = [
+        ("images", 10_000),
+        ("image shape", "28 × 28"),
+        ("classes", "10: " + ", ".join(mnist.classes)),
+    ]
+    strip = _html.digit_strip(
+        test.images[:12], test.labels[:12], mnist.classes, alt=f"{title}: first digits"
+    )
+    assert test._repr_html_() == f"<div>{_html.table(facts, caption=title)}{strip}</div>"
+    three = test.subset(slice(0, 3))
+    three.name = ""
+    assert "<caption>Split</caption>" in three._repr_html_()
+    assert three._repr_html_(shown=2).count("</span>") == 2
+    whole = mnist._repr_html_()
+    table = _html.table(
+        [
+            ("train", 60_000),
+            ("test", 10_000),
+            ("classes", ", ".join(mnist.classes)),
+            ("folder", str(mnist.root)),
+        ],
+        caption=f"{mnist.info.title} ('mnist')",
+    )
+    assert whole.startswith("<div>" + table + '<div style="font-size:smaller">train: the first')
+    for label, split in (("train", mnist.train), ("test", test)):
+        strip = _html.digit_strip(
+            split.images[:12], split.labels[:12], mnist.classes, alt=f"{split.name}: first digits"
+        )
+        assert f'<div style="font-size:smaller">{label}: the first digits</div>{strip}' in whole
+    assert whole.endswith("</div>")
