@@ -185,15 +185,30 @@ def _results(work: Path) -> dict[str, str]:
     return results
 
 
+#: Prints the diff of each mutant named on stdin, as JSON; run in a module's work folder
+#: (one process for all of them: ``mutmut show`` would start one per mutant).
+_SHOW = """
+import json, sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+names = json.load(sys.stdin)
+print(json.dumps({n: get_diff_for_mutant(n, path=find_mutant(n).path) for n in names}))
+"""
+
+
 def _summarise(module: str, work: Path, seconds: float | None) -> dict[str, object]:
     results = _results(work)
     counts = Counter(results.values())
     total = len(results)
-    left = {name: status for name, status in results.items() if status != "killed"}
-    diffs = {}
-    for name in sorted(left):
-        shown = _mutmut(work, "show", name, capture=True)
-        diffs[name] = shown.stdout.strip()
+    left = {name: status for name, status in sorted(results.items()) if status != "killed"}
+    shown = subprocess.run(
+        [sys.executable, "-c", _SHOW],
+        cwd=work,
+        input=json.dumps(list(left)),
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    diffs = {name: diff.strip() for name, diff in json.loads(shown.stdout).items()}
     summary: dict[str, object] = {
         "module": module,
         "files": list(TARGETS[module].files),
