@@ -357,7 +357,8 @@ def test_contrast_is_stretched_whatever_the_levels(
 def test_pixels_beyond_the_background_are_background(
     mnist_digits: list[tuple[int, _UInt8Array]],
 ) -> None:
-    _, digit = mnist_digits[3]
+    _, small = mnist_digits[3]
+    digit = np.kron(small, np.ones((2, 2), dtype=np.uint8))  # 56x56: the crop is resized
     page = _paper_digit(digit, paper=0.8, ink=0.1)
     glints = page.copy()
     glints[digit == 0] = 1.0  # every blank pixel whiter than the paper...
@@ -593,3 +594,50 @@ def test_the_crop_is_resized_with_lanczos() -> None:
     assert torch.equal(preprocess_image(image), torch.from_numpy(expected_bytes))
     bicubic = np.asarray(Image.fromarray(pattern).resize((20, 20), Image.Resampling.BICUBIC))
     assert not np.allclose(bicubic, np.asarray(resized))  # so the filter is really pinned
+
+
+def test_grey_and_alpha_arrays_composite_like_rgba(
+    mnist_digits: list[tuple[int, _UInt8Array]],
+) -> None:
+    index, digit = mnist_digits[8]
+    rgba = np.asarray(_render(digit, index=index, kind="png-rgba"))
+    luma = np.rint(rgba[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114]))
+    grey_alpha = np.stack([luma.astype(np.uint8), rgba[..., 3]], axis=-1)  # (H, W, 2)
+    assert _best_shifted_correlation(preprocess_image(grey_alpha), digit) > 0.8
+    assert _correlation(preprocess_image(grey_alpha), preprocess_image(rgba)) > 0.99
+
+
+def test_a_colour_picture_is_read_through_its_luma() -> None:
+    # a pure red stroke is as bright as the paper in the red channel, but dark in luma
+    page = np.full((40, 40, 3), 255, dtype=np.uint8)
+    page[8:32, 10:14] = (255, 0, 0)  # red
+    page[8:32, 26:30] = (0, 0, 255)  # blue
+    digit = preprocess_image(page)
+    height, width = _ink_box(digit)
+    assert height == 20 and width > 15  # both strokes are ink: the box spans them
+
+
+def test_a_digit_covering_most_of_the_picture_keeps_the_frame_as_background() -> None:
+    # a thick black ring filling the page but for a 2-pixel margin: most pixels are ink
+    page = np.ones((28, 28), dtype=np.float32)
+    page[2:26, 2:26] = 0.0
+    page[10:18, 10:18] = 1.0
+    digit = preprocess_image(page).numpy()
+    assert digit[14, 14] == 0  # the hole of the ring
+    assert digit[5, 14] == 255 and digit[14, 5] == 255  # the ring
+    assert _ink_box(torch.from_numpy(digit)) == (20, 20)
+
+
+def test_array_errors_are_spelled_out() -> None:
+    def message(array: npt.NDArray[np.generic]) -> str:
+        with pytest.raises(ImageError) as caught:
+            preprocess_image(array)
+        return str(caught.value)
+
+    assert message(np.zeros((4, 4, 5), dtype=np.uint8)).endswith(
+        "has an unsupported shape; expected (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4)"
+    )
+    assert message(np.full((4, 4), 1.5)).endswith(
+        "has values outside [0, 1] or non-finite values; expected floating-point values in "
+        "[0, 1], or a uint8 array"
+    )
