@@ -296,6 +296,7 @@ def test_the_model_configuration_may_hold_256_values(
     with pytest.raises(mnistkit.CheckpointError) as caught:
         load_model(path)
     assert ("more than 256 values" in str(caught.value)) is too_big, str(caught.value)
+    assert str(caught.value).startswith(f"{path}: ")
 
 
 def test_the_training_state_check_sees_the_state(tmp_path: Path) -> None:
@@ -411,3 +412,23 @@ def test_training_state_restores_the_scaler_and_names_what_differs(tmp_path: Pat
     step = config.replace(schedule="step")  # stepped per epoch: its length is free
     step_path = _training_state(step).save(tmp_path / "step.pt", mnistkit.History())
     _training_state(step.replace(epochs=3)).restore(step_path)
+
+
+def test_metadata_that_is_not_json_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad.safetensors"
+    safetensors.torch.save_file({"w": torch.zeros(1)}, str(path), {"mnistkit": "{not json"})
+    with pytest.raises(mnistkit.CheckpointError) as caught:
+        load_model(path)
+    assert str(caught.value).startswith(f"{path}: the mnistkit metadata is not valid JSON (")
+
+
+def test_a_state_whose_history_disagrees_with_its_epoch_is_refused(tmp_path: Path) -> None:
+    config = mnistkit.TrainConfig(epochs=2, lr=0.1, device="cpu")
+    state = _training_state(config).state_dict(mnistkit.History([{"epoch": 1}, {"epoch": 2}]))
+    state["epoch"] = 3
+    path = save_training_state(state, tmp_path / "state.pt")
+    with pytest.raises(mnistkit.CheckpointError) as caught:
+        _training_state(config).restore(path)
+    assert str(caught.value) == (
+        f"{path}: the training state does not fit this model: 3 epochs but 2 history records"
+    )
