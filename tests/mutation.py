@@ -145,8 +145,8 @@ def _setup_cfg(target: Target) -> str:
         + block("only_mutate", target.files)
         + block("pytest_add_cli_args_test_selection", target.tests)
         + block("pytest_add_cli_args", ("-p", "no:cacheprovider", "-p", "no:randomly"))
-        # a mutant that loops forever is stopped after 10x its tests' time (+2 s)
-        + "timeout_multiplier = 10\n"
+        # a mutant that loops forever is stopped after 5x its tests' time (+2 s)
+        + "timeout_multiplier = 5\n"
         + "timeout_constant = 2\n"
         + "use_git_change_detection = false\n"
     )
