@@ -407,3 +407,86 @@ def test_auto_precision_follows_the_hardware() -> None:
     assert plan.precision == ("bf16-mixed" if cpu_has_native_bf16() else "32")
     trainer = Trainer(get_model("linear"), _config(precision="auto"))
     assert trainer.precision == plan
+
+
+# ------------------------------------------------------------------------------ edges
+# (what mutation testing found unpinned; tests/README.md)
+
+
+def test_a_trainer_before_fit(small: tuple[Split, Split], tmp_path: Path) -> None:
+    trainer = Trainer(get_model("linear"), _config())
+    assert trainer.state is None and trainer.train_loader is None
+    assert len(trainer.history) == 0 and trainer.callbacks == ()
+    assert repr(trainer) == (
+        f"Trainer(model={type(trainer.model).__name__}, device='cpu', precision='32', "
+        "epochs_done=0)"
+    )
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        trainer.save_state(tmp_path / "state.pt")
+    assert str(caught.value) == "There is no training run yet: call fit() first."
+    shown = Trainer(get_model("linear"), _config(progress=True))
+    assert [type(c).__name__ for c in shown.callbacks] == ["ProgressBar"]
+    bar = mnistkit.callbacks.ProgressBar(leave=False)
+    own = Trainer(get_model("linear"), _config(progress=True), callbacks=[bar])
+    assert own.callbacks == (bar,)  # a bar of one's own is not doubled
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: Trainer("mlp"),  # type: ignore[arg-type]
+            "Argument 'model' must be a torch.nn.Module, but got str",
+        ),
+        (
+            lambda: Trainer(get_model("linear"), {"epochs": 1}),  # type: ignore[arg-type]
+            "Argument 'config' must be a TrainConfig, but got dict",
+        ),
+    ],
+)
+def test_bad_trainer_arguments_are_named(call: object, message: str) -> None:
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        call()  # type: ignore[operator]
+    assert str(caught.value) == message
+
+
+def test_bad_training_data_is_named(small: tuple[Split, Split]) -> None:
+    train, _ = small
+    trainer = Trainer(get_model("linear"), _config(epochs=1))
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        trainer.fit(train.images)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "Argument 'train' must be a mnistkit Split or DeviceLoader, but got Tensor; "
+        "use mnistkit.datasets.load(...).train"
+    )
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        trainer.fit(train.subset(slice(0, 64)), val=train.images)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "Training and validation data must be a mnistkit Split or DeviceLoader, but got "
+        "Tensor; use mnistkit.datasets.load(...).train"
+    )
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        trainer.fit(train.subset(slice(0, 0)))
+    assert str(caught.value) == "The training data is empty (0 batches); nothing to fit."
+
+
+def test_a_short_fit_records_its_data_and_saves_it(
+    small: tuple[Split, Split], tmp_path: Path
+) -> None:
+    train, val = small
+    few = train.subset(slice(0, 256))
+    seed_everything(0)
+    trainer = Trainer(get_model("linear"), _config(epochs=1, batch_size=64, eval_batch_size=100))
+    history = trainer.fit(few, val=val.subset(slice(0, 200)))
+    assert trainer.train_loader is not None and trainer.train_loader.batch_size == 64
+    assert trainer.train_loader.shuffle and len(trainer.train_loader) == 4
+    assert history.records[0]["lr"] == pytest.approx(trainer.config.effective_lr / 25)
+    assert repr(trainer).endswith("epochs_done=1)")
+    loaded = mnistkit.load_model(trainer.save_model(tmp_path / "m.safetensors"))
+    assert loaded.metadata.dataset == few.name.split("/")[0]
+    assert loaded.metadata.classes == few.classes
+    report = trainer.evaluate(val.subset(slice(0, 200)), top_k=(2,))
+    assert report.top_k_accuracy is not None and list(report.top_k_accuracy) == [2]
+    assert report.num_samples == 200
+    probs = trainer.predict_proba(val.images[:5])
+    assert torch.equal(trainer.predict(val.images[:5]), probs.argmax(dim=1))
