@@ -107,10 +107,11 @@ def test_defaults_order_and_repr(mnist: DatasetSplits) -> None:
     assert [len(labels) for _, labels in loader] == [128, 128, 44]  # batch_size=128
     assert loader.last_order is not None and torch.equal(loader.last_order, torch.arange(300))
     assert repr(loader) == "DeviceLoader(n=300, batch_size=128, device='cpu', shuffle=False)"
-    shard = DeviceLoader(few, batch_size=10, num_replicas=3, rank=2)
+    shard = DeviceLoader(few, batch_size=10, num_replicas=2, rank=1)
     assert repr(shard) == (
-        "DeviceLoader(n=300, batch_size=10, device='cpu', shuffle=False, rank=2/3)"
+        "DeviceLoader(n=300, batch_size=10, device='cpu', shuffle=False, rank=1/2)"
     )
+    assert (loader.global_batch_size(2), loader.global_batch_size(3)) == (44, 0)
     dropped = DeviceLoader(few, batch_size=128, drop_last=True)
     list(dropped)
     assert dropped.last_order is not None and torch.equal(dropped.last_order, torch.arange(256))
@@ -171,7 +172,7 @@ def test_the_default_generator_is_seeded_with_0(mnist: DatasetSplits) -> None:
     assert default.split is few and default.classes == few.classes
 
 
-@pytest.mark.parametrize("fraction", [1.0, 1.5])
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 1.5])
 def test_val_fraction_must_be_below_one(mnist: DatasetSplits, fraction: float) -> None:
     with pytest.raises(mnistkit.ConfigError) as caught:
         train_val_split(mnist.test, val_fraction=fraction)
@@ -193,3 +194,43 @@ def test_train_val_split_defaults_names_and_empty_parts(mnist: DatasetSplits) ->
         "val_fraction=0.2 leaves an empty part for a split of 2 examples; use a fraction "
         "nearer 0.5 or a larger split."
     )
+
+
+def test_shards_take_their_part_of_each_batch_and_augment_apart(mnist: DatasetSplits) -> None:
+    few = mnist.test.subset(slice(0, 250))
+    first_draw = int(torch.randint(2**62, (), generator=torch.Generator().manual_seed(7)))
+    shared_states = []
+    for rank in range(3):
+        draws: list[float] = []
+
+        def augment(
+            batch: torch.Tensor, gen: torch.Generator, seen: list[float] = draws
+        ) -> torch.Tensor:
+            seen.append(float(torch.rand((), generator=gen)))
+            return batch.flip(-1)
+
+        loader = DeviceLoader(
+            few,
+            batch_size=64,
+            drop_last=True,
+            augment=augment,
+            num_replicas=3,
+            rank=rank,
+            generator=torch.Generator().manual_seed(7),
+        )
+        batches = list(loader)
+        # without shuffling, rank r takes the r-th third of each of the 3 full batches
+        assert loader.last_order is not None
+        parts = [torch.arange(s, s + 64).tensor_split(3)[rank] for s in (0, 64, 128)]
+        assert torch.equal(loader.last_order, torch.cat(parts))
+        images = torch.cat([images for images, _ in batches])
+        expected = DeviceLoader.to_float(few.images[loader.last_order]).flip(-1)
+        assert torch.equal(images, expected)
+        assert torch.equal(
+            torch.cat([labels for _, labels in batches]), few.labels[loader.last_order]
+        )
+        # each rank augments with its own generator, seeded from the shared one plus its rank
+        mine = torch.Generator().manual_seed(first_draw + rank)
+        assert draws == [float(torch.rand((), generator=mine)) for _ in batches]
+        shared_states.append(loader.generator.get_state())
+    assert all(torch.equal(state, shared_states[0]) for state in shared_states)
