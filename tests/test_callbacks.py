@@ -102,6 +102,13 @@ def test_the_base_callback_does_nothing_and_names_itself() -> None:
 
 def test_early_stopping_in_max_mode_and_its_defaults() -> None:
     default = EarlyStopping()
+    assert (default.best, default.best_epoch, default.wait, default.stopped_epoch) == (
+        math.inf,
+        0,
+        0,
+        None,
+    )
+    assert EarlyStopping(mode="max").best == -math.inf
     assert (default.monitor, default.patience, default.mode, default.min_delta) == (
         "val_loss",
         3,
@@ -148,6 +155,7 @@ def test_model_checkpoint_saves_each_improvement(
     ]
     assert checkpoint.best_epoch == saved_epochs[-1]
     default = ModelCheckpoint("m.safetensors")
+    assert default.best_epoch is None
     assert (default.monitor, default.mode, default.best) == ("val_accuracy", "max", -math.inf)
     assert ModelCheckpoint("m", mode="min").best == math.inf
     assert repr(default) == "ModelCheckpoint('m.safetensors', monitor='val_accuracy', mode='max')"
@@ -219,6 +227,11 @@ def test_epoch_log_lines() -> None:
     assert repr(EpochLog()) == "EpochLog('stdout')"
 
 
+def test_epoch_log_names_its_file(tmp_path: Path) -> None:
+    with (tmp_path / "log.txt").open("w") as handle:
+        assert repr(EpochLog(handle)) == f"EpochLog({str(tmp_path / 'log.txt')!r})"
+
+
 def test_epoch_log_defaults_to_standard_output(capsys: pytest.CaptureFixture[str]) -> None:
     EpochLog().on_epoch_end(_view(), 1, {"train_loss": 0.5, "seconds": 1.0})
     assert capsys.readouterr().out == "epoch 1/20  train_loss 0.5000  1.0s\n"
@@ -231,8 +244,14 @@ def test_progress_bar_counts_batches_and_shows_the_loss(
     bar.on_batch_end(run, 0, 0.5)  # before an epoch: nothing to update
     bar.on_epoch_end(run, 1, {})
     bar.on_epoch_start(run, 2)
+    shown = bar._bar
+    assert (shown.total, shown.desc, shown.unit) == (3, "epoch 2/20", "batch")
+    assert shown.leave is True and bool(shown.dynamic_ncols)  # a resize function if True
+    assert ProgressBar().leave is True and ProgressBar(leave=False).leave is False
     for batch, loss in enumerate([0.9, None, 0.7]):
         bar.on_batch_end(run, batch, loss)
+        if batch == 0:
+            assert shown.postfix == "loss=0.9000"
     bar.on_epoch_end(run, 2, {"train_loss": 0.75, "lr": 0.1, "val_accuracy": 0.5})
     err = capsys.readouterr().err
     assert "epoch 2/20" in err and "3/3" in err
