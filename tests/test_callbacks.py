@@ -78,7 +78,7 @@ def test_run_view_shows_what_it_was_given(mnist: DatasetSplits) -> None:
     assert repr(run) == (
         f"RunView(model={type(run.model).__name__}, epochs_done=1/20, device='cpu')"
     )
-    assert not run.stop_requested
+    assert run.stop_requested is False
     run.request_stop()
     assert run.stop_requested
     assert run.save_model("best.safetensors", metrics={"a": 1.0}) == Path("best.safetensors")
@@ -132,6 +132,15 @@ def test_early_stopping_in_max_mode_and_its_defaults() -> None:
         "EarlyStopping: monitor='val_accuracy' is not in the epoch record; available: lr, "
         "train_loss. Pass validation data to fit() to monitor 'val_*'."
     )
+    flat = _view()
+    stopper = EarlyStopping(monitor="loss", patience=2)  # min mode: an equal loss is no gain
+    for epoch in (1, 2, 3):
+        stopper.on_epoch_end(flat, epoch, {"loss": 1.0})
+    assert flat.stop_requested and stopper.stopped_epoch == 3
+    near = EarlyStopping(monitor="acc", mode="max", min_delta=0.1)
+    near.on_epoch_end(_view(), 1, {"acc": 0.5})
+    near.on_epoch_end(_view(), 2, {"acc": 0.55})  # better by less than min_delta
+    assert (near.best, near.best_epoch, near.wait) == (0.5, 1, 1)
     with pytest.raises(ConfigError, match="'mode'"):
         EarlyStopping(mode="up")
     with pytest.raises(ConfigError, match="'patience'"):
@@ -173,15 +182,18 @@ def test_metrics_logger_writes_json_lines_and_csv(tmp_path: Path) -> None:
         logger.on_fit_start(run)  # a fresh run truncates the file
         for epoch, record in enumerate(records, start=1):
             logger.on_epoch_end(run, epoch, record)
+        # a key that appears later is left out of the CSV, whose columns are fixed
+        logger.on_epoch_end(run, 3, {"train_loss": 0.125, "lr": 0.025, "val_loss": 0.2})
         resumed = MetricsLogger(path)
-        resumed.on_fit_start(_view(start_epoch=2))  # a resumed run appends
-        resumed.on_epoch_end(run, 3, {"train_loss": 0.125, "lr": 0.025})
+        resumed.on_fit_start(_view(start_epoch=3))  # a resumed run appends
+        resumed.on_epoch_end(run, 4, {"train_loss": 0.0625, "lr": 0.0125})
         text = path.read_text()
         if suffix == ".jsonl":
             assert [json.loads(line) for line in text.splitlines()] == [
                 {"epoch": 1, "train_loss": 0.5, "lr": 0.1},
                 {"epoch": 2, "train_loss": 0.25, "lr": 0.05},
-                {"epoch": 3, "train_loss": 0.125, "lr": 0.025},
+                {"epoch": 3, "train_loss": 0.125, "lr": 0.025, "val_loss": 0.2},
+                {"epoch": 4, "train_loss": 0.0625, "lr": 0.0125},
             ]
         else:
             assert text.splitlines() == [
@@ -189,6 +201,7 @@ def test_metrics_logger_writes_json_lines_and_csv(tmp_path: Path) -> None:
                 "1,0.5,0.1",
                 "2,0.25,0.05",
                 "3,0.125,0.025",
+                "4,0.0625,0.0125",
             ]
         assert repr(logger) == f"MetricsLogger({str(path)!r})"
     missing = tmp_path / "new.csv"
