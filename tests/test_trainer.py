@@ -490,3 +490,52 @@ def test_a_short_fit_records_its_data_and_saves_it(
     assert report.num_samples == 200
     probs = trainer.predict_proba(val.images[:5])
     assert torch.equal(trainer.predict(val.images[:5]), probs.argmax(dim=1))
+
+
+class _Poison(Callback):
+    """Makes every weight NaN after batch ``at`` (0-based) of the first epoch."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_batch_end(self, run: RunView, batch: int, loss: float | None) -> None:
+        if batch == self.at:
+            with torch.no_grad():
+                for parameter in run.model.parameters():
+                    parameter.fill_(float("nan"))
+
+
+def test_the_divergence_message_names_the_step_and_the_remedies(
+    small: tuple[Split, Split],
+) -> None:
+    train, _ = small
+    config = _config(epochs=1, optimizer="sgd", lr=0.1, schedule="none")
+    trainer = Trainer(get_model("linear"), config, callbacks=[_Poison(at=1)])
+    with pytest.raises(mnistkit.TrainingDivergedError) as caught:
+        trainer.fit(train.subset(slice(0, 256)))
+    assert str(caught.value) == (
+        "Training diverged: the loss became NaN or infinite at epoch 1, step 3 of 4 (learning "
+        "rate 0.1); the weights are no longer usable and were not saved (an earlier training "
+        "state is kept). Lower the learning rate (TrainConfig.lr, --lr) or clip the gradients "
+        "(TrainConfig.grad_clip, --grad-clip)."
+    )
+
+
+def test_evaluate_names_the_classes_and_predicts_under_the_precision(
+    small: tuple[Split, Split],
+) -> None:
+    from mnistkit.inference import predict_proba
+
+    train, val = small
+    seed_everything(0)
+    trainer = Trainer(get_model("linear"), _config(epochs=1, precision="bf16-mixed"))
+    trainer.fit(train.subset(slice(0, 256)))
+    letters = Split(val.images[:100], val.labels[:100], tuple("abcdefghij"), name="letters")
+    assert trainer.evaluate(letters).classes == tuple("abcdefghij")
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        trainer.evaluate(val.images)  # type: ignore[arg-type]
+    assert str(caught.value) == "Argument 'data' must be a mnistkit Split, but got Tensor"
+    expected = predict_proba(trainer.model, val.images[:100], precision="bf16-mixed")
+    assert torch.equal(trainer.predict_proba(val.images[:100]), expected)
+    float32 = predict_proba(trainer.model, val.images[:100], precision="32")
+    assert not torch.equal(expected, float32)  # so the precision is really passed on
