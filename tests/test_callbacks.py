@@ -260,7 +260,11 @@ def test_progress_bar_counts_batches_and_shows_the_loss(
     shown = bar._bar
     assert (shown.total, shown.desc, shown.unit) == (3, "epoch 2/20", "batch")
     assert shown.leave is True and bool(shown.dynamic_ncols)  # a resize function if True
-    assert ProgressBar().leave is True and ProgressBar(leave=False).leave is False
+    assert ProgressBar().leave is True
+    brief = ProgressBar(leave=False)
+    brief.on_epoch_start(run, 1)
+    assert brief._bar.leave is False
+    brief.on_fit_end(run, History())
     for batch, loss in enumerate([0.9, None, 0.7]):
         bar.on_batch_end(run, batch, loss)
         if batch == 0:

@@ -234,3 +234,11 @@ def test_shards_take_their_part_of_each_batch_and_augment_apart(mnist: DatasetSp
         assert draws == [float(torch.rand((), generator=mine)) for _ in batches]
         shared_states.append(loader.generator.get_state())
     assert all(torch.equal(state, shared_states[0]) for state in shared_states)
+
+
+def test_a_shard_of_too_few_examples_for_a_batch_is_empty(mnist: DatasetSplits) -> None:
+    few = mnist.test.subset(slice(0, 50))
+    loader = DeviceLoader(few, batch_size=64, drop_last=True, num_replicas=2, rank=1)
+    assert list(loader) == [] and len(loader) == 0
+    assert loader.last_order is not None and len(loader.last_order) == 0
+    assert loader.global_batch_size(0) == 50 and loader.global_batch_size(1) == 0
