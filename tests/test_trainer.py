@@ -474,17 +474,22 @@ def test_a_short_fit_records_its_data_and_saves_it(
     small: tuple[Split, Split], tmp_path: Path
 ) -> None:
     train, val = small
-    few = train.subset(slice(0, 256))
+    few = Split(train.images[:256], train.labels[:256], tuple("abcdefghij"), name="letters/a")
+    held = val.subset(slice(0, 200))
     seed_everything(0)
     trainer = Trainer(get_model("linear"), _config(epochs=1, batch_size=64, eval_batch_size=100))
-    history = trainer.fit(few, val=val.subset(slice(0, 200)))
+    history = trainer.fit(few, val=held)
+    with torch.inference_mode():  # the validation loss is the mean over all its examples
+        logits = trainer.model(held.images.unsqueeze(1).float() / 255)
+    expected = torch.nn.functional.cross_entropy(logits, held.labels).item()
+    assert history.records[0]["val_loss"] == pytest.approx(expected, rel=1e-5)
     assert trainer.train_loader is not None and trainer.train_loader.batch_size == 64
     assert trainer.train_loader.shuffle and len(trainer.train_loader) == 4
     assert history.records[0]["lr"] == pytest.approx(trainer.config.effective_lr / 25)
     assert repr(trainer).endswith("epochs_done=1)")
     loaded = mnistkit.load_model(trainer.save_model(tmp_path / "m.safetensors"))
-    assert loaded.metadata.dataset == few.name.split("/")[0]
-    assert loaded.metadata.classes == few.classes
+    assert loaded.metadata.dataset == "letters"
+    assert loaded.metadata.classes == tuple("abcdefghij")
     report = trainer.evaluate(val.subset(slice(0, 200)), top_k=(2,))
     assert report.top_k_accuracy is not None and list(report.top_k_accuracy) == [2]
     assert report.num_samples == 200
