@@ -235,7 +235,8 @@ def _report(out: Path) -> None:
     lines = [
         "# Mutation testing report",
         "",
-        "| module | mutants | killed | timeout | survived | no tests | other | killed % | time |",
+        "| module | mutants | killed | timeout | survived | no tests | other | killed % "
+        "| last run |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in summaries:
