@@ -517,7 +517,7 @@ def test_a_wrong_download_names_both_checksums(
 def test_verify_defaults_and_checks_the_content(data_root: Path, tmp_path: Path) -> None:
     assert len(datasets.verify()) == 4  # mnist, in MNISTKIT_DATA_DIR
     folder = _copy_mnist(data_root, tmp_path)
-    target = folder / "t10k-images-idx3-ubyte.gz"
-    _rewrite(target, lambda b: b[:1000] + bytes([b[1000] ^ 1]) + b[1001:])
+    target = folder / "t10k-labels-idx1-ubyte.gz"  # one label changed: well-formed, not MNIST
+    _rewrite(target, lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:])
     with pytest.raises(mnistkit.CorruptFileError, match="SHA-256"):
         datasets.verify("mnist", root=tmp_path)
