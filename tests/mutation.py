@@ -284,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         names: list[str] = []
         if args.keep and args.retest and (work / "mutants").is_dir():
             names = [n for n, s in _results(work).items() if s != "killed"]
+            # mutmut records which tests call each function for new tests only: forget it,
+            # so that a test changed to call more functions is run for their mutants too
+            (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
         print(f"== {module}: mutating {' '.join(TARGETS[module].files)}", flush=True)
         start = time.monotonic()
         run = _mutmut(work, "run", "--max-children", str(args.max_children), *names)
