@@ -544,3 +544,57 @@ def test_evaluate_names_the_classes_and_predicts_under_the_precision(
     assert torch.equal(trainer.predict_proba(val.images[:100]), expected)
     float32 = predict_proba(trainer.model, val.images[:100], precision="32")
     assert not torch.equal(expected, float32)  # so the precision is really passed on
+
+
+def test_a_one_batch_epoch_records_the_loss_and_accuracy_of_that_batch(
+    small: tuple[Split, Split],
+) -> None:
+    train, _ = small
+    batch = train.subset(slice(0, 64))
+    seed_everything(0)
+    model = get_model("mlp", hidden_sizes=(32,), dropout=0.0)
+    with torch.inference_mode():  # the step's loss and accuracy are those before the update
+        logits = model(batch.images.unsqueeze(1).float() / 255)
+    loss = torch.nn.functional.cross_entropy(logits, batch.labels).item()
+    accuracy = (logits.argmax(1) == batch.labels).double().mean().item()
+    config = _config(epochs=1, batch_size=64, optimizer="sgd", lr=0.1, schedule="none")
+    record = Trainer(model, config).fit(batch).records[0]
+    assert record["train_loss"] == pytest.approx(loss, rel=1e-5)
+    assert record["train_accuracy"] == pytest.approx(accuracy)
+    assert 0.0 < accuracy < 1.0  # so a miscount would show
+
+
+class _PoisonFirst(Callback):
+    def on_epoch_start(self, run: RunView, epoch: int) -> None:
+        with torch.no_grad():
+            for parameter in run.model.parameters():
+                parameter.fill_(float("nan"))
+
+
+def test_divergence_from_the_first_step_is_reported_at_the_first_step(
+    small: tuple[Split, Split],
+) -> None:
+    train, _ = small
+    config = _config(epochs=1, optimizer="sgd", lr=0.1, schedule="none")
+    trainer = Trainer(get_model("linear"), config, callbacks=[_PoisonFirst()])
+    with pytest.raises(mnistkit.TrainingDivergedError, match=r"at epoch 1, step 1 of 4 "):
+        trainer.fit(train.subset(slice(0, 256)))
+
+
+def test_gradients_are_unscaled_before_clipping_under_loss_scaling(
+    small: tuple[Split, Split],
+) -> None:
+    from mnistkit.devices import PrecisionPlan
+
+    train, _ = small
+    one_batch = train.subset(slice(0, 64))
+    seed_everything(0)
+    model = get_model("linear")
+    before = torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
+    config = _config(epochs=1, optimizer="sgd", lr=1.0, schedule="none", grad_clip=1e-3)
+    trainer = Trainer(model, config)
+    trainer.precision = PrecisionPlan("16-mixed", "cpu", torch.float16, use_grad_scaler=True)
+    trainer.fit(one_batch)
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    # plain SGD: the step is lr x the clipped gradient, whatever the loss scale
+    assert (after - before).norm().item() == pytest.approx(1e-3, rel=1e-2)
