@@ -598,3 +598,32 @@ def test_gradients_are_unscaled_before_clipping_under_loss_scaling(
     after = torch.cat([p.detach().flatten() for p in model.parameters()])
     # plain SGD: the step is lr x the clipped gradient, whatever the loss scale
     assert (after - before).norm().item() == pytest.approx(1e-3, rel=1e-2)
+
+
+def test_callbacks_see_the_batch_loss_every_log_every_batches(
+    small: tuple[Split, Split],
+) -> None:
+    import copy
+
+    train, _ = small
+    few = train.subset(slice(0, 256))
+    seed_everything(0)
+    model = get_model("mlp", hidden_sizes=(32,), dropout=0.0)
+    initial = copy.deepcopy(model)
+    seen: list[tuple[int, float | None]] = []
+
+    class Losses(Callback):
+        def on_batch_end(self, run: RunView, batch: int, loss: float | None) -> None:
+            seen.append((batch, loss))
+
+    config = _config(epochs=1, batch_size=64, optimizer="sgd", lr=0.1, schedule="none")
+    trainer = Trainer(model, config.replace(log_every=2), callbacks=[Losses()])
+    trainer.fit(few)
+    assert [batch for batch, _ in seen] == [0, 1, 2, 3]
+    assert [loss is None for _, loss in seen] == [False, True, False, True]
+    assert trainer.train_loader is not None and trainer.train_loader.last_order is not None
+    first = trainer.train_loader.last_order[:64]  # batch 0, seen before the first update
+    with torch.inference_mode():
+        logits = initial(few.images[first].unsqueeze(1).float() / 255)
+    expected = torch.nn.functional.cross_entropy(logits, few.labels[first]).item()
+    assert seen[0][1] == pytest.approx(expected, rel=1e-5)
