@@ -216,7 +216,13 @@ def _summarise(module: str, work: Path, seconds: float | None) -> dict[str, obje
         "tests": list(TARGETS[module].tests),
         "total": total,
         "counts": {status: counts.get(status, 0) for status in STATUSES},
-        "killed_percent": round(100 * counts.get("killed", 0) / total, 1) if total else None,
+        # no score for a module whose run was cut short: the mutants run first are the
+        # cheapest, not a sample
+        "killed_percent": (
+            round(100 * counts.get("killed", 0) / total, 1)
+            if total and not counts.get("not checked")
+            else None
+        ),
         "seconds": round(seconds) if seconds is not None else None,
         "not_killed": left,
         "diffs": diffs,
@@ -244,7 +250,8 @@ def _report(out: Path) -> None:
         other = sum(c[k] for k in ("suspicious", "segfault", "skipped", "not checked"))
         lines.append(
             f"| {s['module']} | {s['total']} | {c['killed']} | {c['timeout']} | "
-            f"{c['survived']} | {c['no tests']} | {other} | {s['killed_percent']} | "
+            f"{c['survived']} | {c['no tests']} | {other} | "
+            f"{s['killed_percent'] if s['killed_percent'] is not None else 'incomplete'} | "
             f"{s['seconds']} s |"
         )
     for s in summaries:
