@@ -197,3 +197,238 @@ def test_training_state_round_trip(tmp_path: Path) -> None:
         load_training_state(other)
     with pytest.raises(mnistkit.CheckpointError, match="no such"):
         load_training_state(tmp_path / "nope.pt")
+
+
+# --- edges that mutation testing found unpinned (tests/README.md) --------------------------------
+
+
+def test_metadata_round_trips_the_classes(tmp_path: Path) -> None:
+    default = load_model(save_model(get_model("linear"), tmp_path / "d.safetensors"))
+    assert default.metadata.classes == tuple("0123456789")
+    named = tuple("abcdefghij")
+    path = save_model(get_model("linear"), tmp_path / "n.safetensors", classes=named)
+    loaded = load_model(path)
+    assert loaded.metadata.classes == named
+    assert loaded.metadata.to_dict()["classes"] == list(named)
+
+
+def test_messages_name_the_file_and_what_to_do(tmp_path: Path) -> None:
+    def message(call: object) -> str:
+        with pytest.raises(mnistkit.CheckpointError) as caught:
+            call()  # type: ignore[operator]
+        return str(caught.value)
+
+    missing = tmp_path / "missing.safetensors"
+    assert message(lambda: load_model(missing)) == (
+        f"{missing}: no such model file; expected a .safetensors file written by "
+        "mnistkit.save_model or 'mnistkit train'."
+    )
+    plain = tmp_path / "plain.safetensors"
+    safetensors.torch.save_file({"w": torch.zeros(2)}, str(plain))
+    assert message(lambda: load_model(plain)) == (
+        f"{plain}: a safetensors file without mnistkit metadata; it was not written by "
+        "mnistkit.save_model. Load its tensors with safetensors.torch.load_file instead."
+    )
+    target = tmp_path / "m.safetensors"
+    assert message(
+        lambda: save_model(get_model("linear"), target, metrics={"x": {1, 2}})
+    ).startswith(f"{target}: metadata is not JSON-serialisable (")
+    old = tmp_path / "old.safetensors"
+    _write_version_1(get_model("mlp", hidden_sizes=(32,)), old, mean=0.25, std=0.5)
+    assert message(lambda: load_model(old, model=nn.Flatten())) == (
+        f"{old}: a version-1 model file (mnistkit 0.1), whose model expects input normalised "
+        "with mean 0.25 and std 0.5; the module to load into has no Normalize layer to hold "
+        "them. Put mnistkit.models.Normalize(mean, std) first in your module."
+    )
+
+
+def test_a_version_1_file_loads_into_a_bare_normalize_module(tmp_path: Path) -> None:
+    path = tmp_path / "norm-v1.safetensors"
+    header = {"architecture": None, "format_version": 1, "mean": 0.3, "std": 0.2}
+    safetensors.torch.save_file({}, str(path), {"mnistkit": json.dumps(header)})
+    loaded = load_model(path, model=mnistkit.Normalize(0.0, 1.0)).model
+    assert (loaded.mean.item(), loaded.std.item()) == pytest.approx((0.3, 0.2))
+
+
+def _layers(*sizes: tuple[int, int]) -> nn.Module:
+    return nn.Sequential(*(nn.Linear(i, o) for i, o in sizes))
+
+
+def test_shape_errors_list_five_problems_then_count_the_rest(tmp_path: Path) -> None:
+    path = save_model(_layers((1, 1), (1, 1), (1, 1)), tmp_path / "three.safetensors")
+    first_five = (
+        "0.bias: file (1,) vs model (2,); 0.weight: file (1, 1) vs model (2, 1); "
+        "1.bias: file (1,) vs model (2,); 1.weight: file (1, 1) vs model (2, 1); "
+    )
+    with pytest.raises(mnistkit.CheckpointError) as five:
+        load_model(path, model=_layers((1, 2), (1, 2), (2, 1)))
+    assert str(five.value) == (
+        f"{path}: the weights do not fit the model Sequential: "
+        + first_five
+        + "2.weight: file (1, 1) vs model (1, 2)."
+    )
+    with pytest.raises(mnistkit.CheckpointError) as six:
+        load_model(path, model=_layers((1, 2), (1, 2), (1, 2)))
+    assert str(six.value) == (
+        f"{path}: the weights do not fit the model Sequential: "
+        + first_five
+        + "2.bias: file (1,) vs model (2,); and 1 more."
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "too_big"),
+    [
+        ({"hidden_sizes": [1] * 255}, False),  # the list and its 255 numbers: 256 values
+        ({"hidden_sizes": [1] * 256}, True),
+        ({"hidden_sizes": [1], "nested": {"deep": [0] * 300}}, True),  # values of dicts count
+    ],
+)
+def test_the_model_configuration_may_hold_256_values(
+    tmp_path: Path, config: dict[str, object], too_big: bool
+) -> None:
+    path = save_model(get_model("linear"), tmp_path / "m.safetensors")
+    tensors = safetensors.torch.load_file(str(path))
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        header = json.loads(handle.metadata()["mnistkit"])
+    header.update(architecture="mlp", config=config)
+    safetensors.torch.save_file(tensors, str(path), metadata={"mnistkit": json.dumps(header)})
+    with pytest.raises(mnistkit.CheckpointError) as caught:
+        load_model(path)
+    assert ("more than 256 values" in str(caught.value)) is too_big, str(caught.value)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_the_training_state_check_sees_the_state(tmp_path: Path) -> None:
+    state = {"format": "mnistkit-training-state", "epoch": 4}
+    path = save_training_state(state, tmp_path / "state.pt")
+    seen: list[dict[str, object]] = []
+    load_training_state(path, check=seen.append)
+    assert seen == [state]
+
+
+def _with_header(path: Path, **changes: object) -> Path:
+    tensors = safetensors.torch.load_file(str(path))
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        header = json.loads(handle.metadata()["mnistkit"])
+    for key, value in changes.items():
+        if value is None:
+            header.pop(key, None)
+        else:
+            header[key] = value
+    safetensors.torch.save_file(tensors, str(path), metadata={"mnistkit": json.dumps(header)})
+    return path
+
+
+def test_headers_without_a_version_are_version_1(tmp_path: Path) -> None:
+    old = tmp_path / "old.safetensors"
+    _write_version_1(get_model("mlp", hidden_sizes=(32,)), old, mean=0.25, std=0.5)
+    loaded = load_model(_with_header(old, format_version=None, mnistkit_version=None))
+    assert loaded.metadata.format_version == 1
+    assert loaded.metadata.mnistkit_version == ""
+    assert loaded.model.normalize.mean.item() == 0.25
+    newer = _with_header(save_model(get_model("linear"), tmp_path / "new.safetensors"))
+    for written_by, shown in (("9.1", "9.1"), (None, "?")):
+        _with_header(newer, format_version=3, mnistkit_version=written_by)
+        with pytest.raises(mnistkit.CheckpointError) as caught:
+            load_model(newer)
+        assert str(caught.value).endswith(
+            f"The file was written by mnistkit {shown}: upgrade mnistkit to read it."
+        )
+
+
+def test_a_custom_module_file_says_how_to_load_it(tmp_path: Path) -> None:
+    path = save_model(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), tmp_path / "c.safetensors")
+    with pytest.raises(mnistkit.CheckpointError) as caught:
+        load_model(path)
+    assert str(caught.value).endswith("to load into as load_model(path, model=YourModel()).")
+
+
+def test_metadata_html_is_exact() -> None:
+    meta = mnistkit.checkpoints.ModelMetadata(
+        "cnn", {"channels": [8, 16]}, "mnist", ("a", "b"), "0.2.0", {"test_accuracy": 0.5}
+    )
+
+    def row(name: str, value: str, right: bool = False) -> str:
+        style = ' style="text-align:right"' if right else ""
+        return f"<tr><td>{name}</td><td{style}>{value}</td></tr>"
+
+    assert meta._repr_html_() == (
+        '<table class="mnistkit"><caption>Model metadata</caption><tbody>'
+        + row("architecture", "cnn")
+        + row("config.channels", "[8, 16]")
+        + row("dataset", "mnist")
+        + row("classes", "a, b")
+        + row("metrics.test_accuracy", "0.5000", right=True)
+        + row("written by mnistkit", "0.2.0")
+        + row("file format version", "2", right=True)
+        + "</tbody></table>"
+    )
+    unknown = mnistkit.checkpoints.ModelMetadata(None)._repr_html_()
+    assert row("architecture", "(a custom module)") in unknown
+    assert row("dataset", "(unknown)") in unknown
+    assert row("written by mnistkit", "(unknown)") in unknown
+
+
+def _training_state(config: mnistkit.TrainConfig) -> mnistkit.checkpoints.TrainingState:
+    from mnistkit.optim import build_optimizer, build_schedule
+
+    model = get_model("linear")
+    optimizer = build_optimizer(config, model.parameters())
+    scaler = torch.amp.GradScaler("cpu")
+    scaler.scale(torch.ones(()))  # the scale exists once it is used
+    return mnistkit.checkpoints.TrainingState(
+        config,
+        model,
+        optimizer,
+        build_schedule(config, optimizer, steps_per_epoch=10),
+        scaler,
+        torch.Generator(),
+        torch.device("cpu"),
+    )
+
+
+def test_training_state_restores_the_scaler_and_names_what_differs(tmp_path: Path) -> None:
+    config = mnistkit.TrainConfig(epochs=2, lr=0.1, device="cpu")
+    saved = _training_state(config)
+    assert saved.scaler is not None
+    saved.scaler.update(1024.0)
+    path = saved.save(tmp_path / "state.pt", mnistkit.History())
+    restored = _training_state(config)
+    restored.restore(path)
+    assert restored.scaler is not None and restored.scaler.get_scale() == 1024.0
+    with pytest.raises(mnistkit.CheckpointError) as caught:
+        _training_state(config.replace(lr=0.5, gamma=0.5)).restore(path)
+    assert str(caught.value) == (
+        f"{path}: the training state was saved with a different configuration "
+        "(gamma: 0.7 != 0.5, lr: 0.1 != 0.5)."
+    )
+    with pytest.raises(mnistkit.CheckpointError) as caught:
+        _training_state(config.replace(epochs=3)).restore(path)
+    assert str(caught.value) == (
+        f"{path}: cannot change 'epochs' (2 -> 3) when resuming a 'onecycle' schedule, "
+        "whose length depends on it."
+    )
+    step = config.replace(schedule="step")  # stepped per epoch: its length is free
+    step_path = _training_state(step).save(tmp_path / "step.pt", mnistkit.History())
+    _training_state(step.replace(epochs=3)).restore(step_path)
+
+
+def test_metadata_that_is_not_json_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad.safetensors"
+    safetensors.torch.save_file({"w": torch.zeros(1)}, str(path), {"mnistkit": "{not json"})
+    with pytest.raises(mnistkit.CheckpointError) as caught:
+        load_model(path)
+    assert str(caught.value).startswith(f"{path}: the mnistkit metadata is not valid JSON (")
+
+
+def test_a_state_whose_history_disagrees_with_its_epoch_is_refused(tmp_path: Path) -> None:
+    config = mnistkit.TrainConfig(epochs=2, lr=0.1, device="cpu")
+    state = _training_state(config).state_dict(mnistkit.History([{"epoch": 1}, {"epoch": 2}]))
+    state["epoch"] = 3
+    path = save_training_state(state, tmp_path / "state.pt")
+    with pytest.raises(mnistkit.CheckpointError) as caught:
+        _training_state(config).restore(path)
+    assert str(caught.value) == (
+        f"{path}: the training state does not fit this model: 3 epochs but 2 history records"
+    )

@@ -420,3 +420,104 @@ def test_download_cuts_off_endless_bodies_and_gzip_bombs(
     # ...and within that of the image files, whose content check stops it.
     assert "t10k-images-idx3-ubyte.gz: decompresses to more than 7840016 bytes" in caplog.text
     assert "train-images-idx3-ubyte.gz: decompresses to more than 47040016 bytes" in caplog.text
+
+
+# --- displays (what mutation testing found unpinned; tests/README.md) ----------------------------
+
+
+def test_reprs_and_html_displays_hold_what_they_name(mnist: DatasetSplits) -> None:
+    from mnistkit import _html
+
+    test = mnist.test
+    assert repr(test) == (f"Split(name={test.name!r}, n=10000, image_shape=(28, 28), classes=10)")
+    assert repr(mnist) == (
+        f"DatasetSplits(name='mnist', train=60000, test=10000, root={str(mnist.root)!r})"
+    )
+    title = f"Split {test.name!r}"
+    facts = [
+        ("images", 10_000),
+        ("image shape", "28 × 28"),
+        ("classes", "10: " + ", ".join(mnist.classes)),
+    ]
+    strip = _html.digit_strip(
+        test.images[:12], test.labels[:12], mnist.classes, alt=f"{title}: first digits"
+    )
+    assert test._repr_html_() == f"<div>{_html.table(facts, caption=title)}{strip}</div>"
+    three = test.subset(slice(0, 3))
+    three.name = ""
+    assert "<caption>Split</caption>" in three._repr_html_()
+    assert three._repr_html_(shown=2).count("</span>") == 2
+    whole = mnist._repr_html_()
+    table = _html.table(
+        [
+            ("train", 60_000),
+            ("test", 10_000),
+            ("classes", ", ".join(mnist.classes)),
+            ("folder", str(mnist.root)),
+        ],
+        caption=f"{mnist.info.title} ('mnist')",
+    )
+    assert whole.startswith("<div>" + table + '<div style="font-size:smaller">train: the first')
+    for label, split in (("train", mnist.train), ("test", test)):
+        strip = _html.digit_strip(
+            split.images[:12], split.labels[:12], mnist.classes, alt=f"{split.name}: first digits"
+        )
+        assert f'<div style="font-size:smaller">{label}: the first digits</div>{strip}' in whole
+    assert whole.endswith("</div>")
+
+
+def test_the_md5_table_is_keyed_by_file_stem() -> None:
+    import torchvision
+
+    table = datasets._torchvision_md5(torchvision.datasets.MNIST)
+    assert sorted(table) == sorted(FILES)
+    assert table == dict(datasets.get_info("mnist").md5)
+
+
+def test_split_checks_and_defaults(mnist: DatasetSplits) -> None:
+    images, labels = mnist.test.images[:20], mnist.test.labels[:20]
+    split = datasets.Split(images, labels, mnist.classes)
+    assert split.name == ""
+    for bad in (images.float(), images[0]):  # wrong dtype; wrong number of dimensions
+        with pytest.raises(mnistkit.ConfigError, match="'images'"):
+            datasets.Split(bad, labels if bad.ndim == 3 else labels[:1], mnist.classes)
+    no_nines = mnist.test.subset(torch.nonzero(mnist.test.labels != 9).flatten()[:50])
+    assert no_nines.name == mnist.test.name
+    counts = no_nines.class_counts()
+    assert len(counts) == 10 and int(counts[9]) == 0
+
+
+def test_a_partly_downloaded_folder_gets_the_rest(
+    mirror: str, data_root: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    shutil.copy(data_root / "mnist" / "train-images-idx3-ubyte.gz", folder)  # the first file
+    loaded = datasets.load("mnist", root=tmp_path, mirrors=[f"{mirror}/good"], progress=False)
+    assert loaded.test.class_counts().tolist() == MNIST_TEST_COUNTS
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{s}.gz" for s in FILES)
+
+
+def test_a_wrong_download_names_both_checksums(
+    mirror: str, data_root: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    with pytest.raises(mnistkit.DownloadError) as info:
+        datasets.load("mnist", root=tmp_path, mirrors=[f"{mirror}/wrong"], progress=False)
+    served = (data_root / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes()  # for every file
+    md5, content = hashlib.md5(served).hexdigest(), hashlib.sha256(gzip.decompress(served))
+    stem, known = "train-images-idx3-ubyte", datasets.get_info("mnist")
+    assert (
+        f"{stem}.gz: wrong checksum: MD5 {md5} (expected {known.md5[stem]}) and content "
+        f"SHA-256 {content.hexdigest()} (expected {known.sha256[stem]})."
+    ) in str(info.value)
+
+
+def test_verify_defaults_and_checks_the_content(data_root: Path, tmp_path: Path) -> None:
+    assert len(datasets.verify()) == 4  # mnist, in MNISTKIT_DATA_DIR
+    folder = _copy_mnist(data_root, tmp_path)
+    target = folder / "t10k-labels-idx1-ubyte.gz"  # one label changed: well-formed, not MNIST
+    _rewrite(target, lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:])
+    with pytest.raises(mnistkit.CorruptFileError, match="SHA-256"):
+        datasets.verify("mnist", root=tmp_path)

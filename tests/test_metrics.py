@@ -579,3 +579,224 @@ def test_bad_input_raises_config_error(call: Any, match: str) -> None:
 def test_config_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="'k'"):
         top_k_accuracy(_PROBS, [0, 1], k=-1)
+
+
+# --------------------------------------------------------------------------- #
+# what mutation testing found unpinned (tests/README.md, "Mutation testing")
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: confusion_matrix([[0, 1], [2]], [0, 1], num_classes=3),
+            "Argument 'y_true' must be a tensor, a NumPy array or a rectangular sequence of "
+            "numbers, but got list that cannot be converted",
+        ),
+        (
+            lambda: negative_log_likelihood([[0.5, 0.5], [1.0]], [0, 0]),
+            "Argument 'probs' must be a tensor, a NumPy array or a rectangular sequence",
+        ),
+        (
+            lambda: confusion_matrix([0.0], [0], num_classes=2),
+            "Argument 'y_true' must hold integer class labels, but got dtype torch.float64; "
+            "convert with .long(), or pass probabilities to the probability-based functions",
+        ),
+        (
+            lambda: negative_log_likelihood(torch.tensor([[True, False]]), [0]),
+            "Argument 'probs' must hold real-valued probabilities, but got dtype torch.bool",
+        ),
+        (
+            lambda: negative_log_likelihood([[0.5, 0.25, 0.25], [0.5, 0.25, 0.25]], [0]),
+            "Arguments 'probs' and 'y_true' must have the same number of samples, "
+            "but got 2 rows and 1 labels",
+        ),
+        (
+            lambda: Report.from_predictions([0], [0], classes=[]),
+            "Argument 'classes' must name at least one class, but got ()",
+        ),
+        (
+            lambda: Report([[1, 0], [0, 1]], ("a", "b")),  # type: ignore[arg-type]
+            "Argument 'confusion_matrix' must be a torch.Tensor, but got list",
+        ),
+        (
+            lambda: Report(torch.zeros(2, 2, dtype=torch.int64), ("a", "b")),
+            "Argument 'confusion_matrix' must count at least one sample, but it is all zeros",
+        ),
+        (
+            lambda: Report(torch.eye(2, dtype=torch.int64), ("a", "b", "c")),
+            "Argument 'classes' must name all 2 classes, but got 3 names",
+        ),
+        (
+            lambda: Report(torch.eye(2, dtype=torch.int64), ("a", "b"), nll=-1.0),
+            "Argument 'nll' must be a finite non-negative number or None, but got -1.0",
+        ),
+        (
+            lambda: Report(torch.eye(2, dtype=torch.int64), ("a", "b"), ece=-0.5),
+            "Argument 'ece' must be",
+        ),
+        (
+            lambda: Report(torch.eye(2, dtype=torch.int64), ("a", "b"), top_k_accuracy=[1.0]),  # type: ignore[arg-type]
+            "Argument 'top_k_accuracy' must be a mapping {k: accuracy} or None, but got [1.0]",
+        ),
+        (
+            lambda: Report(torch.eye(2, dtype=torch.int64), ("a", "b"), top_k_accuracy={1: 1.5}),
+            "Argument 'top_k_accuracy[1]' must be",
+        ),
+        (
+            lambda: Report(torch.eye(2, dtype=torch.int64), ("a", "b"), top_k_accuracy={1: -0.5}),
+            "Argument 'top_k_accuracy[1]' must be",
+        ),
+        (lambda: negative_log_likelihood(_PROBS, [0, 1], eps=1.0), "Argument 'eps' must be"),
+        (lambda: negative_log_likelihood(_PROBS, [0, 1], eps=1.5), "Argument 'eps' must be"),
+        (
+            lambda: Report.from_predictions([0], [0], num_classes=0),
+            "Argument 'num_classes' must be a positive integer, but got 0",
+        ),
+        (
+            lambda: Report.from_predictions([0], [0.5]),
+            "Argument 'y_true' must hold integer class labels",
+        ),
+        (
+            lambda: Report.from_predictions([0.5], [0]),
+            "Argument 'y_pred' must hold integer class labels",
+        ),
+        (
+            lambda: Report.from_predictions([], [0]),
+            "Arguments 'y_true' and 'y_pred' must contain at least one sample, "
+            "but got an empty vector",
+        ),
+        (
+            lambda: Report.from_predictions([], [], num_classes=2),
+            "Arguments 'y_true' and 'y_pred' must contain at least one sample, "
+            "but got empty vectors",
+        ),
+        (
+            lambda: Report.from_predictions([-1], [-1]),
+            "Argument 'y_true' must hold labels in [0, 1), but got values from -1 to -1",
+        ),
+        (
+            lambda: Report.from_predictions([-1], [0]),
+            "Argument 'y_pred' must hold labels in [0, 1), but got values from -1 to -1",
+        ),
+    ],
+)
+def test_error_messages_name_the_argument_and_the_fix(call: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        call()
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("probs", "message"),
+    [
+        ([[-0.2, 0.6, 0.6]], r"in \[0, 1\], but got values from -0.2 to 0.6"),  # low end only
+        ([[1.5, 0.0]], r"in \[0, 1\], but got values from 0 to 1.5"),  # high end only
+        ([[0.5, 0.3]], "rows that sum to 1, but row 0 sums to 0.8"),
+    ],
+)
+def test_probabilities_outside_the_unit_interval_are_named_as_such(
+    probs: list[list[float]], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        negative_log_likelihood(probs, [0])
+
+
+def test_probabilities_within_the_tolerance_pass_and_confidence_is_clamped() -> None:
+    # -1e-6 and 1 + 1e-6 are floating-point noise (the tolerance is inclusive) ...
+    noisy = [[1.0 + 1e-6, -1e-6, 0.0], [-1e-6, 0.5, 0.5 + 1e-6]]
+    expected = -(math.log(1.0 + 1e-6) + math.log(0.5)) / 2
+    assert negative_log_likelihood(noisy, [0, 1]) == pytest.approx(expected, rel=1e-12)
+    # ... and a confidence above 1 is counted as 1 in the calibration bins
+    bins = calibration_bins(noisy, [0, 1], n_bins=2)
+    assert bins.count.tolist() == [0, 2]
+    assert float(bins.confidence[1]) == pytest.approx((1.0 + 0.5 + 1e-6) / 2, abs=1e-15)
+    assert float(bins.confidence.nan_to_num().max()) <= 1.0
+
+
+def test_dtypes_and_defaults_are_as_documented(dirichlet: tuple[FloatArray, IntArray]) -> None:
+    probs, y = dirichlet
+    bins = calibration_bins(probs, y)
+    assert bins.n_bins == 15  # the default
+    for values in (bins.edges, bins.confidence, bins.accuracy):
+        assert values.dtype == torch.float64
+    report = Report(torch.tensor([[3, 1], [0, 2]], dtype=torch.int32), ("a", "b"))
+    assert report.confusion_matrix.dtype == torch.int64
+    for values in (report.precision, report.recall, report.f1):
+        assert values.dtype == torch.float64
+
+
+def test_edge_cases_of_the_report_fields() -> None:
+    one = Report(torch.tensor([[3]]), ("only",), nll=0.0, ece=0.0, top_k_accuracy={1: 1.0})
+    assert one.accuracy == 1.0 and one.nll == 0.0  # a perfect model's NLL is 0
+    assert Report.from_predictions([0, 0], [0, 0]).num_classes == 1
+    assert Report.from_predictions([0], [0], classes=["a"]).classes == ("a",)
+    assert Report.from_predictions([0], [0], num_classes=1).num_samples == 1
+    # the number of classes is inferred from both vectors
+    assert Report.from_predictions([0, 0], [0, 2]).num_classes == 3
+    assert Report.from_predictions([0, 2], [0, 0]).num_classes == 3
+    assert negative_log_likelihood(_PROBS, [0, 1], eps=0.5) == pytest.approx(
+        -(math.log(0.7) + math.log(0.8)) / 2
+    )
+
+
+def test_to_dict_and_json_layout_are_exact() -> None:
+    report = Report.from_predictions([0, 1, 1], [0, 1, 0], classes=["cat", "dog"])
+    assert report.to_dict() == {
+        "num_samples": 3,
+        "accuracy": 2 / 3,
+        "classes": ["cat", "dog"],
+        "confusion_matrix": [[1, 1], [0, 1]],
+        "per_class": {
+            "cat": {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2},
+            "dog": {"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1},
+        },
+        "macro_avg": {"precision": 0.75, "recall": 0.75, "f1": 2 / 3, "support": 3},
+        "weighted_avg": {
+            "precision": pytest.approx(2.5 / 3),
+            "recall": 2 / 3,
+            "f1": pytest.approx(2 / 3),
+            "support": 3,
+        },
+        "nll": None,
+        "top_k_accuracy": None,
+        "ece": None,
+    }
+    assert report.to_json() == json.dumps(report.to_dict(), indent=2)
+    assert report.to_json(indent=None) == json.dumps(report.to_dict())
+
+
+def test_html_layout_is_exact() -> None:
+    # Jupyter's display of the report of test_str_layout_is_exact, pinned byte for byte.
+    probs = [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]]
+    report = Report.from_probabilities(probs, [0, 1, 0])
+
+    def cells(*values: str) -> str:
+        first, *rest = values
+        return (
+            f"<tr><td>{first}</td>"
+            + "".join(f'<td style="text-align:right">{v}</td>' if v else "<td></td>" for v in rest)
+            + "</tr>"
+        )
+
+    assert report._repr_html_() == (
+        '<div><table class="mnistkit"><caption>Report: accuracy 66.67% on 3 samples</caption>'
+        "<thead><tr><th></th><th>precision</th><th>recall</th><th>f1-score</th>"
+        "<th>support</th></tr></thead><tbody>"
+        + cells("0", "1.0000", "0.5000", "0.6667", "2")
+        + cells("1", "1.0000", "1.0000", "1.0000", "1")
+        + cells("2", "0.0000", "0.0000", "0.0000", "0")
+        + cells("accuracy", "", "", "0.6667", "3")
+        + cells("macro avg", "0.6667", "0.5000", "0.5556", "3")
+        + cells("weighted avg", "1.0000", "0.6667", "0.7778", "3")
+        + '</tbody></table><table class="mnistkit"><caption>probability metrics</caption>'
+        "<tbody>"
+        + cells("nll", "0.5946")
+        + cells("top-1 accuracy", "0.6667")
+        + cells("top-3 accuracy", "1.0000")
+        + cells("ece", "0.3000")
+        + "</tbody></table></div>"
+    )
+    hard = Report.from_predictions([0, 1], [0, 1])._repr_html_()
+    assert hard.count("<table") == 1 and "probability metrics" not in hard

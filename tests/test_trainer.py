@@ -407,3 +407,223 @@ def test_auto_precision_follows_the_hardware() -> None:
     assert plan.precision == ("bf16-mixed" if cpu_has_native_bf16() else "32")
     trainer = Trainer(get_model("linear"), _config(precision="auto"))
     assert trainer.precision == plan
+
+
+# ------------------------------------------------------------------------------ edges
+# (what mutation testing found unpinned; tests/README.md)
+
+
+def test_a_trainer_before_fit(small: tuple[Split, Split], tmp_path: Path) -> None:
+    trainer = Trainer(get_model("linear"), _config())
+    assert trainer.state is None and trainer.train_loader is None
+    assert len(trainer.history) == 0 and trainer.callbacks == ()
+    assert repr(trainer) == (
+        f"Trainer(model={type(trainer.model).__name__}, device='cpu', precision='32', "
+        "epochs_done=0)"
+    )
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        trainer.save_state(tmp_path / "state.pt")
+    assert str(caught.value) == "There is no training run yet: call fit() first."
+    shown = Trainer(get_model("linear"), _config(progress=True))
+    assert [type(c).__name__ for c in shown.callbacks] == ["ProgressBar"]
+    bar = mnistkit.callbacks.ProgressBar(leave=False)
+    own = Trainer(get_model("linear"), _config(progress=True), callbacks=[bar])
+    assert own.callbacks == (bar,)  # a bar of one's own is not doubled
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: Trainer("mlp"),  # type: ignore[arg-type]
+            "Argument 'model' must be a torch.nn.Module, but got str",
+        ),
+        (
+            lambda: Trainer(get_model("linear"), {"epochs": 1}),  # type: ignore[arg-type]
+            "Argument 'config' must be a TrainConfig, but got dict",
+        ),
+    ],
+)
+def test_bad_trainer_arguments_are_named(call: object, message: str) -> None:
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        call()  # type: ignore[operator]
+    assert str(caught.value) == message
+
+
+def test_bad_training_data_is_named(small: tuple[Split, Split]) -> None:
+    train, _ = small
+    trainer = Trainer(get_model("linear"), _config(epochs=1))
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        trainer.fit(train.images)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "Argument 'train' must be a mnistkit Split or DeviceLoader, but got Tensor; "
+        "use mnistkit.datasets.load(...).train"
+    )
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        trainer.fit(train.subset(slice(0, 64)), val=train.images)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "Training and validation data must be a mnistkit Split or DeviceLoader, but got "
+        "Tensor; use mnistkit.datasets.load(...).train"
+    )
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        trainer.fit(train.subset(slice(0, 0)))
+    assert str(caught.value) == "The training data is empty (0 batches); nothing to fit."
+
+
+def test_a_short_fit_records_its_data_and_saves_it(
+    small: tuple[Split, Split], tmp_path: Path
+) -> None:
+    train, val = small
+    few = Split(train.images[:256], train.labels[:256], tuple("abcdefghij"), name="letters/a")
+    held = val.subset(slice(0, 200))
+    seed_everything(0)
+    trainer = Trainer(get_model("linear"), _config(epochs=1, batch_size=64, eval_batch_size=100))
+    history = trainer.fit(few, val=held)
+    with torch.inference_mode():  # the validation loss is the mean over all its examples
+        logits = trainer.model(held.images.unsqueeze(1).float() / 255)
+    expected = torch.nn.functional.cross_entropy(logits, held.labels).item()
+    assert history.records[0]["val_loss"] == pytest.approx(expected, rel=1e-5)
+    assert trainer.train_loader is not None and trainer.train_loader.batch_size == 64
+    assert trainer.train_loader.shuffle and len(trainer.train_loader) == 4
+    assert history.records[0]["lr"] == pytest.approx(trainer.config.effective_lr / 25)
+    assert repr(trainer).endswith("epochs_done=1)")
+    loaded = mnistkit.load_model(trainer.save_model(tmp_path / "m.safetensors"))
+    assert loaded.metadata.dataset == "letters"
+    assert loaded.metadata.classes == tuple("abcdefghij")
+    report = trainer.evaluate(val.subset(slice(0, 200)), top_k=(2,))
+    assert report.top_k_accuracy is not None and list(report.top_k_accuracy) == [2]
+    assert report.num_samples == 200
+    probs = trainer.predict_proba(val.images[:5])
+    assert torch.equal(trainer.predict(val.images[:5]), probs.argmax(dim=1))
+
+
+class _Poison(Callback):
+    """Makes every weight NaN after batch ``at`` (0-based) of the first epoch."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_batch_end(self, run: RunView, batch: int, loss: float | None) -> None:
+        if batch == self.at:
+            with torch.no_grad():
+                for parameter in run.model.parameters():
+                    parameter.fill_(float("nan"))
+
+
+def test_the_divergence_message_names_the_step_and_the_remedies(
+    small: tuple[Split, Split],
+) -> None:
+    train, _ = small
+    config = _config(epochs=1, optimizer="sgd", lr=0.1, schedule="none")
+    trainer = Trainer(get_model("linear"), config, callbacks=[_Poison(at=1)])
+    with pytest.raises(mnistkit.TrainingDivergedError) as caught:
+        trainer.fit(train.subset(slice(0, 256)))
+    assert str(caught.value) == (
+        "Training diverged: the loss became NaN or infinite at epoch 1, step 3 of 4 (learning "
+        "rate 0.1); the weights are no longer usable and were not saved (an earlier training "
+        "state is kept). Lower the learning rate (TrainConfig.lr, --lr) or clip the gradients "
+        "(TrainConfig.grad_clip, --grad-clip)."
+    )
+
+
+def test_evaluate_names_the_classes_and_predicts_under_the_precision(
+    small: tuple[Split, Split],
+) -> None:
+    from mnistkit.inference import predict_proba
+
+    train, val = small
+    seed_everything(0)
+    trainer = Trainer(get_model("linear"), _config(epochs=1, precision="bf16-mixed"))
+    trainer.fit(train.subset(slice(0, 256)))
+    letters = Split(val.images[:100], val.labels[:100], tuple("abcdefghij"), name="letters")
+    assert trainer.evaluate(letters).classes == tuple("abcdefghij")
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        trainer.evaluate(val.images)  # type: ignore[arg-type]
+    assert str(caught.value) == "Argument 'data' must be a mnistkit Split, but got Tensor"
+    expected = predict_proba(trainer.model, val.images[:100], precision="bf16-mixed")
+    assert torch.equal(trainer.predict_proba(val.images[:100]), expected)
+    float32 = predict_proba(trainer.model, val.images[:100], precision="32")
+    assert not torch.equal(expected, float32)  # so the precision is really passed on
+
+
+def test_a_one_batch_epoch_records_the_loss_and_accuracy_of_that_batch(
+    small: tuple[Split, Split],
+) -> None:
+    train, _ = small
+    batch = train.subset(slice(0, 64))
+    seed_everything(0)
+    model = get_model("mlp", hidden_sizes=(32,), dropout=0.0)
+    with torch.inference_mode():  # the step's loss and accuracy are those before the update
+        logits = model(batch.images.unsqueeze(1).float() / 255)
+    loss = torch.nn.functional.cross_entropy(logits, batch.labels).item()
+    accuracy = (logits.argmax(1) == batch.labels).double().mean().item()
+    config = _config(epochs=1, batch_size=64, optimizer="sgd", lr=0.1, schedule="none")
+    record = Trainer(model, config).fit(batch).records[0]
+    assert record["train_loss"] == pytest.approx(loss, rel=1e-5)
+    assert record["train_accuracy"] == pytest.approx(accuracy)
+    assert 0.0 < accuracy < 1.0  # so a miscount would show
+
+
+class _PoisonFirst(Callback):
+    def on_epoch_start(self, run: RunView, epoch: int) -> None:
+        with torch.no_grad():
+            for parameter in run.model.parameters():
+                parameter.fill_(float("nan"))
+
+
+def test_divergence_from_the_first_step_is_reported_at_the_first_step(
+    small: tuple[Split, Split],
+) -> None:
+    train, _ = small
+    config = _config(epochs=1, optimizer="sgd", lr=0.1, schedule="none")
+    trainer = Trainer(get_model("linear"), config, callbacks=[_PoisonFirst()])
+    with pytest.raises(mnistkit.TrainingDivergedError, match=r"at epoch 1, step 1 of 4 "):
+        trainer.fit(train.subset(slice(0, 256)))
+
+
+def test_gradients_are_unscaled_before_clipping_under_loss_scaling(
+    small: tuple[Split, Split],
+) -> None:
+    from mnistkit.devices import PrecisionPlan
+
+    train, _ = small
+    one_batch = train.subset(slice(0, 64))
+    seed_everything(0)
+    model = get_model("linear")
+    before = torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
+    config = _config(epochs=1, optimizer="sgd", lr=1.0, schedule="none", grad_clip=1e-3)
+    trainer = Trainer(model, config)
+    trainer.precision = PrecisionPlan("16-mixed", "cpu", torch.float16, use_grad_scaler=True)
+    trainer.fit(one_batch)
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    # plain SGD: the step is lr x the clipped gradient, whatever the loss scale
+    assert (after - before).norm().item() == pytest.approx(1e-3, rel=1e-2)
+
+
+def test_callbacks_see_the_batch_loss_every_log_every_batches(
+    small: tuple[Split, Split],
+) -> None:
+    import copy
+
+    train, _ = small
+    few = train.subset(slice(0, 256))
+    seed_everything(0)
+    model = get_model("mlp", hidden_sizes=(32,), dropout=0.0)
+    initial = copy.deepcopy(model)
+    seen: list[tuple[int, float | None]] = []
+
+    class Losses(Callback):
+        def on_batch_end(self, run: RunView, batch: int, loss: float | None) -> None:
+            seen.append((batch, loss))
+
+    config = _config(epochs=1, batch_size=64, optimizer="sgd", lr=0.1, schedule="none")
+    trainer = Trainer(model, config.replace(log_every=2), callbacks=[Losses()])
+    trainer.fit(few)
+    assert [batch for batch, _ in seen] == [0, 1, 2, 3]
+    assert [loss is None for _, loss in seen] == [False, True, False, True]
+    assert trainer.train_loader is not None and trainer.train_loader.last_order is not None
+    first = trainer.train_loader.last_order[:64]  # batch 0, seen before the first update
+    with torch.inference_mode():
+        logits = initial(few.images[first].unsqueeze(1).float() / 255)
+    expected = torch.nn.functional.cross_entropy(logits, few.labels[first]).item()
+    assert seen[0][1] == pytest.approx(expected, rel=1e-5)
