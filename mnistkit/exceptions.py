@@ -15,7 +15,7 @@ catch them all with ``except mnistkit.MnistkitError``::
     ├── TrainingDivergedError                      the loss became NaN or infinite
     ├── FolderLockedError                          another run is writing into the folder
     ├── DistributedError                           a data-parallel run's process failed
-    ├── ExportError                                an export failed or does not match PyTorch
+    ├── ExportError                                an export failed or differs from PyTorch
     └── MissingExtraError    (also an ImportError) an optional extra is not installed
 
     MnistkitWarning (UserWarning)
