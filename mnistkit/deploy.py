@@ -267,6 +267,8 @@ def check_export(
         # from a buffer: torch.export insists on a ".pt2" name, and the file being checked
         # is still the temporary one beside it
         program = torch.export.load(io.BytesIO(path.read_bytes())).module()
+        # not mnistkit.predict_proba: it switches the model to eval mode, which an exported
+        # program refuses ("Calling eval() is not supported yet"); it is already traced so
         with torch.inference_mode():
             scores = torch.cat([program(chunk) for chunk in torch.split(batch, _CHECK_BATCH)])
         got = torch.softmax(scores.float(), dim=1).numpy()
