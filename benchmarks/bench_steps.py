@@ -1,5 +1,8 @@
 """Time one training step of a model: batch norm × memory format × precision × threads.
 
+The batch norm axis of the CNN has three values: off, on before the max-pool (0.1's
+placement) and on after it (``pool_before_norm=True``, the ``default`` recipe's).
+
 Answers "what makes a training step fast on this machine" with one table: for each
 combination, the mean (and min) time of ``--steps`` optimisation steps (AdamW, cross-entropy,
 backward) on a real MNIST batch, after ``--warmup`` untimed steps. Every combination runs in
@@ -78,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()])
     parser.add_argument("--precisions", nargs="+", default=["32", "bf16-mixed"])
     parser.add_argument("--no-batch-norm-axis", action="store_true", help="skip batch norm rows")
+    parser.add_argument(
+        "--batch-norms",
+        nargs="+",
+        default=["off", "before-pool", "after-pool"],
+        choices=["off", "before-pool", "after-pool"],
+        help="the CNN's batch norm settings to time",
+    )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", type=Path, default=RESULTS_DIR / "bench_steps.json")
     args = parser.parse_args(argv)
@@ -87,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     images = mnist.train.images[: args.batch_size].unsqueeze(1).float() / 255
     labels = mnist.train.labels[: args.batch_size]
     base_config: dict[str, Any] = json.loads(args.config)
-    batch_norms = [False] if args.no_batch_norm_axis else [False, True]
+    batch_norms = ["off"] if args.no_batch_norm_axis else args.batch_norms
     combos = list(
         itertools.product(
             batch_norms, ["contiguous", "channels_last"], args.precisions, args.threads
@@ -102,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             torch.manual_seed(0)
             config = dict(base_config)
             if args.model == "cnn":
-                config["batch_norm"] = batch_norm
-            elif batch_norm:
+                config["batch_norm"] = batch_norm != "off"
+                config["pool_before_norm"] = batch_norm == "after-pool"
+            elif batch_norm != "off":
                 continue
             model = mnistkit.get_model(args.model, **config)
             batch = images
@@ -123,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         ms = statistics.median(samples[combo]) * 1000
         rows.append(
             [
-                f"bn={'on' if batch_norm else 'off'} {memory} {precision} threads={threads}",
+                f"bn={batch_norm} {memory} {precision} threads={threads}",
                 f"{ms:.1f}",
                 f"{min(samples[combo]) * 1000:.1f}",
                 f"{args.batch_size / (ms / 1000):,.0f}",

@@ -507,7 +507,9 @@ class ModelCheckpoint(Callback):
 class MetricsLogger(Callback):
     """Append each epoch's record to a file: JSON lines (``.jsonl``) or CSV (``.csv``).
 
-    The file is truncated when training starts from scratch and appended to on resume.
+    The file is truncated when training starts from scratch and appended to on resume. A
+    CSV file's columns are those of its first record (its header); a resumed run writes its
+    records under the header already in the file, whatever the order of their keys.
 
     Parameters
     ----------
@@ -524,9 +526,13 @@ class MetricsLogger(Callback):
         self._fields: list[str] | None = None
 
     def on_fit_start(self, run: RunView) -> None:
+        self._fields = None
         if run.start_epoch == 0 or not self.path.exists():
             write_text(self.path, "")
-            self._fields = None
+        elif self.path.suffix == ".csv":
+            with self.path.open(newline="") as handle:
+                header = next(csv.reader(handle), None)
+            self._fields = header or None
 
     def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
         row = {"epoch": epoch, **record}

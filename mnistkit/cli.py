@@ -123,13 +123,16 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument(
-        "--compile", action="store_true", default=None, help="use torch.compile for the steps"
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="use torch.compile for the steps (default: the recipe's)",
     )
     train.add_argument(
         "--channels-last",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="channels-last memory format for the convolutions",
+        help="channels-last memory format for the convolutions (default: the recipe's)",
     )
 
     sub.add_parser("recipes", help="list the recipes 'train --recipe' accepts")

@@ -13,8 +13,10 @@ MNIST only makes sense of a photograph or scan after the same treatment, which
    the image border (5 % of the shorter side, at least one pixel wide).  The
    image is inverted when that background is brighter than the mean of the
    interior, i.e. when the content is darker than the paper (pen on paper).
-   When the two are exactly equal -- an image with no ink in the middle -- it
-   is inverted when the background is brighter than mid-grey.
+   When the two are equal (within 1e-5, far below one grey level, so that the
+   rounding of a float32 sum cannot decide) -- an image with no ink in the
+   middle, or as much ink darker as lighter -- it is inverted when the
+   background is brighter than mid-grey.
 3. **Contrast.**  The background level is mapped to 0 and the brightest ink
    pixel to 1.  An image whose ink is less than :data:`MIN_CONTRAST` brighter
    than its background contains no digit and is rejected.
@@ -95,6 +97,9 @@ scanner noise or compression artefacts does not.
 SUPPORTED_FORMATS: Final = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
 """Pillow format names :func:`load_image` will decode; every other file is refused."""
 
+# Background and interior mean closer than this count as equal for the polarity rule
+# (a float32 mean of thousands of pixels is off by up to about 1e-6; a grey level is 4e-3).
+_TIE: Final = 1e-5
 # Fraction of the shorter side used as the border frame that estimates the background.
 _BORDER_FRACTION: Final = 0.05
 # ITU-R 601-2 luma weights, the ones Pillow's RGB -> "L" conversion uses.
@@ -319,8 +324,10 @@ def _preprocess(grey: _FloatImage, *, source: str) -> torch.Tensor:
     )
     background = float(np.median(frame))
     interior = grey[border:-border, border:-border]
-    content = float(interior.mean()) if interior.size else float(grey.mean())
-    invert = background > content or (background == content and background > 0.5)
+    inside = interior if interior.size else grey
+    content = float(inside.mean(dtype=np.float64))
+    tie = abs(background - content) <= _TIE
+    invert = background > 0.5 if tie else background > content
     if invert:
         grey = 1.0 - grey
         background = 1.0 - background

@@ -401,6 +401,23 @@ def test_an_empty_interior_inverts_only_a_bright_background(
     assert width == 20 and height <= 2, (height, width, inverted)
 
 
+def test_a_tie_is_decided_by_mid_grey_not_by_float32_rounding() -> None:
+    """Grey paper (150) with as much ink darker (24 columns at 110) as lighter (12 at 230).
+
+    The interior's mean is exactly the paper's level; a float32 mean comes out 6e-8 above
+    it, which used to decide the polarity. A tie on paper brighter than mid-grey inverts:
+    the wide dark block is the ink.
+    """
+    image = np.full((40, 40), 150, dtype=np.uint8)
+    image[2:-2, 2:26] = 110
+    image[2:-2, 26:38] = 230
+    assert float((image[2:-2, 2:-2].astype(np.float32) / 255).mean()) != 150 / np.float32(255)
+    height, width = _ink_box(preprocess_image(image))
+    assert (height, width) == (20, 13)  # 36 x 24 pixels scaled to 20 high; 12 wide would be 7
+    flipped = 255 - image  # paper 105, below mid-grey: the tie keeps it, the block is light
+    assert _ink_box(preprocess_image(flipped)) == (20, 13)
+
+
 def test_a_light_digit_on_light_grey_paper_is_not_inverted(
     mnist_digits: list[tuple[int, _UInt8Array]],
 ) -> None:

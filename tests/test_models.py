@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import mnistkit
@@ -56,6 +57,79 @@ def test_configuration_is_recorded_and_applied() -> None:
     assert cnn(torch.zeros(2, 1, 28, 28)).shape == (2, 3)
     assert any(isinstance(m, nn.BatchNorm2d) for m in cnn.modules())
     assert architecture_of(nn.Linear(2, 2)) is None
+
+
+def _textbook_cnn(model: CNN, images: torch.Tensor, *, pool_first: bool) -> torch.Tensor:
+    """The CNN's stages computed in the order a textbook draws them, with its weights."""
+    x = model.normalize(images)
+    for stage in range(len(model.channels)):
+        conv, *rest = list(model.features)[4 * stage : 4 * stage + 4]
+        norm = next(m for m in rest if not isinstance(m, nn.MaxPool2d | nn.ReLU))
+        x = conv(x)
+        x = (
+            torch.relu(norm(F.max_pool2d(x, 2)))
+            if pool_first
+            else F.max_pool2d(torch.relu(norm(x)), 2)
+        )
+    logits: torch.Tensor = model.classifier(x)
+    return logits
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_cnn_pools_before_relu_and_computes_the_textbook_order(
+    batch_norm: bool, mnist: DatasetSplits
+) -> None:
+    """Pooling before the ReLU is an exact rewrite (they commute), in training and eval."""
+    torch.manual_seed(0)
+    model = get_model("cnn", batch_norm=batch_norm, dropout=0.0)
+    assert isinstance(model, CNN)
+    images = mnist.test.images[:64].float().unsqueeze(1) / 255
+    for mode in (True, False):
+        model.train(mode)
+        with torch.no_grad():
+            ours = model(images)
+            textbook = _textbook_cnn(model, images, pool_first=False)
+        torch.testing.assert_close(ours, textbook, rtol=0, atol=0)
+    kinds = [type(m).__name__ for m in model.features[:4]]
+    assert kinds == ["Conv2d", "BatchNorm2d" if batch_norm else "Identity", "MaxPool2d", "ReLU"]
+
+
+def test_pool_before_norm_normalises_the_pooled_maps(mnist: DatasetSplits) -> None:
+    torch.manual_seed(0)
+    plain = get_model("cnn", batch_norm=True, dropout=0.0)
+    torch.manual_seed(0)
+    pooled = get_model("cnn", batch_norm=True, pool_before_norm=True, dropout=0.0)
+    assert isinstance(pooled, CNN) and pooled.pool_before_norm
+    assert architecture_of(pooled) == {
+        "name": "cnn",
+        "config": {"batch_norm": True, "pool_before_norm": True, "dropout": 0.0},
+    }
+    # the same parameters, the batch norm one place later in each stage (after the pool)
+    moved = {"features.1.": "features.2.", "features.5.": "features.6."}
+    state = {
+        next((k.replace(a, b) for a, b in moved.items() if k.startswith(a)), k): v
+        for k, v in plain.state_dict().items()
+    }
+    assert state.keys() == pooled.state_dict().keys()
+    pooled.load_state_dict(state)
+    seen: list[tuple[int, ...]] = []
+    for module in pooled.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape[2:])))
+    images = mnist.test.images[:64].float().unsqueeze(1) / 255
+    with torch.no_grad():
+        out = pooled.train()(images)
+        torch.testing.assert_close(out, _textbook_cnn(pooled, images, pool_first=True))
+        assert seen[:2] == [(14, 14), (7, 7)]
+        # training-mode statistics of pooled maps differ from those of the full maps
+        assert not torch.allclose(out, plain.train()(images), atol=1e-3)
+
+
+def test_a_cnn_saved_before_pool_before_norm_loads_unchanged() -> None:
+    """Parameter names are those of 0.1's layout: conv at 4k, batch norm at 4k + 1."""
+    names = set(get_model("cnn", batch_norm=True).state_dict())
+    assert {"features.0.weight", "features.1.running_mean", "features.4.weight"} <= names
+    assert "features.5.weight" in names and "classifier.2.weight" in names
 
 
 def test_unknown_name_suggests_the_closest() -> None:

@@ -94,7 +94,10 @@ def test_compile_and_channels_last_flags_reach_the_recipe(
     monkeypatch.setattr(mnistkit.run, "run_training", fake_run)
     assert main(["train", "--out", str(tmp_path), "--quiet"]) == 0
     assert main(["train", "--compile", "--channels-last", "--out", str(tmp_path), "--quiet"]) == 0
-    plain, flagged = (recipe.config for recipe in seen)
-    assert (plain.compile, flagged.compile) == (False, True)
-    # both recipes already use channels-last, so the flag can only confirm it
-    assert flagged.channels_last is True
+    off = ["train", "--recipe", "fast", "--no-compile", "--no-channels-last", "--quiet"]
+    assert main([*off, "--out", str(tmp_path)]) == 0
+    plain, flagged, unflagged = (recipe.config for recipe in seen)
+    assert (plain.compile, flagged.compile, unflagged.compile) == (False, True, False)
+    # the recipes use channels-last: --channels-last confirms it, --no-channels-last turns it off
+    assert (plain.channels_last, flagged.channels_last) == (True, True)
+    assert unflagged.channels_last is False

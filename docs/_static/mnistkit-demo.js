@@ -5,7 +5,8 @@
  * The preprocessing is a second implementation of mnistkit.imaging's (Python); the docs tests
  * feed both the same images and compare. The steps, as the Python module describes them:
  *   1. polarity: background = median of a border frame (5% of the shorter side, >= 1 px);
- *      invert when it is brighter than the mean of the interior;
+ *      invert when it is brighter than the mean of the interior; within 1e-5 of it (a tie),
+ *      invert when it is brighter than mid-grey;
  *   2. contrast: background -> 0, brightest pixel -> 1; reject below MIN_CONTRAST;
  *   3. crop to the pixels above INK_THRESHOLD, resize so the longer side is 20 px with
  *      Pillow's LANCZOS resampling (re-implemented below), clip to [0, 1];
@@ -26,6 +27,7 @@
   var BOX = 20;
   var INK_THRESHOLD = 0.25;
   var MIN_CONTRAST = 0.1;
+  var TIE = 1e-5; // background and interior mean this close count as equal (imaging._TIE)
   var BORDER_FRACTION = 0.05;
   var f32 = Math.fround;
 
@@ -181,13 +183,14 @@
     }
     var content;
     if (interiorCount > 0) {
-      content = f32(interiorSum / interiorCount);
+      content = interiorSum / interiorCount;
     } else {
       var all = 0;
       for (var i = 0; i < g.length; i++) all += g[i];
-      content = f32(all / g.length);
+      content = all / g.length;
     }
-    var invert = background > content || (background === content && background > 0.5);
+    var tie = Math.abs(background - content) <= TIE;
+    var invert = tie ? background > 0.5 : background > content;
     if (invert) {
       for (i = 0; i < g.length; i++) g[i] = f32(1 - g[i]);
       background = 1 - background;
