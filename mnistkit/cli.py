@@ -15,7 +15,10 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["main"]
 
@@ -137,6 +140,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("recipes", help="list the recipes 'train --recipe' accepts")
 
+    tta_help = (
+        "test-time augmentation: average the probabilities of each image and of its copies "
+        "moved one pixel right, left, down and up (5 forward passes)"
+    )
     evaluate = sub.add_parser("evaluate", help="evaluate a saved model on a test set")
     evaluate.add_argument("model", type=Path, help="a .safetensors file written by 'train'")
     evaluate.add_argument(
@@ -152,6 +159,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "training used (default: %(default)s)",
     )
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.add_argument("--tta", action="store_true", help=tta_help)
 
     predict = sub.add_parser("predict", help="classify image files (PNG, JPEG, ...)")
     predict.add_argument("model", type=Path, help="a .safetensors file written by 'train'")
@@ -161,6 +169,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--precision", choices=list(PRECISIONS), default="auto", help="(default: %(default)s)"
     )
     predict.add_argument("--json", action="store_true", help="print JSON lines")
+    predict.add_argument("--tta", action="store_true", help=tta_help)
 
     export = sub.add_parser(
         "export",
@@ -354,12 +363,19 @@ def _train(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------- evaluate
+def _with_tta(model: nn.Module, tta: bool) -> nn.Module:
+    from mnistkit.models import TestTimeAugmentation
+
+    return TestTimeAugmentation(model) if tta else model
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from mnistkit import datasets
     from mnistkit.checkpoints import load_model
     from mnistkit.exceptions import ConfigError
     from mnistkit.inference import predict_proba
     from mnistkit.metrics import Report
+    from mnistkit.models import TestTimeAugmentation
 
     loaded = load_model(args.model, device=args.device)
     name = args.dataset or loaded.metadata.dataset
@@ -371,12 +387,16 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{args.model}: the model has {len(loaded.metadata.classes)} classes but {name} has "
             f"{len(data.classes)}."
         )
-    probs = predict_proba(loaded.model, data.test.images, precision=args.precision)
+    model = _with_tta(loaded.model, args.tta)
+    probs = predict_proba(model, data.test.images, precision=args.precision)
     report = Report.from_probabilities(probs, data.test.labels, classes=data.classes)
+    tta = [list(s) for s in model.shifts] if isinstance(model, TestTimeAugmentation) else None
     if args.json:
-        _out(json.dumps({"model": str(args.model), "dataset": name, **report.to_dict()}, indent=2))
+        facts = {"model": str(args.model), "dataset": name, "tta": tta}
+        _out(json.dumps({**facts, **report.to_dict()}, indent=2))
     else:
-        _out(f"{args.model} on {name} test ({len(data.test)} images)")
+        views = f", test-time augmentation over {len(tta)} views" if tta else ""
+        _out(f"{args.model} on {name} test ({len(data.test)} images{views})")
         _out(str(report))
     return EXIT_OK
 
@@ -389,7 +409,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     loaded = load_model(args.model, device=args.device)
     images = load_images(args.images)  # every file checked before any output
-    probs = predict_proba(loaded.model, images, precision=args.precision)
+    probs = predict_proba(_with_tta(loaded.model, args.tta), images, precision=args.precision)
     classes = loaded.metadata.classes
     for path, row in zip(args.images, probs, strict=True):
         index = int(row.argmax())

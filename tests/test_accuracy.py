@@ -27,7 +27,7 @@ from mnistkit.augment import (
 from mnistkit.cli import main
 from mnistkit.datasets import DatasetSplits
 from mnistkit.loaders import DeviceLoader
-from mnistkit.models import Ensemble
+from mnistkit.models import ONE_PIXEL_SHIFTS, Ensemble, TestTimeAugmentation, shift_images
 from mnistkit.run import run_ensemble, run_training
 
 AUGMENTS = [
@@ -149,6 +149,54 @@ def test_ensemble_file_loads_like_a_model(mnist: DatasetSplits, tmp_path: Path) 
     assert "ensemble" not in mnistkit.list_models()  # made of trained models, not trained
     with pytest.raises(mnistkit.ConfigError, match="cannot be a member"):
         get_model("ensemble", members=[{"name": "ensemble", "config": {}}])
+
+
+# ---------------------------------------------------------------- test-time augmentation
+def test_shift_images_moves_real_digits_by_whole_pixels(mnist: DatasetSplits) -> None:
+    images = DeviceLoader.to_float(mnist.test.images[:8])
+    moved = shift_images(images, 2, -3)  # 2 right, 3 up
+    assert moved.shape == images.shape
+    assert torch.equal(moved[..., :-3, 2:], images[..., 3:, :-2])
+    assert not moved[..., -3:, :].any() and not moved[..., :, :2].any()  # filled with black
+    assert torch.equal(shift_images(images, 0, 0), images)
+    assert torch.equal(shift_images(shift_images(images, 1, 0), -1, 0)[..., :-1], images[..., :-1])
+
+
+def test_test_time_augmentation_averages_the_shifted_views(mnist: DatasetSplits) -> None:
+    torch.manual_seed(0)
+    model = get_model("cnn", channels=(8, 16), hidden=0, batch_norm=True).eval()
+    images = mnist.test.images[:300]
+    pixels = DeviceLoader.to_float(images)
+    wrapped = TestTimeAugmentation(model)
+    assert wrapped.shifts == ONE_PIXEL_SHIFTS and len(ONE_PIXEL_SHIFTS) == 5
+    expected = torch.stack(
+        [torch.softmax(model(shift_images(pixels, dx, dy)), 1) for dx, dy in ONE_PIXEL_SHIFTS]
+    ).mean(0)
+    ours = predict_proba(wrapped, images, precision="32")
+    torch.testing.assert_close(ours, expected, atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(ours, predict_proba(model, images, precision="32"), atol=1e-3)
+    # the views of a batch go through the model together: batch norm in eval mode does not
+    # care, so the batch size changes nothing
+    small = predict_proba(wrapped, images, batch_size=7, precision="32")
+    torch.testing.assert_close(small, ours, atol=1e-6, rtol=1e-5)
+    itself = TestTimeAugmentation(model, shifts=[(0, 0)])
+    torch.testing.assert_close(
+        predict_proba(itself, images, precision="32"), predict_proba(model, images, precision="32")
+    )
+    assert "shifts=((0, 0),)" in repr(itself)
+
+
+@pytest.mark.parametrize(
+    "shifts", [[], "up", [(0, 0, 1)], [(0.5, 0)], [(True, 0)], [(28, 0)], [(0, -28)], 3]
+)
+def test_test_time_augmentation_checks_its_shifts(shifts: object) -> None:
+    with pytest.raises(mnistkit.ConfigError, match="Argument 'shifts'") as caught:
+        TestTimeAugmentation(get_model("linear"), shifts=shifts)  # type: ignore[arg-type]
+    assert repr(shifts if not isinstance(shifts, list) or not shifts else shifts[0]) in str(
+        caught.value
+    )
+    with pytest.raises(mnistkit.ConfigError, match="Argument 'model'"):
+        TestTimeAugmentation("cnn")  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------ EMA

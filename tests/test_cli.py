@@ -14,6 +14,7 @@ from PIL import Image
 import mnistkit
 from mnistkit.cli import main
 from mnistkit.datasets import DatasetSplits
+from mnistkit.models import TestTimeAugmentation
 
 
 def _run(*args: str, data_root: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -161,6 +162,39 @@ def test_evaluate_json_matches_training(
     assert report["dataset"] == "mnist"
     assert main(["evaluate", str(model), "--data-dir", str(data_root)]) == 0
     assert "macro avg" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_evaluate_and_predict_with_test_time_augmentation(
+    trained_run: Path,
+    data_root: Path,
+    mnist: DatasetSplits,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model = trained_run / "model.safetensors"
+    common = ["--json", "--precision", "32", "--data-dir", str(data_root)]
+    assert main(["evaluate", str(model), *common]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", str(model), "--tta", *common]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert plain["tta"] is None
+    assert report["tta"] == [[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]]
+    # what the flag computes is the Python wrapper's result on the loaded model
+    loaded = mnistkit.load_model(model)
+    wrapped = mnistkit.predict_proba(TestTimeAugmentation(loaded.model), mnist.test.images)
+    accuracy = float((wrapped.argmax(1) == mnist.test.labels).double().mean())
+    assert report["accuracy"] == pytest.approx(accuracy, abs=1e-12)
+    assert report["accuracy"] != plain["accuracy"]  # the views changed some answers
+    assert report["accuracy"] > 0.97
+    assert main(["evaluate", str(model), "--tta", "--data-dir", str(data_root)]) == 0
+    assert "test-time augmentation over 5 views" in capsys.readouterr().out
+    image = tmp_path / "digit.png"
+    Image.fromarray(mnist.test.images[0].numpy()).save(image)
+    assert main(["predict", str(model), "--json", "--tta", str(image)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["label"] == str(mnist.test.labels[0].item())
+    assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
 
 
 @pytest.mark.slow

@@ -13,9 +13,11 @@ import pytest
 import torch
 
 from mnistkit import (
+    Callback,
     ConfigError,
     DeviceLoader,
     DistributedError,
+    RunView,
     TrainConfig,
     Trainer,
     get_model,
@@ -213,3 +215,55 @@ def test_trainer_alone_reports_world_size_one(mnist: DatasetSplits) -> None:
     order = trainer.train_loader.last_order
     assert order is not None
     assert torch.equal(order.sort().values, torch.arange(500))
+
+
+class _StopAfter(Callback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
+        if epoch == self.epoch:
+            run.request_stop()
+
+
+def test_a_one_process_group_trains_as_no_group(mnist: DatasetSplits, tmp_path: Path) -> None:
+    """The data-parallel code path in this process: a gloo group of one rank.
+
+    The same seed, data and settings must give what training without a group gives: the
+    loss summed over the (global) batch and scaled by world size / global count is the mean,
+    the epoch totals summed over ranks are this rank's, and a stop one rank asks for is
+    agreed by all. (torchrun's processes above check two ranks; they run in subprocesses.)
+    """
+    train, val = mnist.train.subset(slice(0, 1500)), mnist.train.subset(slice(1500, 2000))
+    config = TrainConfig(
+        epochs=3, batch_size=100, lr=0.05, label_smoothing=0.2, device="cpu", progress=False
+    )
+
+    def fit(strategy: str) -> Trainer:
+        seed_everything(0)
+        trainer = Trainer(
+            get_model("mlp", hidden_sizes=(32,), dropout=0.0),
+            config.replace(distributed=strategy),
+            callbacks=[_StopAfter(2)],
+        )
+        trainer.fit(train, val)
+        return trainer
+
+    alone = fit("off")
+    assert not alone.distributed.enabled
+    torch.distributed.init_process_group(
+        "gloo", init_method=(tmp_path / "store").as_uri(), rank=0, world_size=1
+    )
+    try:
+        grouped = fit("auto")
+    finally:
+        torch.distributed.destroy_process_group()
+    assert grouped.distributed == DistributedContext(0, 0, 1, "gloo")
+    assert "rank=0/1" in repr(grouped)
+    assert len(grouped.history) == len(alone.history) == 2  # the stop asked after epoch 2
+    for mine, theirs in zip(grouped.history.records, alone.history.records, strict=True):
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-7), key
+    theirs_state = alone.model.state_dict()
+    for name, tensor in grouped.model.state_dict().items():
+        torch.testing.assert_close(tensor, theirs_state[name], rtol=1e-5, atol=1e-6, msg=name)

@@ -183,6 +183,44 @@ def test_eval_batch_size_changes_the_batches_not_the_results(few: Split) -> None
     torch.testing.assert_close(big, whole, rtol=1e-5, atol=1e-6)
 
 
+def test_augment_reaches_the_training_batches_only(few: Split, mnist: DatasetSplits) -> None:
+    """Training batches go through ``augment``; validation batches do not, and are split by
+    ``eval_batch_size``."""
+    from mnistkit.augment import RandomAffine
+
+    seen: list[int] = []
+
+    def counting(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        seen.append(batch.shape[0])
+        return RandomAffine(degrees=20.0)(batch, generator)
+
+    val = mnist.test.subset(slice(0, 300))
+    config = TrainConfig(
+        epochs=1, batch_size=128, eval_batch_size=200, device="cpu", progress=False, seed=0
+    )
+    evaluated: list[int] = []
+    seed_everything(0)
+    model = get_model("mlp", hidden_sizes=(64,), dropout=0.0)
+    trainer = Trainer(model, config, augment=counting)
+    trainer.fit(few)  # training only: every batch augmented
+    assert seen == [128, 128, 128, 128]
+    seen.clear()
+    hook = model.register_forward_hook(lambda m, i, o: evaluated.append(int(o.shape[0])))
+    trainer = Trainer(model, config.replace(epochs=2), augment=counting)
+    trainer.fit(few, val)
+    hook.remove()
+    assert seen == [128] * 8  # two epochs of training batches, no validation batch
+    assert evaluated.count(200) == 2 and evaluated.count(100) == 2  # val 300 = 200 + 100
+    # and the augmented batches are what the model learns from
+    weights = []
+    for augment in (None, counting):
+        seed_everything(0)
+        net = get_model("mlp", hidden_sizes=(64,), dropout=0.0)
+        Trainer(net, config, augment=augment).fit(few)
+        weights.append(_flat(net))
+    assert not torch.equal(weights[0], weights[1])
+
+
 def test_drop_last_drops_the_short_batch(few: Split) -> None:
     from mnistkit import DeviceLoader
 

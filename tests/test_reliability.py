@@ -153,7 +153,7 @@ class _Recorder(Callback):
 
 
 def test_a_failed_fit_calls_on_exception_and_releases_the_tensorboard_writer(
-    mnist: DatasetSplits, tmp_path: Path
+    mnist: DatasetSplits, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from mnistkit import TensorBoardLogger
 
@@ -175,6 +175,10 @@ def test_a_failed_fit_calls_on_exception_and_releases_the_tensorboard_writer(
     # error raised is the divergence, not the clean-up's
     assert first.calls == second.calls == ["fit_start", "exception"]
     assert isinstance(second.error, mnistkit.TrainingDivergedError)
+    # the failing clean-up is logged with its traceback, naming the callback
+    failures = [r for r in caplog.records if "on_exception failed" in r.getMessage()]
+    assert [r.getMessage() for r in failures] == [f"{first!r}.on_exception failed"]
+    assert failures[0].exc_info is not None and "cleanup failed too" in caplog.text
     assert logger._writer is None  # closed: its event file is complete and released
     events = list((tmp_path / "tb").glob("events.out.tfevents.*"))
     assert events

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from mnistkit.models._registry import architecture_of, get_model, list_models, register_model
-from mnistkit.models.ensemble import Ensemble
+from mnistkit.models.ensemble import ONE_PIXEL_SHIFTS, Ensemble, TestTimeAugmentation, shift_images
 from mnistkit.models.networks import CNN, MLP, DeepCNN, LeNet5, Linear
 from mnistkit.models.normalize import Normalize
 from mnistkit.models.summary import LayerInfo, ModelSummary, summary
@@ -16,6 +16,7 @@ from mnistkit.models.summary import LayerInfo, ModelSummary, summary
 __all__ = [
     "CNN",
     "MLP",
+    "ONE_PIXEL_SHIFTS",
     "DeepCNN",
     "Ensemble",
     "LayerInfo",
@@ -23,9 +24,11 @@ __all__ = [
     "Linear",
     "ModelSummary",
     "Normalize",
+    "TestTimeAugmentation",
     "architecture_of",
     "get_model",
     "list_models",
     "register_model",
+    "shift_images",
     "summary",
 ]

@@ -1,4 +1,5 @@
-"""An ensemble of classifiers that is used like one model: the mean of their probabilities."""
+"""Models used like one model that average probabilities: of several members (an ensemble),
+or of one model over shifted copies of each image (test-time augmentation)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mnistkit.exceptions import ConfigError
 from mnistkit.models._registry import ARCHITECTURE_ATTR, architecture_of
 
-__all__ = ["Ensemble"]
+__all__ = ["ONE_PIXEL_SHIFTS", "Ensemble", "TestTimeAugmentation", "shift_images"]
 
 
 class Ensemble(nn.Module):
@@ -82,3 +84,107 @@ class Ensemble(nn.Module):
         # (K, B, C): each member's log-probabilities, in float32 even under autocast
         log_probs = torch.stack([torch.log_softmax(m(x).float(), dim=1) for m in self.members])
         return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))  # (B, C)
+
+
+#: The views :class:`TestTimeAugmentation` averages by default: the image itself and the
+#: image moved by one pixel right, left, down and up, as ``(dx, dy)``.
+ONE_PIXEL_SHIFTS: tuple[tuple[int, int], ...] = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def _check_shifts(shifts: object) -> tuple[tuple[int, int], ...]:
+    if isinstance(shifts, str | bytes) or not isinstance(shifts, Sequence) or not shifts:
+        raise ConfigError(
+            f"Argument 'shifts' must be a non-empty sequence of (dx, dy) pixel pairs, e.g. "
+            f"((0, 0), (1, 0)), but got {shifts!r}"
+        )
+    out = []
+    for shift in shifts:
+        ok = isinstance(shift, Sequence) and len(shift) == 2
+        ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in shift)
+        if not ok or max(abs(shift[0]), abs(shift[1])) > 27:
+            raise ConfigError(
+                f"Argument 'shifts' must hold (dx, dy) pairs of integers between -27 and 27, "
+                f"but got {shift!r}"
+            )
+        out.append((int(shift[0]), int(shift[1])))
+    return tuple(out)
+
+
+def shift_images(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """Move images ``dx`` pixels right and ``dy`` down, filling with zeros (black).
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        Shape (..., H, W).
+    dx, dy : int
+        Pixels to the right and down; negative values move left and up.
+
+    Returns
+    -------
+    torch.Tensor
+        The same shape; pixels moved past an edge are dropped.
+    """
+    # a negative pad crops: pad (dx, -dx) on the width moves the content right by dx
+    return F.pad(images, (dx, -dx, dy, -dy))
+
+
+class TestTimeAugmentation(nn.Module):
+    """Average a model's class probabilities over shifted copies of each image.
+
+    Each image is classified as itself and as copies moved by a pixel or so
+    (:data:`ONE_PIXEL_SHIFTS` by default); ``forward`` returns the log of the mean
+    probabilities, like :class:`Ensemble`, so it is used like any model (``predict_proba``,
+    :func:`mnistkit.evaluate`, export). No randomness: the views are fixed, the result is
+    deterministic. It costs one forward pass per view; all views of a batch go through the
+    model as one batch.
+
+    Test-time augmentation is an inference-time choice: it is not saved in the model file.
+    ``mnistkit evaluate --tta`` and ``mnistkit predict --tta`` apply it to a loaded model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps (B, 1, 28, 28) pixels in [0, 1] to logits (B, C); it is switched to eval mode
+        with this module.
+    shifts : sequence of (int, int), default=ONE_PIXEL_SHIFTS
+        The ``(dx, dy)`` moves, in pixels (right and down positive), one view each. Include
+        ``(0, 0)`` for the image itself.
+    """
+
+    # not a test class, whatever pytest's name rule says
+    __test__ = False
+
+    def __init__(
+        self,
+        model: nn.Module,
+        shifts: Sequence[tuple[int, int]] = ONE_PIXEL_SHIFTS,
+    ) -> None:
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise ConfigError(
+                f"Argument 'model' must be a torch.nn.Module, but got {type(model).__name__}"
+            )
+        self.model = model
+        self.shifts = _check_shifts(shifts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The log of the model's mean class probabilities over the views.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Pixels in [0, 1], shape (B, 1, 28, 28).
+
+        Returns
+        -------
+        torch.Tensor
+            float32 (B, C): ``log(mean_v softmax(model(view_v(x))))``; use it as logits.
+        """
+        views = torch.cat([shift_images(x, dx, dy) for dx, dy in self.shifts])  # (V*B, ...)
+        log_probs = torch.log_softmax(self.model(views).float(), dim=1)
+        log_probs = log_probs.reshape(len(self.shifts), x.shape[0], -1)  # (V, B, C)
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.shifts))
+
+    def extra_repr(self) -> str:
+        return f"shifts={self.shifts}"
