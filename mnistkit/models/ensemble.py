@@ -83,7 +83,12 @@ class Ensemble(nn.Module):
         """
         # (K, B, C): each member's log-probabilities, in float32 even under autocast
         log_probs = torch.stack([torch.log_softmax(m(x).float(), dim=1) for m in self.members])
-        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))  # (B, C)
+        return _log_mean_probabilities(log_probs)
+
+
+def _log_mean_probabilities(log_probs: torch.Tensor) -> torch.Tensor:
+    """(K, B, C) log-probabilities -> (B, C) log of their mean over K, computed stably."""
+    return torch.logsumexp(log_probs, dim=0) - math.log(log_probs.shape[0])
 
 
 #: The views :class:`TestTimeAugmentation` averages by default: the image itself and the
@@ -183,8 +188,7 @@ class TestTimeAugmentation(nn.Module):
         """
         views = torch.cat([shift_images(x, dx, dy) for dx, dy in self.shifts])  # (V*B, ...)
         log_probs = torch.log_softmax(self.model(views).float(), dim=1)
-        log_probs = log_probs.reshape(len(self.shifts), x.shape[0], -1)  # (V, B, C)
-        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.shifts))
+        return _log_mean_probabilities(log_probs.reshape(len(self.shifts), x.shape[0], -1))
 
     def extra_repr(self) -> str:
         return f"shifts={self.shifts}"
