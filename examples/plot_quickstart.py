@@ -86,8 +86,11 @@ assert report.accuracy > 0.95, report.accuracy
 
 # %%
 # About 97%, from 8,100 images and two epochs that take a few seconds on a laptop's CPU.
-# Trained on all 60,000 images for five epochs (``mnistkit train --val-fraction 0``; by
-# default the command holds 10% out for validation), the same network reaches 99.4%.
+# Trained on all 60,000 images for five epochs with these settings, the same network
+# reaches 99.4%. ``mnistkit train --val-fraction 0`` gets there faster: its ``default``
+# recipe adds batch normalisation to this network and trains it for three epochs, 99.36%
+# in 20 seconds of training on a 2-core CPU (by default the command holds 10% of the
+# images out for validation).
 #
 # Look at its predictions
 # -----------------------
