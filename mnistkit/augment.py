@@ -19,6 +19,10 @@ right and when shifted, so Fashion-MNIST takes :class:`RandomHorizontalFlip` and
     clothes = Compose(RandomHorizontalFlip(), RandomCrop(padding=2))
     Trainer(model, config, augment=digits)
 
+:class:`RandomErasing` blanks out a random rectangle of some images (Zhong et al., "Random
+Erasing Data Augmentation", 2017), which teaches a network not to rely on any one part of
+the picture.
+
 Each step has a ``to_dict()`` (recorded in ``metrics.json``) and a ``repr``.
 """
 
@@ -38,6 +42,7 @@ __all__ = [
     "ElasticDistortion",
     "RandomAffine",
     "RandomCrop",
+    "RandomErasing",
     "RandomHorizontalFlip",
     "describe",
 ]
@@ -396,6 +401,112 @@ class RandomHorizontalFlip:
         flip = torch.rand(images.shape[0], generator=generator) < self.p
         flip = flip.to(images.device).view(-1, 1, 1, 1)
         return torch.where(flip, images.flip(-1), images)
+
+
+class RandomErasing:
+    """Blank out a random rectangle in a random part of the batch.
+
+    Each image is erased with probability ``p``: a rectangle whose area is a fraction of the
+    image drawn uniformly from ``scale`` and whose height/width ratio is drawn
+    log-uniformly from ``ratio`` (the scheme of Zhong et al., 2017, and of
+    :class:`torchvision.transforms.RandomErasing`) is placed at a random position inside the
+    image and filled with ``value``. A rectangle too tall or too wide for the image is cut
+    to its height or width (torchvision draws again instead), so every erased image has
+    exactly one rectangle. The whole batch is erased in one masked operation on its device.
+
+    Parameters
+    ----------
+    p : float, default=0.5
+        Probability that an image is erased, in [0, 1].
+    scale : (float, float), default=(0.02, 0.33)
+        Least and most area of the rectangle, as fractions of the image, in (0, 1].
+    ratio : (float, float), default=(0.3, 3.3)
+        Least and most height/width ratio of the rectangle, positive.
+    value : float or "random", default=0.0
+        The fill: a grey level in [0, 1] (0 is the black background of MNIST-style images),
+        or ``"random"`` for uniform noise in [0, 1), drawn per pixel.
+    """
+
+    def __init__(
+        self,
+        p: float = 0.5,
+        scale: tuple[float, float] = (0.02, 0.33),
+        ratio: tuple[float, float] = (0.3, 3.3),
+        value: float | str = 0.0,
+    ) -> None:
+        who = "RandomErasing"
+        self.p = check_number(p, "p", low=0, high=1, who=who)
+        self.scale = _range(scale, "scale", who, low=0, default_centre=0.0)
+        if not isinstance(scale, tuple | list) or self.scale[0] <= 0 or self.scale[1] > 1:
+            raise fail("scale", scale, "a pair (low, high) with 0 < low <= high <= 1", who=who)
+        self.ratio = _range(ratio, "ratio", who, low=0, default_centre=0.0)
+        if not isinstance(ratio, tuple | list) or self.ratio[0] <= 0:
+            raise fail("ratio", ratio, "a pair (low, high) with 0 < low <= high", who=who)
+        if value != "random":
+            if isinstance(value, str):
+                raise fail("value", value, 'a grey level in [0, 1] or "random"', who=who)
+            value = check_number(value, "value", low=0, high=1, who=who)
+        self.value: float | str = value
+
+    def __repr__(self) -> str:
+        return (
+            f"RandomErasing(p={self.p}, scale={self.scale}, ratio={self.ratio}, "
+            f"value={self.value!r})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step's name and settings.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable.
+        """
+        return {
+            "name": "random_erasing",
+            "p": self.p,
+            "scale": list(self.scale),
+            "ratio": list(self.ratio),
+            "value": self.value,
+        }
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Erase a rectangle in a random part of the batch.
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            float (B, C, H, W), on any device.
+        generator : torch.Generator
+            CPU generator for the choices, the rectangles and the noise.
+
+        Returns
+        -------
+        torch.Tensor
+            The batch, some images with a blank rectangle: same shape, dtype and device.
+        """
+        _check_batch(images, "RandomErasing")
+        b, c, h, w = images.shape
+        erase = torch.rand(b, generator=generator) < self.p
+        area = _uniform(b, *self.scale, generator) * (h * w)
+        log_ratio = _uniform(b, math.log(self.ratio[0]), math.log(self.ratio[1]), generator)
+        aspect = torch.exp(log_ratio)  # height / width
+        heights = (area * aspect).sqrt().round().clamp(1, h).to(torch.int64)
+        widths = (area / aspect).sqrt().round().clamp(1, w).to(torch.int64)
+        # a uniform position among those that keep the rectangle inside the image
+        tops = torch.rand(b, generator=generator, dtype=torch.float64) * (h - heights + 1)
+        lefts = torch.rand(b, generator=generator, dtype=torch.float64) * (w - widths + 1)
+        tops, lefts = tops.floor().to(torch.int64), lefts.floor().to(torch.int64)
+        rows = torch.arange(h).view(1, h)
+        cols = torch.arange(w).view(1, w)
+        in_rows = (rows >= tops[:, None]) & (rows < (tops + heights)[:, None])  # (B, H)
+        in_cols = (cols >= lefts[:, None]) & (cols < (lefts + widths)[:, None])  # (B, W)
+        mask = (in_rows[:, :, None] & in_cols[:, None, :] & erase[:, None, None]).unsqueeze(1)
+        mask = mask.to(images.device)  # (B, 1, H, W), broadcast over the channels
+        if self.value == "random":
+            noise = torch.rand(b, c, h, w, generator=generator).to(images.device, images.dtype)
+            return torch.where(mask, noise, images)
+        return images.masked_fill(mask, float(self.value))
 
 
 class Compose:

@@ -21,6 +21,7 @@ from mnistkit.augment import (
     ElasticDistortion,
     RandomAffine,
     RandomCrop,
+    RandomErasing,
     RandomHorizontalFlip,
     describe,
 )
@@ -37,6 +38,8 @@ AUGMENTS = [
     RandomCrop(padding=3),
     RandomHorizontalFlip(),
     Compose(RandomHorizontalFlip(), RandomCrop(2)),
+    RandomErasing(p=1.0),
+    RandomErasing(p=0.5, value="random"),
 ]
 
 
@@ -82,6 +85,61 @@ def test_crop_shifts_by_whole_pixels_and_flip_mirrors(batch: torch.Tensor) -> No
     assert torch.equal(RandomCrop(padding=0)(batch, _generator(0)), batch)
     assert torch.equal(RandomHorizontalFlip(1.0)(batch, _generator(0)), batch.flip(-1))
     assert torch.equal(RandomHorizontalFlip(0.0)(batch, _generator(0)), batch)
+
+
+def test_random_erasing_blanks_one_rectangle_of_the_asked_size() -> None:
+    ones = torch.ones(400, 1, 28, 28)
+    erased = RandomErasing(p=1.0, scale=(0.05, 0.2), ratio=(0.5, 2.0))(ones, _generator(0))
+    areas, ratios = [], []
+    for image in erased[:, 0]:
+        blank = image == 0
+        rows, cols = blank.any(1).nonzero().flatten(), blank.any(0).nonzero().flatten()
+        height, width = len(rows), len(cols)
+        # one solid rectangle: its bounding box is all blank, everything else untouched
+        assert int(blank.sum()) == height * width > 0
+        assert rows.max() - rows.min() + 1 == height and cols.max() - cols.min() + 1 == width
+        assert bool((image[~blank] == 1).all())
+        areas.append(height * width / 784)
+        ratios.append(height / width)
+    # rounding the sides to whole pixels moves the area and ratio a little past the range
+    assert min(areas) >= 0.04 and max(areas) <= 0.22
+    assert min(areas) < 0.07 and max(areas) > 0.17  # the range is used, not a point of it
+    assert min(ratios) >= 0.4 and max(ratios) <= 2.5
+    # p: the share of images erased; value: the fill
+    half = RandomErasing(p=0.5)(ones, _generator(1))
+    share = float((half == 0).flatten(1).any(1).float().mean())
+    assert 0.4 < share < 0.6
+    grey = RandomErasing(p=1.0, value=0.5)(ones, _generator(2))
+    assert set(grey.unique().tolist()) == {0.5, 1.0}
+    noisy = RandomErasing(p=1.0, value="random")(ones, _generator(3))
+    changed = noisy != 1
+    assert bool((noisy[changed] < 1).all()) and noisy[changed].unique().numel() > 100
+    assert torch.equal(RandomErasing(p=0.0)(ones, _generator(4)), ones)
+    assert describe(RandomErasing()) == {
+        "name": "random_erasing",
+        "p": 0.5,
+        "scale": [0.02, 0.33],
+        "ratio": [0.3, 3.3],
+        "value": 0.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"value": "noise"}, "'value' must be a grey level in \\[0, 1\\] or \"random\""),
+        ({"value": 1.5}, "'value'"),
+        ({"scale": 0.2}, "'scale' must be a pair"),
+        ({"scale": (0.0, 0.3)}, "'scale' must be a pair"),
+        ({"scale": (0.1, 1.5)}, "'scale' must be a pair"),
+        ({"ratio": (0.0, 2.0)}, "'ratio' must be a pair"),
+        ({"ratio": (3.0, 1.0)}, "'ratio' must be a pair"),
+        ({"p": 2}, "'p'"),
+    ],
+)
+def test_random_erasing_arguments_are_checked(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(mnistkit.ConfigError, match=f"^RandomErasing: argument {match}"):
+        RandomErasing(**kwargs)  # type: ignore[arg-type]
 
 
 def test_augment_arguments_are_checked() -> None:
