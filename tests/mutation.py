@@ -116,6 +116,8 @@ TARGETS: dict[str, Target] = {
             "tests/test_reliability.py",
             "tests/test_accuracy.py::test_ema_weights_are_what_is_evaluated_and_saved",
             "tests/test_accuracy.py::test_resume_continues_the_weight_average",
+            "tests/test_accuracy.py::test_ema_follows_its_formula_step_by_step",
+            "tests/test_accuracy.py::test_validation_reads_the_weight_average",
             "tests/test_distributed.py::test_a_one_process_group_trains_as_no_group",
             "-m",
             "not slow",

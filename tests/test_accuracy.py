@@ -309,6 +309,54 @@ def test_ema_weights_are_what_is_evaluated_and_saved(mnist: DatasetSplits, tmp_p
     assert plain.inference_model is plain.model  # no average without ema_decay
 
 
+class _WeightsAfterEachStep(mnistkit.Callback):
+    def __init__(self) -> None:
+        self.steps: list[dict[str, torch.Tensor]] = []
+
+    def on_batch_end(self, run: mnistkit.RunView, batch: int, loss: float | None) -> None:
+        self.steps.append({k: v.detach().clone() for k, v in run.model.state_dict().items()})
+
+
+@pytest.mark.parametrize("decay", [0.2, 0.9])
+def test_ema_follows_its_formula_step_by_step(mnist: DatasetSplits, decay: float) -> None:
+    """avg_1 = w_1, then avg += (1 - min(decay, (1 + n) / (10 + n))) * (w - avg), n = step - 1.
+
+    With decay 0.2 the warm-up term (2/11 after one step) gives way to the decay; with 0.9
+    the warm-up term stays below it for the four steps. Integer buffers (batch norm's step
+    counter) are copied, not averaged.
+    """
+    recorder = _WeightsAfterEachStep()
+    trainer = _fit(_tiny(ema_decay=decay), mnist.train.subset(slice(0, 256)), (recorder,))
+    assert len(recorder.steps) == 4
+    expected = {k: v.clone() for k, v in recorder.steps[0].items()}
+    for n, weights in enumerate(recorder.steps[1:], start=1):
+        moved = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
+        for name, value in weights.items():
+            if value.is_floating_point():
+                expected[name] += moved * (value - expected[name])
+            else:
+                expected[name] = value.clone()
+    averaged = trainer.inference_model.state_dict()
+    for name, value in expected.items():
+        torch.testing.assert_close(averaged[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    assert int(averaged["features.1.num_batches_tracked"]) == 4
+
+
+def test_validation_reads_the_weight_average(mnist: DatasetSplits) -> None:
+    train, val = mnist.train.subset(slice(0, 512)), mnist.train.subset(slice(512, 812))
+    trainer = _fit(_tiny(ema_decay=0.9, epochs=2, lr=0.02), train, val=val)
+    record = trainer.history.records[-1]
+    report = mnistkit.metrics.Report.from_probabilities(
+        predict_proba(trainer.inference_model, val.images, precision="32"), val.labels
+    )
+    assert record["val_loss"] == pytest.approx(report.nll, rel=1e-5)
+    assert record["val_accuracy"] == pytest.approx(report.accuracy)
+    raw = mnistkit.metrics.Report.from_probabilities(
+        predict_proba(trainer.model, val.images, precision="32"), val.labels
+    )
+    assert abs(raw.nll - report.nll) > 1e-3  # the raw weights read otherwise
+
+
 def test_resume_continues_the_weight_average(mnist: DatasetSplits, tmp_path: Path) -> None:
     train = mnist.train.subset(slice(0, 256))
     straight = _fit(_tiny(ema_decay=0.9, epochs=2), train)

@@ -143,9 +143,11 @@ class _Recorder(Callback):
         self.calls.append("fit_start")
 
     def on_fit_end(self, run: RunView, history: mnistkit.History) -> None:
+        assert isinstance(run, RunView) and isinstance(history, mnistkit.History)
         self.calls.append("fit_end")
 
     def on_exception(self, run: RunView, error: BaseException) -> None:
+        assert isinstance(run, RunView)
         self.calls.append("exception")
         self.error = error
         if self.fail:

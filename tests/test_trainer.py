@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -627,3 +628,61 @@ def test_callbacks_see_the_batch_loss_every_log_every_batches(
         logits = initial(few.images[first].unsqueeze(1).float() / 255)
     expected = torch.nn.functional.cross_entropy(logits, few.labels[first]).item()
     assert seen[0][1] == pytest.approx(expected, rel=1e-5)
+
+
+class _Modes(Callback):
+    """Records the hooks' arguments and the model's mode during each training step."""
+
+    def __init__(self) -> None:
+        self.training: list[bool] = []
+        self.fit_start: RunView | None = None
+        self.fit_end: tuple[object, object] | None = None
+
+    def on_fit_start(self, run: RunView) -> None:
+        self.fit_start = run
+
+    def on_batch_end(self, run: RunView, batch: int, loss: float | None) -> None:
+        self.training.append(run.model.training)
+
+    def on_fit_end(self, run: RunView, history: mnistkit.History) -> None:
+        self.fit_end = (run, history)
+
+
+def test_training_and_validation_run_in_their_modes(small: tuple[Split, Split]) -> None:
+    """Steps in train mode with autograd; validation in eval mode under inference_mode."""
+    import time
+
+    train, val = small[0].subset(slice(0, 640)), small[1].subset(slice(0, 300))
+    model = get_model("cnn", channels=(4, 8), hidden=0, batch_norm=True)
+    calls: list[tuple[bool, bool]] = []  # (module.training, inference mode) per forward
+    model.register_forward_hook(
+        lambda m, i, o: calls.append((m.training, torch.is_inference_mode_enabled()))
+    )
+    modes = _Modes()
+    trainer = Trainer(
+        model, _config(epochs=2, batch_size=128, eval_batch_size=150), callbacks=[modes]
+    )
+    started = time.perf_counter()
+    history = trainer.fit(train, val)
+    elapsed = time.perf_counter() - started
+    assert modes.training == [True] * 10
+    assert calls == ([(True, False)] * 5 + [(False, True)] * 2) * 2
+    assert isinstance(modes.fit_start, RunView) and modes.fit_end is not None
+    assert modes.fit_end[0] is modes.fit_start and modes.fit_end[1] is history
+    assert all(0.0 < r["seconds"] < elapsed for r in history.records)
+
+
+def test_fit_takes_a_device_loader_and_names_its_data(small: tuple[Split, Split]) -> None:
+    train = small[0].subset(slice(0, 256))
+    assert train.name.startswith("mnist")
+    loader = mnistkit.DeviceLoader(train, batch_size=64, shuffle=True)
+    modes = _Modes()
+    Trainer(get_model("linear"), _config(epochs=1), callbacks=[modes]).fit(loader)
+    assert modes.fit_start is not None and modes.fit_start.dataset == "mnist"
+    assert len(modes.training) == 4
+
+
+def test_a_validation_split_of_one_image_is_measured(small: tuple[Split, Split]) -> None:
+    train, val = small[0].subset(slice(0, 128)), small[1].subset(slice(0, 1))
+    record = Trainer(get_model("linear"), _config(epochs=1)).fit(train, val).records[0]
+    assert math.isfinite(record["val_loss"]) and record["val_accuracy"] in (0.0, 1.0)
