@@ -112,11 +112,23 @@ def test_env_variable_is_used(data_root: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("MNISTKIT_DATA_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere")
     assert datasets.data_dir() == Path("/somewhere/mnistkit")
+    # without either, the per-user cache under the home folder
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", "/home/learner")
+    assert datasets.data_dir() == Path("/home/learner/.cache/mnistkit")
 
 
 def test_unknown_name() -> None:
     with pytest.raises(mnistkit.ConfigError, match="'fashion-mnist', 'mnist'"):
         datasets.load("cifar10")
+    with pytest.raises(mnistkit.ConfigError, match="but got 3"):
+        datasets.get_info(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", [" MNIST ", "Fashion_MNIST", "fashion", "FASHION"])
+def test_names_are_forgiving(name: str) -> None:
+    expected = "mnist" if "mnist" in name.lower() and "fashion" not in name.lower() else None
+    assert datasets.get_info(name).name == (expected or "fashion-mnist")
 
 
 def test_missing_files_without_download(tmp_path: Path) -> None:
@@ -144,7 +156,12 @@ def _rewrite(path: Path, transform: object) -> None:
     [
         ("t10k-labels-idx1-ubyte", lambda b: b[:-10], "truncated"),
         ("t10k-labels-idx1-ubyte", lambda b: b"\x00\x00\x07\x01" + b[4:], "wrong magic number"),
-        ("t10k-labels-idx1-ubyte", lambda b: b + b"\x00", "trailing bytes"),
+        (
+            "t10k-labels-idx1-ubyte",
+            lambda b: b + b"\x00",
+            "has trailing bytes: the header declares shape \\(10000,\\) \\(10000 bytes of "
+            "data\\) but the file holds more than that",
+        ),
         ("t10k-labels-idx1-ubyte", lambda b: b[:2], "too short"),
         # one flipped pixel: well-formed, but not the original content
         ("t10k-images-idx3-ubyte", lambda b: b[:1000] + bytes([b[1000] ^ 1]) + b[1001:], "SHA-256"),
@@ -273,7 +290,9 @@ def test_header_declaring_more_than_max_bytes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "1"])
 def test_read_idx_rejects_bad_max_bytes(data_root: Path, bad: object) -> None:
-    with pytest.raises(mnistkit.ConfigError, match="'max_bytes' must be a positive integer"):
+    with pytest.raises(
+        mnistkit.ConfigError, match="^read_idx: argument 'max_bytes' must be a positive integer"
+    ):
         datasets.read_idx(data_root / "mnist" / "t10k-labels-idx1-ubyte.gz", max_bytes=bad)  # type: ignore[arg-type]
 
 
@@ -521,3 +540,92 @@ def test_verify_defaults_and_checks_the_content(data_root: Path, tmp_path: Path)
     _rewrite(target, lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:])
     with pytest.raises(mnistkit.CorruptFileError, match="SHA-256"):
         datasets.verify("mnist", root=tmp_path)
+
+
+def test_split_checks_its_labels(mnist: DatasetSplits) -> None:
+    images, labels = mnist.test.images[:20], mnist.test.labels[:20]
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        datasets.Split(images, labels[:19], mnist.classes)  # 1-D, one short
+    assert "one label per image (20) but got shape (19,)" in str(caught.value)
+    out_of_range = labels.clone()
+    for low, high in ((-1, 3), (0, 10)):
+        out_of_range[0], out_of_range[1] = low, high
+        with pytest.raises(mnistkit.ConfigError) as caught:
+            datasets.Split(images, out_of_range, mnist.classes)
+        assert f"must lie in [0, 10) for 10 classes but ranges over [{low}, " in str(caught.value)
+    small = datasets.Split(images, labels.to(torch.uint8), mnist.classes)
+    assert small.labels.dtype == torch.int64 and torch.equal(small.labels, labels)
+
+
+def test_loaded_splits_are_named_and_fashion_shows_its_class_names(
+    mnist: DatasetSplits, fashion: DatasetSplits
+) -> None:
+    assert (mnist.train.name, mnist.test.name) == ("mnist/train", "mnist/test")
+    assert fashion.test.name == "fashion-mnist/test"
+    # the strips under the tables label each picture with its class name
+    shown = {fashion.classes[int(i)] for i in fashion.test.labels[:12]}
+    for html in (fashion.test._repr_html_(), fashion._repr_html_()):
+        assert all(name in html for name in shown), shown
+
+
+def test_verify_false_skips_the_checksums_not_the_structure(
+    data_root: Path, tmp_path: Path
+) -> None:
+    folder = _copy_mnist(data_root, tmp_path)
+    # one training label changed to another valid label: well-formed, not the original
+    _rewrite(
+        folder / "train-labels-idx1-ubyte.gz", lambda b: b[:8] + bytes([(b[8] + 1) % 10]) + b[9:]
+    )
+    loaded = datasets.load("mnist", root=tmp_path, download=False, verify=False)
+    assert int(loaded.train.labels[0]) == (5 + 1) % 10  # MNIST's first training digit is a 5
+    with pytest.raises(mnistkit.CorruptFileError, match="train-labels-idx1-ubyte.*SHA-256"):
+        datasets.load("mnist", root=tmp_path, download=False, verify=True)
+
+
+def _idx(type_code: int, shape: tuple[int, ...], payload: bytes) -> bytes:
+    dims = b"".join(n.to_bytes(4, "big") for n in shape)
+    return b"\x00\x00" + bytes([type_code, len(shape)]) + dims + payload
+
+
+@pytest.mark.parametrize(
+    ("stem", "content", "message"),
+    [
+        (
+            "t10k-images-idx3-ubyte",
+            _idx(0x0D, (10_000, 28, 28), bytes(4 * 28 * 28 * 10_000)),
+            "expected uint8 images of shape (N, rows, cols) but the header declares float32 of "
+            "shape (10000, 28, 28)",
+        ),
+        (
+            "t10k-labels-idx1-ubyte",
+            _idx(0x08, (10_000, 1), bytes(10_000)),
+            "expected a 1-D label file but the header declares shape (10000, 1)",
+        ),
+        (
+            "t10k-labels-idx1-ubyte",
+            _idx(0x08, (10_000,), bytes(9_999) + bytes([10])),
+            "label 10 is out of range for 10 classes",
+        ),
+        (
+            "t10k-labels-idx1-ubyte",
+            _idx(0x08, (9_000,), bytes(9_000)),
+            "holds 10000 images but",
+        ),
+    ],
+)
+def test_well_formed_files_of_the_wrong_kind_are_named(
+    data_root: Path, tmp_path: Path, stem: str, content: bytes, message: str
+) -> None:
+    folder = _copy_mnist(data_root, tmp_path)
+    (folder / f"{stem}.gz").write_bytes(gzip.compress(content))
+    with pytest.raises(mnistkit.CorruptFileError) as caught:
+        datasets.load("mnist", root=tmp_path, download=False, verify=False)
+    assert message in str(caught.value), str(caught.value)
+
+
+def test_a_header_cut_inside_its_sizes_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "cut.gz"
+    path.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + (28).to_bytes(4, "big") + b"\x00"))
+    with pytest.raises(mnistkit.CorruptFileError) as caught:
+        datasets.read_idx(path)
+    assert str(caught.value) == f"{path}: truncated inside the header of 3 dimension sizes."
