@@ -669,6 +669,12 @@ def test_training_and_validation_run_in_their_modes(small: tuple[Split, Split]) 
     assert calls == ([(True, False)] * 5 + [(False, True)] * 2) * 2
     assert isinstance(modes.fit_start, RunView) and modes.fit_end is not None
     assert modes.fit_end[0] is modes.fit_start and modes.fit_end[1] is history
+    run = modes.fit_start  # what every callback is told about the run
+    assert (run.device, run.precision, run.history) == (torch.device("cpu"), "32", history)
+    assert (run.train_size, run.batches_per_epoch, run.start_epoch) == (640, 5, 0)
+    assert run.train_data is not None and torch.equal(run.train_data.images, train.images)
+    assert run.val_data is not None and torch.equal(run.val_data.labels, val.labels)
+    assert (run.world_size, run.epochs, run.model) == (1, 2, model)
     assert all(0.0 < r["seconds"] < elapsed for r in history.records)
 
 
@@ -686,3 +692,8 @@ def test_a_validation_split_of_one_image_is_measured(small: tuple[Split, Split])
     train, val = small[0].subset(slice(0, 128)), small[1].subset(slice(0, 1))
     record = Trainer(get_model("linear"), _config(epochs=1)).fit(train, val).records[0]
     assert math.isfinite(record["val_loss"]) and record["val_accuracy"] in (0.0, 1.0)
+
+
+def test_a_trainer_without_a_config_uses_the_defaults() -> None:
+    trainer = Trainer(get_model("linear"))
+    assert trainer.config == TrainConfig()
