@@ -323,6 +323,10 @@ def test_unsupported_pixel_mode(tmp_path: Path) -> None:
         (np.full((28, 28), 2.0), r"outside \[0, 1\]"),
         (np.full((28, 28), np.nan), "non-finite"),
         (np.ones((28, 28), dtype=np.uint8), "contains no digit"),
+        # blank paper of any shade: the same level everywhere is no digit
+        (np.full((28, 28), 0.5, dtype=np.float32), "contains no digit"),
+        (np.full((40, 30), 153, dtype=np.uint8), "contains no digit"),
+        (np.full((28, 28), 1.0, dtype=np.float32), "contains no digit"),
     ],
 )
 def test_bad_arrays(array: npt.NDArray[np.generic], match: str) -> None:
