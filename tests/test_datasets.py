@@ -558,14 +558,24 @@ def test_split_checks_its_labels(mnist: DatasetSplits) -> None:
 
 
 def test_loaded_splits_are_named_and_fashion_shows_its_class_names(
-    mnist: DatasetSplits, fashion: DatasetSplits
+    data_root: Path, fashion: DatasetSplits
 ) -> None:
+    from mnistkit import _html
+
+    mnist = datasets.load("mnist", root=data_root, download=False)  # not the shared fixture
     assert (mnist.train.name, mnist.test.name) == ("mnist/train", "mnist/test")
     assert fashion.test.name == "fashion-mnist/test"
-    # the strips under the tables label each picture with its class name
-    shown = {fashion.classes[int(i)] for i in fashion.test.labels[:12]}
-    for html in (fashion.test._repr_html_(), fashion._repr_html_()):
-        assert all(name in html for name in shown), shown
+    # the strips under the tables label each picture with its class name, not its number
+    for split in (fashion.train, fashion.test):
+        images, labels = split.images[:12], split.labels[:12]
+        alt = f"{split.name}: first digits"
+        named = _html.digit_strip(images, labels, fashion.classes, alt=alt)
+        assert named != _html.digit_strip(images, labels, alt=alt)
+        assert named in fashion._repr_html_()
+    test = fashion.test
+    alt = f"Split {test.name!r}: first digits"
+    named = _html.digit_strip(test.images[:12], test.labels[:12], fashion.classes, alt=alt)
+    assert named in test._repr_html_()
 
 
 def test_verify_false_skips_the_checksums_not_the_structure(
