@@ -562,7 +562,7 @@ def test_loaded_splits_are_named_and_fashion_shows_its_class_names(
 ) -> None:
     from mnistkit import _html
 
-    mnist = datasets.load("mnist", root=data_root, download=False)  # not the shared fixture
+    mnist = datasets.load(root=data_root, download=False)  # MNIST by default; not the fixture
     assert (mnist.train.name, mnist.test.name) == ("mnist/train", "mnist/test")
     assert fashion.test.name == "fashion-mnist/test"
     # the strips under the tables label each picture with its class name, not its number
