@@ -208,6 +208,12 @@ def test_metrics_logger_writes_json_lines_and_csv(tmp_path: Path) -> None:
     missing = tmp_path / "new.csv"
     MetricsLogger(missing).on_fit_start(_view(start_epoch=2))  # resuming without a file
     assert missing.read_text() == ""
+    # resuming with an empty file (a run stopped before its first epoch ended): the first
+    # record writes the header
+    empty = MetricsLogger(missing)
+    empty.on_fit_start(_view(start_epoch=2))
+    empty.on_epoch_end(_view(), 3, {"train_loss": 0.5})
+    assert missing.read_text().splitlines() == ["epoch,train_loss", "3,0.5"]
     with pytest.raises(ConfigError) as caught:
         MetricsLogger(tmp_path / "log.txt")
     assert str(caught.value) == (
@@ -249,6 +255,16 @@ def test_epoch_log_names_its_file(tmp_path: Path) -> None:
 def test_epoch_log_defaults_to_standard_output(capsys: pytest.CaptureFixture[str]) -> None:
     EpochLog().on_epoch_end(_view(), 1, {"train_loss": 0.5, "seconds": 1.0})
     assert capsys.readouterr().out == "epoch 1/20  train_loss 0.5000  1.0s\n"
+
+
+def test_progress_bar_is_closed_when_the_fit_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    run, bar = _view(), ProgressBar(leave=True)
+    bar.on_epoch_start(run, 1)
+    drawn = bar._bar
+    bar.on_batch_end(run, 0, 0.5)
+    bar.on_exception(run, RuntimeError("diverged"))
+    assert bar._bar is None and drawn.disable  # tqdm disables a bar once closed
+    assert "epoch 1/20" in capsys.readouterr().err
 
 
 def test_progress_bar_counts_batches_and_shows_the_loss(
