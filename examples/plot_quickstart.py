@@ -89,7 +89,7 @@ assert report.accuracy > 0.95, report.accuracy
 # Trained on all 60,000 images for five epochs with these settings, the same network
 # reaches 99.4%. ``mnistkit train --val-fraction 0`` gets there faster: its ``default``
 # recipe adds batch normalisation to this network and trains it for three epochs, 99.36%
-# in 20 seconds of training on a 2-core CPU (by default the command holds 10% of the
+# in under half a minute of training on a 2-core CPU (by default the command holds 10% of the
 # images out for validation).
 #
 # Look at its predictions

@@ -76,10 +76,8 @@ def _textbook_cnn(model: CNN, images: torch.Tensor, *, pool_first: bool) -> torc
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])
-def test_cnn_pools_before_relu_and_computes_the_textbook_order(
-    batch_norm: bool, mnist: DatasetSplits
-) -> None:
-    """Pooling before the ReLU is an exact rewrite (they commute), in training and eval."""
+def test_cnn_stages_compute_the_textbook_order(batch_norm: bool, mnist: DatasetSplits) -> None:
+    """Convolution, batch norm (if any), ReLU, max-pool; in training and in eval mode."""
     torch.manual_seed(0)
     model = get_model("cnn", batch_norm=batch_norm, dropout=0.0)
     assert isinstance(model, CNN)
@@ -91,7 +89,12 @@ def test_cnn_pools_before_relu_and_computes_the_textbook_order(
             textbook = _textbook_cnn(model, images, pool_first=False)
         torch.testing.assert_close(ours, textbook, rtol=0, atol=0)
     kinds = [type(m).__name__ for m in model.features[:4]]
-    assert kinds == ["Conv2d", "BatchNorm2d" if batch_norm else "Identity", "MaxPool2d", "ReLU"]
+    assert kinds == ["Conv2d", "BatchNorm2d" if batch_norm else "Identity", "ReLU", "MaxPool2d"]
+    if not batch_norm:  # then pooling first computes the same function: ReLU and max commute
+        pooled = get_model("cnn", pool_before_norm=True, dropout=0.0)
+        pooled.load_state_dict(model.state_dict())
+        with torch.no_grad():
+            torch.testing.assert_close(pooled.eval()(images), model.eval()(images))
 
 
 def test_pool_before_norm_normalises_the_pooled_maps(mnist: DatasetSplits) -> None:

@@ -518,6 +518,22 @@ class _FunctionalNet(nn.Module):
         return torch.relu(self.conv(x)).mean(dim=(2, 3))  # (B, 4)
 
 
+def test_plot_feature_maps_activated_after_a_pool_first_stage(mnist: DatasetSplits) -> None:
+    """The default recipe's CNN pools before batch norm and ReLU: the maps it passes on are
+    14 × 14."""
+    torch.manual_seed(0)
+    cnn = get_model("cnn", batch_norm=True, pool_before_norm=True)
+    image = mnist.test.images[0]
+    fig = plotting.plot_feature_maps(cnn, image, activated=True, ncols=4, max_maps=8)
+    with torch.no_grad():
+        pixels = image.float().div(255)[None, None]
+        expected = cnn.eval().features[:4](cnn.normalize(pixels))[0].numpy()  # (32, 14, 14)
+    axes = _image_axes(fig)
+    assert len(axes) == 8 and expected.shape == (32, 14, 14)
+    for i, ax in enumerate(axes):
+        np.testing.assert_allclose(_pixels(ax), expected[i], rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_plot_feature_maps_activated_share_one_scale(
     mnist: DatasetSplits, batch_norm: bool

@@ -282,7 +282,8 @@ def _record_layer(
 
     Returns the convolution's output (``None`` if the pass does not call it) and
     ``(module, output)`` of the first activation module called after it, before any other
-    convolution, with the same output shape (``None`` if there is none).
+    convolution, with as many channels (``None`` if there is none): of the same size, or
+    smaller when the network pools before its activation.
     """
     # (module, output) in call order; outputs are cloned, since an in-place activation
     # (nn.ReLU(inplace=True)) would otherwise overwrite the convolution's recorded output
@@ -310,7 +311,7 @@ def _record_layer(
     for module, value in calls[start + 1 :]:
         if isinstance(module, nn.Conv2d):
             break
-        if value.shape == output.shape:
+        if value.ndim == output.ndim and value.shape[:2] == output.shape[:2]:
             return output, (module, value)
     return output, None
 
@@ -337,7 +338,9 @@ def plot_feature_maps(
 
     With ``activated=True`` it is what the layer passes on: the output of the activation
     module (such as :class:`torch.nn.ReLU`) that the forward pass calls next after the
-    convolution, with any batch normalisation between them applied. All maps then share
+    convolution, with any batch normalisation between them applied (and any pooling: a
+    network that pools before its activation, such as ``CNN(pool_before_norm=True)``,
+    shows maps of half the size). All maps then share
     one colour scale, shown by a colour bar, so that their brightness can be compared (a
     map that is 0 everywhere is as dark as the scale's bottom), and the title names the
     layer by its place among the model's convolutions: ``conv1``, ``conv2``, ...
@@ -399,7 +402,7 @@ def plot_feature_maps(
         kinds = ", ".join(kind.__name__ for kind in _ACTIVATIONS[:4])
         raise ConfigError(
             f"Argument 'activated' asks for the activation after {label!r}, but the forward "
-            f"pass calls no activation module ({kinds}, ...) with its output shape before the "
+            f"pass calls no activation module ({kinds}, ...) with its channels before the "
             "next convolution (a functional call such as torch.relu cannot be seen); pass "
             "activated=False to show the convolution's output"
         )
