@@ -314,23 +314,32 @@ _RECIPE_FLAGS = (
 )
 
 
+def _run_folder(given: Path | None, default_name: str) -> Path:
+    """A training command's output folder: ``--out``, else ``runs/<default_name>``."""
+    from mnistkit.exceptions import ConfigError
+
+    out = given or Path("runs") / default_name
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"Argument '--out' must be a folder, but {str(out)!r} is a file")
+    return out
+
+
+def _flags_given(args: argparse.Namespace, names: Sequence[str]) -> dict[str, object]:
+    """The recipe fields set on the command line: they override the recipe's values."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
 def _train(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # the command writes figures to files; it never opens a window
 
     from mnistkit.callbacks import Callback, EpochLog
-    from mnistkit.exceptions import ConfigError
     from mnistkit.recipes import get_recipe
     from mnistkit.run import run_training
 
-    out: Path = args.out or Path("runs") / f"{args.dataset}-{args.model or args.recipe}"
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"Argument '--out' must be a folder, but {str(out)!r} is a file")
-    # the flags given override the recipe's fields; the others keep the recipe's values
-    overrides = {
-        name: getattr(args, name) for name in _RECIPE_FLAGS if getattr(args, name) is not None
-    }
+    out = _run_folder(args.out, f"{args.dataset}-{args.model or args.recipe}")
+    overrides = _flags_given(args, _RECIPE_FLAGS)
     recipe = get_recipe(args.recipe).replace(
         progress=not args.quiet and sys.stderr.isatty(), **overrides
     )
@@ -585,18 +594,11 @@ def _ensemble(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
 
     from mnistkit.callbacks import EpochLog
-    from mnistkit.exceptions import ConfigError
     from mnistkit.recipes import get_recipe
     from mnistkit.run import run_ensemble
 
-    out: Path = args.out or Path("runs") / f"{args.dataset}-{args.recipe}-ensemble"
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"Argument '--out' must be a folder, but {str(out)!r} is a file")
-    overrides = {
-        name: getattr(args, name)
-        for name in ("epochs", "device", "precision")
-        if getattr(args, name) is not None
-    }
+    out = _run_folder(args.out, f"{args.dataset}-{args.recipe}-ensemble")
+    overrides = _flags_given(args, ("epochs", "device", "precision"))
     recipe = get_recipe(args.recipe).replace(
         progress=not args.quiet and sys.stderr.isatty(), **overrides
     )

@@ -234,17 +234,13 @@ def _run(
         "wall_seconds": time.perf_counter() - started,
         "epochs": len(history),
         "parameters": sum(p.numel() for p in built.parameters()),
-        "device": str(trainer.device),
-        "hardware": _hardware(trainer.device),
-        "threads": torch.get_num_threads(),
+        **_machine_record(trainer.device),
         "world_size": trainer.distributed.world_size,
         "backend": trainer.distributed.backend,
         "precision": trainer.precision.precision,
         "seed": config.seed,
         "val_fraction": val_fraction,
-        "config": config.to_dict(),
-        "model_config": recipe.to_dict()["model_config"],
-        "augment": recipe.to_dict()["augment"],
+        **_settings_record(recipe),
         "report": report.to_dict(),
     }
     model_path = out / "model.safetensors"
@@ -289,6 +285,25 @@ def _draw_figures(
         with atomic_open(out / name, "wb") as handle:
             figure.savefig(handle, format="png", dpi=100, bbox_inches="tight")
         plt.close(figure)
+
+
+def _machine_record(device: torch.device) -> dict[str, Any]:
+    """``metrics.json``'s device, hardware and thread count."""
+    return {
+        "device": str(device),
+        "hardware": _hardware(device),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _settings_record(recipe: Recipe) -> dict[str, Any]:
+    """``metrics.json``'s resolved training settings, model settings and augmentation."""
+    described = recipe.to_dict()
+    return {
+        "config": recipe.config.to_dict(),
+        "model_config": described["model_config"],
+        "augment": described["augment"],
+    }
 
 
 def _hardware(device: torch.device) -> str:
@@ -528,13 +543,9 @@ def _evaluate_ensemble(
         "train_seconds": sum(float(r.get("train_seconds", 0.0)) for r in member_records),
         "eval_seconds": time.perf_counter() - started,
         "parameters": sum(p.numel() for p in ensemble.parameters()),
-        "device": str(device),
-        "hardware": _hardware(device),
-        "threads": torch.get_num_threads(),
+        **_machine_record(device),
         "precision": resolve_precision(config.precision, device).precision,
-        "config": config.to_dict(),
-        "model_config": recipe.to_dict()["model_config"],
-        "augment": recipe.to_dict()["augment"],
+        **_settings_record(recipe),
         "report": report.to_dict(),
     }
     model_path = save_model(

@@ -346,8 +346,10 @@ class Trainer:
             The summed loss and the number correct, as 0-d tensors.
         """
         images = images.contiguous(memory_format=self._memory_format)
-        averaged = self._state.averaged if self._state is not None else None
-        network = self._network if averaged is None else averaged.module
+        # the weight average when there is one; else the module the steps call (compiled or
+        # data-parallel), which computes what self.model computes
+        average = self.inference_model
+        network = self._network if average is self.model else average
         with self.precision.autocast():
             logits = network(images)  # (B, C)
         loss = F.cross_entropy(logits.float(), labels, reduction="sum")
