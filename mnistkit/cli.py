@@ -142,7 +142,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     tta_help = (
         "test-time augmentation: average the probabilities of each image and of its copies "
-        "moved one pixel right, left, down and up (5 forward passes)"
+        "moved one pixel right, left, down and up (5 forward passes), and of their mirror "
+        "images for a data set whose classes mirroring keeps (clothes: 10 passes)"
     )
     evaluate = sub.add_parser("evaluate", help="evaluate a saved model on a test set")
     evaluate.add_argument("model", type=Path, help="a .safetensors file written by 'train'")
@@ -372,10 +373,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------- evaluate
-def _with_tta(model: nn.Module, tta: bool) -> nn.Module:
+def _with_tta(model: nn.Module, tta: bool, dataset: str | None) -> nn.Module:
+    """``model`` inside the views ``--tta`` asks for: mirrored too if ``dataset`` allows."""
+    from mnistkit import datasets
     from mnistkit.models import TestTimeAugmentation
 
-    return TestTimeAugmentation(model) if tta else model
+    if not tta:
+        return model
+    known = dataset is not None and dataset in datasets.list_datasets()
+    flip = known and datasets.get_info(dataset).mirror_symmetric  # type: ignore[arg-type]
+    return TestTimeAugmentation(model, flip=flip)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -396,15 +403,19 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{args.model}: the model has {len(loaded.metadata.classes)} classes but {name} has "
             f"{len(data.classes)}."
         )
-    model = _with_tta(loaded.model, args.tta)
+    model = _with_tta(loaded.model, args.tta, name)
     probs = predict_proba(model, data.test.images, precision=args.precision)
     report = Report.from_probabilities(probs, data.test.labels, classes=data.classes)
-    tta = [list(s) for s in model.shifts] if isinstance(model, TestTimeAugmentation) else None
+    tta = None
+    if isinstance(model, TestTimeAugmentation):
+        tta = {"shifts": [list(s) for s in model.shifts], "flip": model.flip}
     if args.json:
         facts = {"model": str(args.model), "dataset": name, "tta": tta}
         _out(json.dumps({**facts, **report.to_dict()}, indent=2))
     else:
-        views = f", test-time augmentation over {len(tta)} views" if tta else ""
+        views = ""
+        if isinstance(model, TestTimeAugmentation):
+            views = f", test-time augmentation over {model.num_views} views"
         _out(f"{args.model} on {name} test ({len(data.test)} images{views})")
         _out(str(report))
     return EXIT_OK
@@ -418,7 +429,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     loaded = load_model(args.model, device=args.device)
     images = load_images(args.images)  # every file checked before any output
-    probs = predict_proba(_with_tta(loaded.model, args.tta), images, precision=args.precision)
+    model = _with_tta(loaded.model, args.tta, loaded.metadata.dataset)
+    probs = predict_proba(model, images, precision=args.precision)
     classes = loaded.metadata.classes
     for path, row in zip(args.images, probs, strict=True):
         index = int(row.argmax())

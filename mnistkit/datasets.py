@@ -119,6 +119,10 @@ class DatasetInfo:
     mean, std : float
         Pixel mean and standard deviation of the training images on a [0, 1] scale, the usual
         normalisation constants.
+    mirror_symmetric : bool, default=False
+        Whether an image mirrored left-right shows the same class (a shoe or a shirt, not a
+        digit: a mirrored 2 is no 2). ``mnistkit evaluate --tta`` and ``predict --tta`` add
+        mirrored views only where it is True.
     """
 
     name: str
@@ -130,6 +134,7 @@ class DatasetInfo:
     sizes: dict[str, int]
     mean: float
     std: float
+    mirror_symmetric: bool = False
 
 
 def _torchvision_md5(cls: type[torchvision.datasets.MNIST]) -> dict[str, str]:
@@ -185,6 +190,7 @@ _REGISTRY: dict[str, DatasetInfo] = {
         # Measured on the 60,000 training images (tests/test_datasets.py checks them).
         mean=0.2860,
         std=0.3530,
+        mirror_symmetric=True,
     ),
 }
 

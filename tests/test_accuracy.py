@@ -244,6 +244,36 @@ def test_test_time_augmentation_averages_the_shifted_views(mnist: DatasetSplits)
     assert "shifts=((0, 0),)" in repr(itself)
 
 
+def test_test_time_augmentation_with_mirror_images(fashion: DatasetSplits) -> None:
+    torch.manual_seed(0)
+    model = get_model("cnn", dataset="fashion-mnist", channels=(8, 16), hidden=0).eval()
+    images = fashion.test.images[:200]
+    pixels = DeviceLoader.to_float(images)
+    shifts = [(0, 0), (1, 0)]
+    wrapped = TestTimeAugmentation(model, shifts=shifts, flip=True)
+    assert wrapped.num_views == 4 and TestTimeAugmentation(model, shifts=shifts).num_views == 2
+    views = [shift_images(p, dx, dy) for p in (pixels, pixels.flip(-1)) for dx, dy in shifts]
+    expected = torch.stack([torch.softmax(model(v), 1) for v in views]).mean(0)
+    torch.testing.assert_close(predict_proba(wrapped, images, precision="32"), expected)
+    # a mirrored image's view is its own mirror view: a symmetric image gains nothing
+    symmetric = torch.cat([images[..., :14], images[..., :14].flip(-1)], dim=-1)
+    mirrored = TestTimeAugmentation(model, shifts=[(0, 0)], flip=True)
+    torch.testing.assert_close(
+        predict_proba(mirrored, symmetric, precision="32"),
+        predict_proba(model, symmetric, precision="32"),
+    )
+    assert not torch.allclose(
+        predict_proba(mirrored, images, precision="32"),
+        predict_proba(model, images, precision="32"),
+        atol=1e-3,
+    )
+    assert "flip=True" in repr(wrapped)
+    with pytest.raises(mnistkit.ConfigError, match="Argument 'flip' must be True or False"):
+        TestTimeAugmentation(model, flip="yes")  # type: ignore[arg-type]
+    assert mnistkit.datasets.get_info("fashion-mnist").mirror_symmetric
+    assert not mnistkit.datasets.get_info("mnist").mirror_symmetric
+
+
 @pytest.mark.parametrize(
     "shifts", [[], "up", [(0, 0, 1)], [(0.5, 0)], [(True, 0)], [(28, 0)], [(0, -28)], 3]
 )

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 import mnistkit
@@ -179,7 +180,8 @@ def test_evaluate_and_predict_with_test_time_augmentation(
     assert main(["evaluate", str(model), "--tta", *common]) == 0
     report = json.loads(capsys.readouterr().out)
     assert plain["tta"] is None
-    assert report["tta"] == [[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]]
+    # digits are never mirrored
+    assert report["tta"] == {"shifts": [[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], "flip": False}
     # what the flag computes is the Python wrapper's result on the loaded model
     loaded = mnistkit.load_model(model)
     wrapped = mnistkit.predict_proba(TestTimeAugmentation(loaded.model), mnist.test.images)
@@ -195,6 +197,32 @@ def test_evaluate_and_predict_with_test_time_augmentation(
     row = json.loads(capsys.readouterr().out)
     assert row["label"] == str(mnist.test.labels[0].item())
     assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_evaluate_with_test_time_augmentation_mirrors_clothes(
+    data_root: Path,
+    fashion: DatasetSplits,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    torch.manual_seed(0)
+    model = mnistkit.get_model("cnn", dataset="fashion-mnist", channels=(8, 16), hidden=0)
+    config = mnistkit.TrainConfig(epochs=1, batch_size=256, precision="32", progress=False)
+    mnistkit.Trainer(model, config).fit(fashion.train.subset(slice(0, 4096)))
+    path = mnistkit.save_model(model, tmp_path / "fashion.safetensors", dataset="fashion-mnist")
+    args = ["evaluate", str(path), "--tta", "--json", "--precision", "32"]
+    assert main([*args, "--data-dir", str(data_root)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dataset"] == "fashion-mnist"
+    assert report["tta"] == {"shifts": [[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], "flip": True}
+    loaded = mnistkit.load_model(path)
+    wrapped = TestTimeAugmentation(loaded.model, flip=True)
+    probs = mnistkit.predict_proba(wrapped, fashion.test.images, precision="32")
+    accuracy = float((probs.argmax(1) == fashion.test.labels).double().mean())
+    assert report["accuracy"] == pytest.approx(accuracy, abs=1e-12)
+    assert report["accuracy"] > 0.5  # trained for seconds; chance is 0.1
+    assert main(["evaluate", str(path), "--tta", "--data-dir", str(data_root)]) == 0
+    assert "test-time augmentation over 10 views" in capsys.readouterr().out
 
 
 @pytest.mark.slow

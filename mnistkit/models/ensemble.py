@@ -138,7 +138,8 @@ class TestTimeAugmentation(nn.Module):
     """Average a model's class probabilities over shifted copies of each image.
 
     Each image is classified as itself and as copies moved by a pixel or so
-    (:data:`ONE_PIXEL_SHIFTS` by default); ``forward`` returns the log of the mean
+    (:data:`ONE_PIXEL_SHIFTS` by default), and with ``flip=True`` as the mirror images of
+    those; ``forward`` returns the log of the mean
     probabilities, like :class:`Ensemble`, so it is used like any model (``predict_proba``,
     :func:`mnistkit.evaluate`, export). No randomness: the views are fixed, the result is
     deterministic. It costs one forward pass per view; all views of a batch go through the
@@ -155,6 +156,10 @@ class TestTimeAugmentation(nn.Module):
     shifts : sequence of (int, int), default=ONE_PIXEL_SHIFTS
         The ``(dx, dy)`` moves, in pixels (right and down positive), one view each. Include
         ``(0, 0)`` for the image itself.
+    flip : bool, default=False
+        Also classify the mirror image (left-right) of every view, doubling the views. For
+        data sets whose classes are unchanged by mirroring (clothes,
+        :attr:`mnistkit.datasets.DatasetInfo.mirror_symmetric`), never for digits.
     """
 
     # not a test class, whatever pytest's name rule says
@@ -164,6 +169,7 @@ class TestTimeAugmentation(nn.Module):
         self,
         model: nn.Module,
         shifts: Sequence[tuple[int, int]] = ONE_PIXEL_SHIFTS,
+        flip: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -172,6 +178,14 @@ class TestTimeAugmentation(nn.Module):
             )
         self.model = model
         self.shifts = _check_shifts(shifts)
+        if not isinstance(flip, bool):
+            raise ConfigError(f"Argument 'flip' must be True or False, but got {flip!r}")
+        self.flip = flip
+
+    @property
+    def num_views(self) -> int:
+        """How many views each image is classified as (one forward pass each)."""
+        return len(self.shifts) * (2 if self.flip else 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The log of the model's mean class probabilities over the views.
@@ -186,9 +200,10 @@ class TestTimeAugmentation(nn.Module):
         torch.Tensor
             float32 (B, C): ``log(mean_v softmax(model(view_v(x))))``; use it as logits.
         """
-        views = torch.cat([shift_images(x, dx, dy) for dx, dy in self.shifts])  # (V*B, ...)
-        log_probs = torch.log_softmax(self.model(views).float(), dim=1)
-        return _log_mean_probabilities(log_probs.reshape(len(self.shifts), x.shape[0], -1))
+        sources = (x, x.flip(-1)) if self.flip else (x,)
+        views = torch.cat([shift_images(s, dx, dy) for s in sources for dx, dy in self.shifts])
+        log_probs = torch.log_softmax(self.model(views).float(), dim=1)  # (V*B, C)
+        return _log_mean_probabilities(log_probs.reshape(self.num_views, x.shape[0], -1))
 
     def extra_repr(self) -> str:
-        return f"shifts={self.shifts}"
+        return f"shifts={self.shifts}, flip={self.flip}"
