@@ -23,7 +23,14 @@ from typing import Any
 from torch import nn
 
 from mnistkit._validation import check_choice
-from mnistkit.augment import Compose, RandomAffine, RandomCrop, RandomHorizontalFlip, describe
+from mnistkit.augment import (
+    Compose,
+    RandomAffine,
+    RandomCrop,
+    RandomErasing,
+    RandomHorizontalFlip,
+    describe,
+)
 from mnistkit.config import TrainConfig
 from mnistkit.exceptions import ConfigError
 from mnistkit.loaders import Augment
@@ -254,13 +261,21 @@ register_recipe(
     )
 )
 
-# `fashion`: `best` with the augmentation clothes allow, nothing else changed (so the two
-# cannot drift apart).
+# `fashion`: `best`'s network and optimiser (so the two cannot drift apart) with the
+# augmentation clothes allow and 40 epochs. Chosen on the 10% validation split held out of
+# Fashion-MNIST's training set (full schedules, seed 0): flips + 2-pixel crops for 20 epochs
+# 94.02%; with random erasing 94.17%; then, with erasing, a 1.5x wider network for 20
+# epochs 94.33% and the same network for 40 epochs 94.48% (kept). The test set chose nothing
+# (benchmarks/RESULTS.md).
 register_recipe(
     get_recipe("best").replace(
         name="fashion",
-        summary="Fashion-MNIST: the `best` network with horizontal flips and random crops "
-        "(clothes, not digits), label smoothing, one-cycle AdamW, weight EMA",
-        augment=Compose(RandomHorizontalFlip(0.5), RandomCrop(padding=2)),
+        summary="Fashion-MNIST: the `best` network with horizontal flips, random crops and "
+        "random erasing (clothes, not digits), 40 epochs, label smoothing, one-cycle AdamW, "
+        "weight EMA",
+        augment=Compose(
+            RandomHorizontalFlip(0.5), RandomCrop(padding=2), RandomErasing(p=0.5, value="random")
+        ),
+        epochs=40,
     )
 )

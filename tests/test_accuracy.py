@@ -430,7 +430,9 @@ def test_best_and_fashion_recipes_run_and_record_their_augmentation(
         assert metrics["threads"] >= 1 and metrics["hardware"]
     assert get_recipe("best").augment.to_dict()["name"] == "random_affine"  # type: ignore[union-attr]
     fashion = get_recipe("fashion").to_dict()["augment"]["steps"]
-    assert [step["name"] for step in fashion] == ["random_horizontal_flip", "random_crop"]
+    names = [step["name"] for step in fashion]
+    assert names == ["random_horizontal_flip", "random_crop", "random_erasing"]
+    assert fashion[2]["value"] == "random" and get_recipe("fashion").config.epochs == 40
 
 
 def test_ensemble_command_trains_members_and_writes_one_model(
