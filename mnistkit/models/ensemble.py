@@ -158,8 +158,8 @@ class TestTimeAugmentation(nn.Module):
         ``(0, 0)`` for the image itself.
     flip : bool, default=False
         Also classify the mirror image (left-right) of every view, doubling the views. For
-        data sets whose classes are unchanged by mirroring (clothes,
-        :attr:`mnistkit.datasets.DatasetInfo.mirror_symmetric`), never for digits.
+        data sets whose classes are unchanged by mirroring (clothes: ``mirror_symmetric`` in
+        :class:`~mnistkit.datasets.DatasetInfo`), never for digits.
     """
 
     # not a test class, whatever pytest's name rule says
