@@ -380,8 +380,9 @@ def _with_tta(model: nn.Module, tta: bool, dataset: str | None) -> nn.Module:
 
     if not tta:
         return model
-    known = dataset is not None and dataset in datasets.list_datasets()
-    flip = known and datasets.get_info(dataset).mirror_symmetric  # type: ignore[arg-type]
+    flip = False
+    if dataset is not None and dataset in datasets.list_datasets():
+        flip = datasets.get_info(dataset).mirror_symmetric
     return TestTimeAugmentation(model, flip=flip)
 
 

@@ -139,11 +139,10 @@ class TestTimeAugmentation(nn.Module):
 
     Each image is classified as itself and as copies moved by a pixel or so
     (:data:`ONE_PIXEL_SHIFTS` by default), and with ``flip=True`` as the mirror images of
-    those; ``forward`` returns the log of the mean
-    probabilities, like :class:`Ensemble`, so it is used like any model (``predict_proba``,
-    :func:`mnistkit.evaluate`, export). No randomness: the views are fixed, the result is
-    deterministic. It costs one forward pass per view; all views of a batch go through the
-    model as one batch.
+    those; ``forward`` returns the log of the mean probabilities, like :class:`Ensemble`,
+    so it is used like any model (``predict_proba``, :func:`mnistkit.evaluate`, export).
+    No randomness: the views are fixed, the result is deterministic. It costs one forward
+    pass per view; all views of a batch go through the model as one batch.
 
     Test-time augmentation is an inference-time choice: it is not saved in the model file.
     ``mnistkit evaluate --tta`` and ``mnistkit predict --tta`` apply it to a loaded model.
