@@ -566,10 +566,16 @@ def _add_ensemble_parser(sub: argparse._SubParsersAction[_Parser], data_help: st
 
     ensemble = sub.add_parser(
         "ensemble",
-        help="train a recipe with several seeds and write them as one model (mean probabilities)",
+        help="train recipes with several seeds and write them as one model (mean probabilities)",
     )
     ensemble.add_argument(
-        "--recipe", choices=list_recipes(), default="best", help="(default: %(default)s)"
+        "--recipe",
+        choices=list_recipes(),
+        nargs="+",
+        default=["best"],
+        metavar="RECIPE",
+        help="one or more of %(choices)s; several train one member per recipe and seed "
+        "(default: best)",
     )
     ensemble.add_argument("--dataset", choices=list_datasets(), default="mnist")
     group = ensemble.add_mutually_exclusive_group()
@@ -595,7 +601,8 @@ def _add_ensemble_parser(sub: argparse._SubParsersAction[_Parser], data_help: st
         "--out",
         type=Path,
         default=None,
-        help="output folder (default: runs/<dataset>-<recipe>-ensemble); run the same command "
+        help="output folder (default: runs/<dataset>-<recipe>[+<recipe>...]-ensemble); run the "
+        "same command "
         "again to continue an interrupted one",
     )
     ensemble.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -610,20 +617,21 @@ def _ensemble(args: argparse.Namespace) -> int:
     from mnistkit.recipes import get_recipe
     from mnistkit.run import run_ensemble
 
-    out = _run_folder(args.out, f"{args.dataset}-{args.recipe}-ensemble")
+    names: list[str] = args.recipe
+    out = _run_folder(args.out, f"{args.dataset}-{'+'.join(names)}-ensemble")
     overrides = _flags_given(args, ("epochs", "device", "precision"))
-    recipe = get_recipe(args.recipe).replace(
-        progress=not args.quiet and sys.stderr.isatty(), **overrides
-    )
+    progress = not args.quiet and sys.stderr.isatty()
+    recipes = [get_recipe(name).replace(progress=progress, **overrides) for name in names]
     seeds = args.seeds if args.seeds is not None else list(range(args.members))
     _out(
-        f"mnistkit ensemble: recipe {recipe.name!r} on {args.dataset}, seeds "
+        f"mnistkit ensemble: recipe{'s' if len(names) > 1 else ''} "
+        f"{', '.join(map(repr, names))} on {args.dataset}, seeds "
         f"{', '.join(map(str, seeds))} -> {out}/"
     )
     try:
         result = run_ensemble(
             out,
-            recipe=recipe,
+            recipe=recipes,
             dataset=args.dataset,
             seeds=seeds,
             data_dir=args.data_dir,

@@ -359,7 +359,7 @@ class EnsembleResult:
 def run_ensemble(
     out: str | os.PathLike[str],
     *,
-    recipe: str | Recipe | None = None,
+    recipe: str | Recipe | Sequence[str | Recipe] | None = None,
     dataset: str = "mnist",
     members: int = 3,
     seeds: Sequence[int] | None = None,
@@ -371,7 +371,10 @@ def run_ensemble(
     """Train several members of a recipe with different seeds and save them as one model.
 
     Each member is a whole :func:`run_training` run on all the training images (no
-    validation split) into ``out/member-seed<S>/``. The :class:`~mnistkit.models.Ensemble`
+    validation split) into ``out/member-seed<S>/``. Given several recipes, every recipe
+    trains one member per seed, into ``out/member-<recipe>-seed<S>/``: members that differ
+    in more than their seed (another augmentation or network) make fewer of the same
+    mistakes, which is what an ensemble gains from. The :class:`~mnistkit.models.Ensemble`
     of their models (the mean of their class probabilities) is written as one model file,
     ``out/model.safetensors``, which :func:`mnistkit.load_model`, ``mnistkit evaluate`` and
     ``mnistkit predict`` use like any other model; it is evaluated once on the test set and
@@ -385,9 +388,10 @@ def run_ensemble(
     ----------
     out : path-like
         The output folder.
-    recipe : str or Recipe, optional
+    recipe : str, Recipe or sequence of them, optional
         What each member trains (``"default"`` when omitted); its seed is replaced by the
-        member's.
+        member's. Several recipes (distinct names) train ``len(seeds)`` members each; the
+        first one's device, precision and evaluation batch size evaluate the ensemble.
     dataset : {"mnist", "fashion-mnist"}, default="mnist"
         The data set.
     members : int, default=3
@@ -412,13 +416,13 @@ def run_ensemble(
     Raises
     ------
     ConfigError
-        Bad ``members`` or ``seeds``, or ``out`` is a file.
+        Bad ``members``, ``seeds`` or ``recipe``, or ``out`` is a file.
     """
     out = Path(out)
-    chosen = get_recipe(recipe if recipe is not None else "default")
+    chosen = _ensemble_recipes(recipe)
     if seeds is None:
         count = check_int(members, "members")
-        seeds = [chosen.config.seed + i for i in range(count)]
+        seeds = [chosen[0].config.seed + i for i in range(count)]
     seeds = [check_int(seed, "seeds", minimum=0) for seed in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"Argument 'seeds' must be distinct and non-empty, but got {seeds!r}")
@@ -427,9 +431,10 @@ def run_ensemble(
     with locked_folder(out):
         member_paths: list[Path] = []
         member_records: list[dict[str, Any]] = []
-        for seed in seeds:
-            folder = out / f"member-seed{seed}"
-            member = chosen.replace(seed=seed)
+        for kind, seed in ((kind, seed) for kind in chosen for seed in seeds):
+            name = f"member-seed{seed}" if len(chosen) == 1 else f"member-{kind.name}-seed{seed}"
+            folder = out / name
+            member = kind.replace(seed=seed)
             record = _finished_member(folder, member, dataset)
             if record is None:
                 result = run_training(
@@ -455,6 +460,18 @@ def run_ensemble(
             download=download,
             figures=figures,
         )
+
+
+def _ensemble_recipes(recipe: str | Recipe | Sequence[str | Recipe] | None) -> list[Recipe]:
+    """``run_ensemble``'s ``recipe`` argument as a non-empty list of distinct recipes."""
+    given = recipe if isinstance(recipe, Sequence) and not isinstance(recipe, str) else [recipe]
+    chosen = [get_recipe(item if item is not None else "default") for item in given]
+    names = [item.name for item in chosen]
+    if not chosen or len(set(names)) != len(names):
+        raise ConfigError(
+            f"Argument 'recipe' must name distinct recipes, at least one, but got {names!r}"
+        )
+    return chosen
 
 
 def _finished_member(folder: Path, recipe: Recipe, dataset: str) -> dict[str, Any] | None:
@@ -497,7 +514,7 @@ def _finished_member(folder: Path, recipe: Recipe, dataset: str) -> dict[str, An
 
 def _evaluate_ensemble(
     out: Path,
-    recipe: Recipe,
+    recipes: list[Recipe],
     dataset: str,
     member_paths: list[Path],
     member_records: list[dict[str, Any]],
@@ -506,7 +523,7 @@ def _evaluate_ensemble(
     download: bool,
     figures: bool,
 ) -> EnsembleResult:
-    config = recipe.config
+    config = recipes[0].config
     device = resolve_device(config.device)
     data = datasets.load(
         dataset, root=data_dir, download=download, progress=config.progress is not False
@@ -525,13 +542,14 @@ def _evaluate_ensemble(
     accuracies = [float(r["test_accuracy"]) for r in member_records]
     metrics: dict[str, Any] = {
         "dataset": data.name,
-        "recipe": recipe.name,
+        "recipe": "+".join(r.name for r in recipes),
         "model": "ensemble",
         "test_accuracy": report.accuracy,
         "test_nll": report.nll,
         "members": [
             {
                 "folder": folder.name,
+                "recipe": record.get("recipe"),
                 "seed": record.get("seed"),
                 "test_accuracy": record.get("test_accuracy"),
                 "train_seconds": record.get("train_seconds"),
@@ -545,7 +563,12 @@ def _evaluate_ensemble(
         "parameters": sum(p.numel() for p in ensemble.parameters()),
         **_machine_record(device),
         "precision": resolve_precision(config.precision, device).precision,
-        **_settings_record(recipe),
+        # one recipe: its settings, as a single run records them; several: per recipe
+        **(
+            _settings_record(recipes[0])
+            if len(recipes) == 1
+            else {"recipes": {r.name: _settings_record(r) for r in recipes}}
+        ),
         "report": report.to_dict(),
     }
     model_path = save_model(

@@ -461,3 +461,34 @@ def test_ensemble_command_trains_members_and_writes_one_model(
         run_ensemble(out, recipe=get_recipe("fast").replace(lr=0.5), seeds=[3, 5])
     with pytest.raises(mnistkit.ConfigError, match="distinct"):
         run_ensemble(tmp_path / "bad", recipe="fast", seeds=[1, 1])
+
+
+def test_ensemble_of_several_recipes_averages_every_member(
+    small_mnist: DatasetSplits, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "mixed"
+    args = ["ensemble", "--recipe", "fast", "default", "--epochs", "1", "--seeds", "0", "2"]
+    assert main([*args, "--quiet", "--out", str(out)]) == 0
+    assert "recipes 'fast', 'default' on mnist, seeds 0, 2" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    folders = [f"member-{name}-seed{seed}" for name in ("fast", "default") for seed in (0, 2)]
+    assert [m["folder"] for m in metrics["members"]] == folders
+    assert [m["recipe"] for m in metrics["members"]] == ["fast", "fast", "default", "default"]
+    assert metrics["recipe"] == "fast+default" and set(metrics["recipes"]) == {"fast", "default"}
+    settings = metrics["recipes"]
+    assert settings["default"]["model_config"] != settings["fast"]["model_config"]
+    # the file is the mean of the four members' probabilities, whatever their networks
+    images = small_mnist.test.images
+    members = [load_model(out / folder / "model.safetensors").model for folder in folders]
+    mean = torch.stack([predict_proba(m, images) for m in members]).mean(0)
+    ensemble = load_model(out / "model.safetensors").model
+    assert isinstance(ensemble, Ensemble) and len(ensemble) == 4
+    torch.testing.assert_close(predict_proba(ensemble, images), mean, atol=1e-5, rtol=1e-4)
+    assert metrics["test_accuracy"] == pytest.approx(
+        (mean.argmax(1) == small_mnist.test.labels).float().mean().item()
+    )
+    # the same recipe twice is refused, with the names given
+    assert main(["ensemble", "--recipe", "fast", "fast", "--out", str(tmp_path / "x")]) == 2
+    assert "distinct recipes" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    with pytest.raises(mnistkit.ConfigError, match="distinct recipes"):
+        run_ensemble(tmp_path / "y", recipe=[], seeds=[0])
