@@ -63,6 +63,24 @@ def resolve_data_root(data_dir: str | None) -> Path:
     return root
 
 
+def validation_split(
+    dataset: str, data_dir: str | None, limit: int | None = None
+) -> tuple[Any, Any]:
+    """The (train, validation) splits every selection script compares on.
+
+    10% of ``dataset``'s training images, stratified (``train_val_split(seed=0)``), are the
+    validation split; the test set is not read. ``limit`` keeps only the first ``limit``
+    training images (for smoke runs).
+    """
+    from mnistkit import datasets, train_val_split
+
+    data = datasets.load(dataset, root=resolve_data_root(data_dir), download=False)
+    train, val = train_val_split(data.train, val_fraction=0.1, seed=0)
+    if limit:
+        train = train.subset(slice(0, limit))
+    return train, val
+
+
 def prepare_torchvision_root(data_root: Path, target: Path) -> Path:
     """Lay out MNIST the way ``torchvision.datasets.MNIST(download=False)`` reads it.
 

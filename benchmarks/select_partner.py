@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import RESULTS_DIR, environment, format_table, resolve_data_root, write_json
+from _common import RESULTS_DIR, environment, format_table, validation_split, write_json
 
 import mnistkit
-from mnistkit import Trainer, datasets, recipes, train_val_split
+from mnistkit import Trainer, datasets, recipes
 from mnistkit.augment import Compose, ElasticDistortion, RandomAffine
 
 #: Each partner: its seed and its changes to `best` (``Recipe.replace`` keywords). The
@@ -101,10 +101,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     before = environment(torch.device("cpu"))
-    data = datasets.load("mnist", root=resolve_data_root(args.data_dir), download=False)
-    train, val = train_val_split(data.train, val_fraction=0.1, seed=0)
-    if args.limit:
-        train = train.subset(slice(0, args.limit))
+    train, val = validation_split("mnist", args.data_dir, args.limit)
     print(f"best's partners on mnist: {len(train)} training images, {len(val)} validation")
     best = recipes.get_recipe("best").replace(progress=False)
     if args.epochs is not None:

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import RESULTS_DIR, environment, format_table, resolve_data_root, write_json
+from _common import RESULTS_DIR, environment, format_table, validation_split, write_json
 
 import mnistkit
-from mnistkit import Trainer, datasets, recipes, train_val_split
+from mnistkit import Trainer, datasets, recipes
 from mnistkit.augment import (
     Compose,
     ElasticDistortion,
@@ -122,10 +122,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     before = environment(torch.device("cpu"))
-    data = datasets.load(dataset, root=resolve_data_root(args.data_dir), download=False)
-    train, val = train_val_split(data.train, val_fraction=0.1, seed=0)
-    if args.limit:
-        train = train.subset(slice(0, args.limit))
+    train, val = validation_split(dataset, args.data_dir, args.limit)
     print(f"{args.recipe} on {dataset}: {len(train)} training images, {len(val)} validation")
     base = recipes.get_recipe(args.recipe).replace(progress=False)
     results, rows = [], []
