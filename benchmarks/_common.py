@@ -18,9 +18,12 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from mnistkit.datasets import Split
 
 __all__ = [
     "IDX_FILES",
@@ -65,7 +68,7 @@ def resolve_data_root(data_dir: str | None) -> Path:
 
 def validation_split(
     dataset: str, data_dir: str | None, limit: int | None = None
-) -> tuple[Any, Any]:
+) -> tuple[Split, Split]:
     """The (train, validation) splits every selection script compares on.
 
     10% of ``dataset``'s training images, stratified (``train_val_split(seed=0)``), are the

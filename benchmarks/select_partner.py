@@ -20,7 +20,6 @@ errors, accuracy and NLL) and writes JSON with every model's validation accuracy
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ PARTNERS: dict[str, tuple[int, dict[str, Any]]] = {
 def train_and_score(
     recipe: recipes.Recipe, train: datasets.Split, val: datasets.Split, seed: int
 ) -> dict[str, Any]:
-    """Train ``recipe`` with ``seed`` and return its validation log-probabilities and figures."""
+    """Train ``recipe`` with ``seed`` and return its validation probabilities and figures."""
     recipe = recipe.replace(seed=seed)
     mnistkit.seed_everything(seed)  # the initial weights follow the seed
     trainer = Trainer(recipe.build_model(), recipe.config, augment=recipe.augment)
@@ -65,7 +64,7 @@ def train_and_score(
     # the saved model's weights (the EMA average), as an ensemble member would have them
     probs = mnistkit.predict_proba(trainer.inference_model, val.images)
     return {
-        "log_probs": probs.clamp_min(1e-12).log(),
+        "probs": probs,
         "recipe": recipe.to_dict(),
         "val_accuracy_per_epoch": list(history.val_accuracy),
         "train_seconds": seconds,
@@ -75,8 +74,12 @@ def train_and_score(
 def pair_figures(
     reference: torch.Tensor, partner: torch.Tensor, labels: torch.Tensor
 ) -> dict[str, Any]:
-    """Errors of the partner alone, shared with the reference, and of the averaged pair."""
-    pair = torch.logsumexp(torch.stack([reference, partner]), dim=0) - math.log(2)
+    """Errors of the partner alone, shared with the reference, and of the averaged pair.
+
+    ``reference`` and ``partner`` are (N, C) class probabilities; the pair is their mean,
+    what :class:`mnistkit.models.Ensemble` of the two models predicts.
+    """
+    pair = (reference + partner) / 2
     wrong_reference = reference.argmax(1) != labels
     wrong_partner = partner.argmax(1) != labels
     wrong_pair = pair.argmax(1) != labels
@@ -85,7 +88,7 @@ def pair_figures(
         "shared_errors": int((wrong_reference & wrong_partner).sum()),
         "pair_errors": int(wrong_pair.sum()),
         "pair_accuracy": 1.0 - float(wrong_pair.float().mean()),
-        "pair_nll": float(-pair.gather(1, labels[:, None]).mean()),
+        "pair_nll": float(-pair.gather(1, labels[:, None]).clamp_min(1e-12).log().mean()),
     }
 
 
@@ -107,7 +110,7 @@ def main() -> None:
     if args.epochs is not None:
         best = best.replace(epochs=args.epochs)
     reference = train_and_score(best, train, val, seed=0)
-    ref_errors = int((reference["log_probs"].argmax(1) != val.labels).sum())
+    ref_errors = int((reference["probs"].argmax(1) != val.labels).sum())
     print(f"best-seed0: {ref_errors} validation errors", flush=True)
     results: list[dict[str, Any]] = [
         {"partner": "best-seed0 (reference)", "partner_errors": ref_errors, **_public(reference)}
@@ -116,7 +119,7 @@ def main() -> None:
     for name in args.partners:
         seed, changes = PARTNERS[name]
         trained = train_and_score(best.replace(**changes), train, val, seed=seed)
-        figures = pair_figures(reference["log_probs"], trained["log_probs"], val.labels)
+        figures = pair_figures(reference["probs"], trained["probs"], val.labels)
         results.append({"partner": name, "seed": seed, **figures, **_public(trained)})
         rows.append(
             [
@@ -157,7 +160,7 @@ def main() -> None:
 
 def _public(trained: dict[str, Any]) -> dict[str, Any]:
     """A trained model's JSON-able figures (not its probabilities)."""
-    return {key: value for key, value in trained.items() if key != "log_probs"}
+    return {key: value for key, value in trained.items() if key != "probs"}
 
 
 if __name__ == "__main__":

@@ -602,8 +602,7 @@ def _add_ensemble_parser(sub: argparse._SubParsersAction[_Parser], data_help: st
         type=Path,
         default=None,
         help="output folder (default: runs/<dataset>-<recipe>[+<recipe>...]-ensemble); run the "
-        "same command "
-        "again to continue an interrupted one",
+        "same command again to continue an interrupted one",
     )
     ensemble.add_argument("--quiet", action="store_true", help="no progress bar")
 

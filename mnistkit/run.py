@@ -24,6 +24,7 @@ must be on a shared file system.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -431,7 +432,7 @@ def run_ensemble(
     with locked_folder(out):
         member_paths: list[Path] = []
         member_records: list[dict[str, Any]] = []
-        for kind, seed in ((kind, seed) for kind in chosen for seed in seeds):
+        for kind, seed in itertools.product(chosen, seeds):
             name = f"member-seed{seed}" if len(chosen) == 1 else f"member-{kind.name}-seed{seed}"
             folder = out / name
             member = kind.replace(seed=seed)
