@@ -2,15 +2,17 @@
 
 An ensemble gains where its members make different mistakes. This script asks, on 10% of
 MNIST's *training* split (stratified, ``train_val_split(seed=0)``, never the test set),
-which kind of second member helps `best` most: another seed of `best` itself, or `best`
-with another augmentation (elastic distortion added, or a stronger affine warp). Each
+which kind of second member helps `best` most: another seed of `best` itself, `best`
+with another augmentation (elastic distortion added, or a stronger affine warp), or
+another network with `best`'s training (the ``resnet`` model, a small residual network
+with strided convolutions instead of max-pooling). Each
 model trains on the other 90% with `best`'s full schedule; then the validation
 probabilities of `best` seed 0 are averaged with each partner's, as
 :class:`mnistkit.models.Ensemble` does. The rule, fixed before the runs: the partner whose
 two-member ensemble makes the fewest validation errors; on a tie, the lower validation
 negative log-likelihood of that ensemble.
 
-    python benchmarks/select_partner.py --threads 1                  # four models, ~1 h 10 min
+    python benchmarks/select_partner.py --threads 1                  # five models, ~1 h 30 min
     python benchmarks/select_partner.py --epochs 1 --limit 2000      # smoke run, a minute
 
 Prints a table (each partner's errors, the errors it shares with `best` seed 0, the pair's
@@ -48,6 +50,7 @@ PARTNERS: dict[str, tuple[int, dict[str, Any]]] = {
         0,
         {"augment": RandomAffine(degrees=15.0, translate=0.12, scale=(0.85, 1.15), shear=8.0)},
     ),
+    "resnet": (0, {"model": "resnet"}),
 }
 
 

@@ -14,6 +14,7 @@ from mnistkit.models import (
     MLP,
     LeNet5,
     Linear,
+    ResNet,
     architecture_of,
     get_model,
     list_models,
@@ -22,7 +23,14 @@ from mnistkit.models import (
 )
 
 # The counts each class docstring documents.
-DOCUMENTED_PARAMETERS = {"linear": 7_850, "mlp": 235_146, "cnn": 421_642, "lenet5": 61_706}
+DOCUMENTED_PARAMETERS = {
+    "linear": 7_850,
+    "mlp": 235_146,
+    "cnn": 421_642,
+    "lenet5": 61_706,
+    "deepcnn": 288_170,
+    "resnet": 308_074,
+}
 
 
 def _count(model: nn.Module) -> int:
@@ -30,7 +38,7 @@ def _count(model: nn.Module) -> int:
 
 
 def test_list_models() -> None:
-    assert list_models() == ["cnn", "deepcnn", "lenet5", "linear", "mlp"]
+    assert list_models() == ["cnn", "deepcnn", "lenet5", "linear", "mlp", "resnet"]
     assert mnistkit.list_models() == list_models()
 
 
@@ -128,6 +136,33 @@ def test_pool_before_norm_normalises_the_pooled_maps(mnist: DatasetSplits) -> No
         assert not torch.allclose(out, plain.train()(images), atol=1e-3)
 
 
+def test_resnet_blocks_add_their_input_and_halve_the_image(mnist: DatasetSplits) -> None:
+    """Each block is relu(branch(x) + shortcut(x)); stages after the first halve the maps."""
+    torch.manual_seed(0)
+    model = get_model("resnet", widths=(8, 16, 32), blocks=(2, 1, 1), stem=8, dropout=0.0)
+    assert isinstance(model, ResNet)
+    images = mnist.test.images[:32].float().unsqueeze(1) / 255
+    shapes: list[tuple[int, ...]] = []
+    for block in model.features:
+        block.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[1:])))
+    with torch.no_grad():
+        model.train()(images)
+    assert shapes == [(8, 28, 28), (8, 28, 28), (16, 14, 14), (32, 7, 7)]
+    model.eval()
+    first, third = model.features[0], model.features[2]
+    assert isinstance(first.shortcut, nn.Identity)  # same shape: the input itself
+    assert isinstance(third.shortcut, nn.Sequential)  # stride 2, 8 -> 16: a 1x1 projection
+    with torch.no_grad():
+        x = model.stem(model.normalize(images))
+        branch = first.bn2(first.conv2(torch.relu(first.bn1(first.conv1(x)))))
+        torch.testing.assert_close(first(x), torch.relu(branch + x))
+        # a branch that outputs zero passes its (non-negative, post-ReLU) input through
+        nn.init.zeros_(first.bn2.weight)
+        nn.init.zeros_(first.bn2.bias)
+        torch.testing.assert_close(first(x), x)
+        assert third(torch.relu(torch.randn(4, 8, 28, 28))).shape == (4, 16, 14, 14)
+
+
 def test_a_cnn_saved_before_pool_before_norm_loads_unchanged() -> None:
     """Parameter names are those of 0.1's layout: conv at 4k, batch norm at 4k + 1."""
     names = set(get_model("cnn", batch_norm=True).state_dict())
@@ -160,6 +195,10 @@ def test_unknown_argument_lists_the_accepted_ones() -> None:
         (lambda: CNN(hidden=-1), "'hidden'"),
         (lambda: Linear(num_classes=0), "'num_classes'"),
         (lambda: LeNet5(pooling="median"), "'pooling'"),
+        (lambda: ResNet(widths=()), "'widths'"),
+        (lambda: ResNet(widths=(8, 0)), "'widths'"),
+        (lambda: ResNet(widths=(8, 16), blocks=(1,)), "for each of the 2 stages"),
+        (lambda: ResNet(stem=0), "'stem'"),
     ],
 )
 def test_bad_model_arguments(build: object, match: str) -> None:

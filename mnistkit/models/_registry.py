@@ -10,7 +10,7 @@ from typing import Any
 from torch import nn
 
 from mnistkit.exceptions import ConfigError
-from mnistkit.models.networks import CNN, MLP, DeepCNN, LeNet5, Linear
+from mnistkit.models.networks import CNN, MLP, DeepCNN, LeNet5, Linear, ResNet
 
 __all__ = ["ARCHITECTURE_ATTR", "architecture_of", "get_model", "list_models", "register_model"]
 
@@ -23,6 +23,7 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "cnn": CNN,
     "lenet5": LeNet5,
     "deepcnn": DeepCNN,
+    "resnet": ResNet,
 }
 
 

@@ -1,4 +1,4 @@
-"""The networks: softmax regression, a multi-layer perceptron, CNNs and LeNet-5.
+"""The networks: softmax regression, a multi-layer perceptron, CNNs, LeNet-5 and a ResNet.
 
 Every model takes pixels in [0, 1] of shape (B, 1, 28, 28) and starts with a
 :class:`~mnistkit.models.Normalize` layer holding its data set's mean and standard deviation
@@ -19,7 +19,7 @@ from mnistkit.datasets import list_datasets
 from mnistkit.exceptions import ConfigError
 from mnistkit.models.normalize import Normalize
 
-__all__ = ["CNN", "MLP", "DeepCNN", "LeNet5", "Linear"]
+__all__ = ["CNN", "MLP", "DeepCNN", "LeNet5", "Linear", "ResNet"]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -329,14 +329,15 @@ class LeNet5(nn.Module):
         return logits
 
 
+def _is_sequence(value: object) -> bool:
+    """Whether ``value`` is a sequence other than a string."""
+    return isinstance(value, Sequence) and not isinstance(value, str)
+
+
 def _is_nested_sequence(value: object) -> bool:
     """Whether ``value`` is a sequence of non-empty sequences (no strings at either level)."""
-
-    def is_sequence(item: object) -> bool:
-        return isinstance(item, Sequence) and not isinstance(item, str)
-
-    return is_sequence(value) and all(
-        is_sequence(item) and len(item) > 0
+    return _is_sequence(value) and all(
+        _is_sequence(item) and len(item) > 0
         for item in value  # type: ignore[attr-defined]
     )
 
@@ -415,5 +416,124 @@ class DeepCNN(nn.Module):
             Logits, shape (B, num_classes).
         """
         x = self.features(self.normalize(x))  # (B, 1, 28, 28) -> (B, C_last, 7, 7) for three
+        logits: torch.Tensor = self.classifier(x)  # -> (B, num_classes)
+        return logits
+
+
+class _ResidualBlock(nn.Module):
+    """Two 3×3 convolutions with batch norm, added to the input (projected when shapes differ)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU()
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        out: torch.Tensor = self.relu(y + self.shortcut(x))
+        return out
+
+
+class ResNet(nn.Module):
+    """A small residual network (He et al., 2016) sized for 28×28 images.
+
+    A 3×3 convolution (the stem) with batch norm and ReLU, then stages of residual blocks:
+    each block is two 3×3 convolutions with batch norm whose output is added to the block's
+    input, so that the layers learn a correction to it. The first block of every stage
+    after the first halves the image with a stride-2 convolution (28 → 14 → 7 for three
+    stages) instead of max-pooling, and its shortcut becomes a strided 1×1 convolution. After
+    the last stage the feature maps are averaged over the image, dropped out and mapped to
+    the classes by one linear layer. The default (widths 32, 64, 128, one block each) has
+    308,074 parameters, about as many as :class:`DeepCNN`'s default, from a differently
+    shaped network: what an ensemble of both can gain from.
+
+    Parameters
+    ----------
+    widths : sequence of int, default=(32, 64, 128)
+        Output channels of each stage (one to four stages).
+    blocks : sequence of int, default=(1, 1, 1)
+        Residual blocks per stage, as many entries as ``widths``.
+    stem : int, default=32
+        Output channels of the first convolution.
+    dropout : float, default=0.2
+        Dropout before the linear layer.
+    num_classes : int, default=10
+        Number of outputs, one score per class.
+    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+        Whose pixel mean and standard deviation the first layer normalises with.
+    """
+
+    def __init__(
+        self,
+        *,
+        widths: Sequence[int] = (32, 64, 128),
+        blocks: Sequence[int] = (1, 1, 1),
+        stem: int = 32,
+        dropout: float = 0.2,
+        num_classes: int = 10,
+        dataset: str = "mnist",
+    ) -> None:
+        super().__init__()
+        self.normalize = _normalize(dataset)
+        if not _is_sequence(widths) or not 1 <= len(widths) <= 4:
+            raise ConfigError(
+                "Argument 'widths' must be one to four positive integers, e.g. (32, 64, 128), "
+                f"but got {widths!r}."
+            )
+        if not _is_sequence(blocks) or len(blocks) != len(widths):
+            raise ConfigError(
+                f"Argument 'blocks' must give a number of blocks for each of the {len(widths)} "
+                f"stages in 'widths', e.g. {(1,) * len(widths)!r}, but got {blocks!r}."
+            )
+        self.widths = tuple(check_int(w, "widths") for w in widths)
+        self.blocks = tuple(check_int(b, "blocks") for b in blocks)
+        self.stem_channels = check_int(stem, "stem")
+        self.dropout = _probability("dropout", dropout)
+        self.num_classes = check_int(num_classes, "num_classes")
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, self.stem_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(self.stem_channels),
+            nn.ReLU(),
+        )
+        layers: list[nn.Module] = []
+        in_channels = self.stem_channels
+        for index, (width, count) in enumerate(zip(self.widths, self.blocks, strict=True)):
+            for block in range(count):
+                stride = 2 if index and not block else 1
+                layers.append(_ResidualBlock(in_channels, width, stride))
+                in_channels = width
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(self.dropout),
+            nn.Linear(in_channels, self.num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores for a batch of images.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Pixels in [0, 1], shape (B, 1, 28, 28).
+
+        Returns
+        -------
+        torch.Tensor
+            Logits, shape (B, num_classes).
+        """
+        x = self.stem(self.normalize(x))  # (B, 1, 28, 28) -> (B, stem, 28, 28)
+        x = self.features(x)  # -> (B, widths[-1], 7, 7) for three stages
         logits: torch.Tensor = self.classifier(x)  # -> (B, num_classes)
         return logits
