@@ -22,7 +22,11 @@ def test_round_trip_rebuilds_the_architecture(
     name: str, mnist: DatasetSplits, tmp_path: Path
 ) -> None:
     torch.manual_seed(0)
-    config = {"mlp": {"hidden_sizes": (64, 32)}, "cnn": {"channels": (8, 16)}}.get(name, {})
+    config = {
+        "mlp": {"hidden_sizes": (64, 32)},
+        "cnn": {"channels": (8, 16)},
+        "resnet": {"widths": (8, 16), "blocks": (2, 1), "stem": 8},
+    }.get(name, {})
     model = get_model(name, **config)
     path = save_model(
         model,
