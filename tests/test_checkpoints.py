@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 import safetensors.torch
@@ -22,11 +23,12 @@ def test_round_trip_rebuilds_the_architecture(
     name: str, mnist: DatasetSplits, tmp_path: Path
 ) -> None:
     torch.manual_seed(0)
-    config = {
+    configs: dict[str, dict[str, Any]] = {
         "mlp": {"hidden_sizes": (64, 32)},
         "cnn": {"channels": (8, 16)},
         "resnet": {"widths": (8, 16), "blocks": (2, 1), "stem": 8},
-    }.get(name, {})
+    }
+    config = configs.get(name, {})
     model = get_model(name, **config)
     path = save_model(
         model,

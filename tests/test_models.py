@@ -152,13 +152,15 @@ def test_resnet_blocks_add_their_input_and_halve_the_image(mnist: DatasetSplits)
     first, third = model.features[0], model.features[2]
     assert isinstance(first.shortcut, nn.Identity)  # same shape: the input itself
     assert isinstance(third.shortcut, nn.Sequential)  # stride 2, 8 -> 16: a 1x1 projection
+    conv1, bn1, conv2, bn2 = (first.get_submodule(n) for n in ("conv1", "bn1", "conv2", "bn2"))
+    assert isinstance(bn2, nn.BatchNorm2d)
     with torch.no_grad():
         x = model.stem(model.normalize(images))
-        branch = first.bn2(first.conv2(torch.relu(first.bn1(first.conv1(x)))))
+        branch = bn2(conv2(torch.relu(bn1(conv1(x)))))
         torch.testing.assert_close(first(x), torch.relu(branch + x))
         # a branch that outputs zero passes its (non-negative, post-ReLU) input through
-        nn.init.zeros_(first.bn2.weight)
-        nn.init.zeros_(first.bn2.bias)
+        nn.init.zeros_(bn2.weight)
+        nn.init.zeros_(bn2.bias)
         torch.testing.assert_close(first(x), x)
         assert third(torch.relu(torch.randn(4, 8, 28, 28))).shape == (4, 16, 14, 14)
 
