@@ -59,7 +59,7 @@ def test_datasets_list_and_verify(data_root: Path, capsys: pytest.CaptureFixture
 def test_usage_errors_are_one_line_with_exit_2(data_root: Path, tmp_path: Path) -> None:
     cases = [
         (["train", "--epochs", "0"], "--epochs"),
-        (["train", "--model", "resnet"], "invalid choice: 'resnet'"),
+        (["train", "--model", "resnet50"], "invalid choice: 'resnet50'"),
         (["frobnicate"], "invalid choice"),
         (["evaluate", str(tmp_path / "nope.safetensors")], "no such model file"),
         (["datasets", "verify", "mnist", "--data-dir", str(tmp_path)], "not found"),
