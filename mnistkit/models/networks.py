@@ -342,6 +342,16 @@ def _is_nested_sequence(value: object) -> bool:
     )
 
 
+def _pooled_classifier(in_channels: int, dropout: float, num_classes: int) -> nn.Sequential:
+    """Global average pooling, dropout and one linear layer: (B, C, H, W) -> (B, classes)."""
+    return nn.Sequential(
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(in_channels, num_classes),
+    )
+
+
 class DeepCNN(nn.Module):
     """A deeper convolutional network for accuracy: VGG-style stages, batch norm, global pooling.
 
@@ -395,12 +405,7 @@ class DeepCNN(nn.Module):
                 ]
                 in_channels = out_channels
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(self.dropout),
-            nn.Linear(in_channels, self.num_classes),
-        )
+        self.classifier = _pooled_classifier(in_channels, self.dropout, self.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores for a batch of images.
@@ -513,12 +518,7 @@ class ResNet(nn.Module):
                 layers.append(_ResidualBlock(in_channels, width, stride))
                 in_channels = width
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(self.dropout),
-            nn.Linear(in_channels, self.num_classes),
-        )
+        self.classifier = _pooled_classifier(in_channels, self.dropout, self.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores for a batch of images.
