@@ -342,6 +342,15 @@ def _is_nested_sequence(value: object) -> bool:
     )
 
 
+def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
+    """A 3×3 convolution (padding 1, no bias: the batch norm has one), batch norm, ReLU."""
+    return [
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+    ]
+
+
 def _pooled_classifier(in_channels: int, dropout: float, num_classes: int) -> nn.Sequential:
     """Global average pooling, dropout and one linear layer: (B, C, H, W) -> (B, classes)."""
     return nn.Sequential(
@@ -398,11 +407,7 @@ class DeepCNN(nn.Module):
             if index:
                 layers.append(nn.MaxPool2d(2))
             for out_channels in stage:
-                layers += [
-                    nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-                    nn.BatchNorm2d(out_channels),
-                    nn.ReLU(),
-                ]
+                layers += _conv_bn_relu(in_channels, out_channels)
                 in_channels = out_channels
         self.features = nn.Sequential(*layers)
         self.classifier = _pooled_classifier(in_channels, self.dropout, self.num_classes)
@@ -505,11 +510,7 @@ class ResNet(nn.Module):
         self.stem_channels = check_int(stem, "stem")
         self.dropout = _probability("dropout", dropout)
         self.num_classes = check_int(num_classes, "num_classes")
-        self.stem = nn.Sequential(
-            nn.Conv2d(1, self.stem_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(self.stem_channels),
-            nn.ReLU(),
-        )
+        self.stem = nn.Sequential(*_conv_bn_relu(1, self.stem_channels))
         layers: list[nn.Module] = []
         in_channels = self.stem_channels
         for index, (width, count) in enumerate(zip(self.widths, self.blocks, strict=True)):
