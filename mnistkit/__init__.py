@@ -17,8 +17,6 @@ or the whole run, files and figures included, as ``mnistkit train`` does it::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from mnistkit import (
     augment,
     callbacks,
@@ -33,6 +31,7 @@ from mnistkit import (
     plotting,
     recipes,
 )
+from mnistkit._version import __version__
 from mnistkit.callbacks import (
     Callback,
     EarlyStopping,
@@ -76,11 +75,6 @@ from mnistkit.recipes import Recipe, get_recipe, list_recipes
 from mnistkit.run import EnsembleResult, RunResult, run_ensemble, run_training
 from mnistkit.tensorboard import TensorBoardLogger
 from mnistkit.trainer import Trainer
-
-try:
-    __version__ = version("mnistkit")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "Callback",

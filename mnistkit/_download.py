@@ -36,7 +36,6 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,6 +43,7 @@ from tqdm.auto import tqdm
 
 from mnistkit._io import atomic_path
 from mnistkit._validation import check_int
+from mnistkit._version import __version__
 from mnistkit.exceptions import ConfigError, CorruptFileError, DownloadError
 
 __all__ = ["download_file", "md5sum", "sha256sum"]
@@ -57,15 +57,7 @@ _HTML_CONTENT_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _HTML_PREFIXES = (b"<!doctype", b"<html")
 
 
-def _package_version() -> str:
-    try:
-        return metadata.version("mnistkit")
-    except metadata.PackageNotFoundError:
-        # Running from a source tree that was never installed.
-        return "0+unknown"
-
-
-_USER_AGENT = f"mnistkit/{_package_version()}"
+_USER_AGENT = f"mnistkit/{__version__}"
 
 
 class _MirrorError(Exception):

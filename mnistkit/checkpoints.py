@@ -35,6 +35,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from mnistkit._io import atomic_path
+from mnistkit._version import __version__
 from mnistkit.config import TrainConfig
 from mnistkit.devices import DeviceLike, resolve_device
 from mnistkit.exceptions import CheckpointError
@@ -57,12 +58,6 @@ __all__ = [
 _METADATA_KEY = "mnistkit"
 #: Version of the model file format that :func:`save_model` writes.
 FORMAT_VERSION = 2
-
-
-def _version() -> str:
-    from mnistkit import __version__
-
-    return __version__
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +171,7 @@ def save_model(
         config=arch["config"] if arch else {},
         dataset=dataset,
         classes=tuple(classes) if classes is not None else tuple(str(i) for i in range(10)),
-        mnistkit_version=_version(),
+        mnistkit_version=__version__,
         metrics=dict(metrics or {}),
     )
     try:
@@ -250,7 +245,7 @@ def load_model(
     if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: model file format version {version!r} is not supported; this mnistkit "
-            f"({_version()}) reads versions 1 to {FORMAT_VERSION}. The file was written by "
+            f"({__version__}) reads versions 1 to {FORMAT_VERSION}. The file was written by "
             f"mnistkit {header.get('mnistkit_version', '?')}: upgrade mnistkit to read it."
         )
     try:

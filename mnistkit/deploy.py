@@ -51,6 +51,7 @@ from torch import nn
 from mnistkit import _extras
 from mnistkit._io import atomic_path
 from mnistkit._validation import check_choice, check_int, check_number
+from mnistkit._version import __version__
 from mnistkit.checkpoints import LoadedModel, ModelMetadata, load_model
 from mnistkit.exceptions import CheckpointError, ConfigError, ExportError
 from mnistkit.inference import ImagesLike, as_image_batch, predict_proba
@@ -467,15 +468,13 @@ def _export_copy(model: nn.Module) -> nn.Module:
 def _metadata(
     meta: ModelMetadata, *, dataset: str | None, classes: Sequence[str] | None
 ) -> dict[str, str]:
-    from mnistkit.checkpoints import _version
-
     names = tuple(classes) if classes is not None else meta.classes
     return {
         "classes": json.dumps(list(names)),
         "dataset": dataset or meta.dataset or "",
         "architecture": meta.architecture or "",
         "config": json.dumps(meta.config, sort_keys=True),
-        "mnistkit_version": _version(),
+        "mnistkit_version": __version__,
         "input": _INPUT_DOC,
         "output": _OUTPUT_DOC,
     }
