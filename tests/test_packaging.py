@@ -47,7 +47,14 @@ def test_wheel_contents(dist: Path) -> None:
         metadata = archive.read(info).decode()
         entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
     assert "mnistkit/py.typed" in names
-    assert {"mnistkit/__init__.py", "mnistkit/cli.py", "mnistkit/models/networks.py"} <= names
+    assert {"mnistkit/__init__.py", "mnistkit/models/networks.py"} <= names
+    assert {"mnistkit/cli.py", "mnistkit/cli/__init__.py"} & names  # the console script's module
+    # the MIT licence travels with the wheel (PEP 639: License-File, under .dist-info/licenses/)
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert "License-Expression: MIT\n" in metadata and "License-File: LICENSE\n" in metadata
+    # user extras are the ecosystem features; development tools are dependency groups
+    extras = set(re.findall(r"^Provides-Extra: (.+)$", metadata, re.M))
+    assert extras == {"tensorboard", "explain", "tune", "notebook", "export"}
     assert not any(n.startswith(("tests/", "docs/", "examples/", "benchmarks/")) for n in names)
     assert f"Version: {VERSION}\n" in metadata
     assert "Requires-Dist: torch>=2.2" in metadata
@@ -59,7 +66,8 @@ def test_sdist_contents(dist: Path) -> None:
     (sdist,) = dist.glob("mnistkit-*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    assert {"pyproject.toml", "README.md", "mnistkit/py.typed", "mnistkit/__init__.py"} <= names
+    assert {"pyproject.toml", "README.md", "LICENSE", "mnistkit/py.typed"} <= names
+    assert "mnistkit/__init__.py" in names
 
 
 def test_wheel_installs_and_imports_in_a_clean_venv(dist: Path, tmp_path: Path) -> None:
