@@ -143,3 +143,44 @@ def test_no_import_cycles_between_modules() -> None:
     assert "mnistkit.trainer" in graph["mnistkit.run"]
     assert "mnistkit.trainer" not in graph["mnistkit.callbacks"]
     assert "mnistkit.checkpoints" not in graph["mnistkit.models._registry"]
+
+
+def test_public_names_are_imported_lazily_and_all_resolve() -> None:
+    # ``import mnistkit`` alone loads neither PyTorch nor any feature module (PEP 562);
+    # each name in __all__ then resolves to the object of the module the table names
+    out = _python(
+        "import sys, mnistkit\n"
+        "print('torch' in sys.modules, 'mnistkit.trainer' in sys.modules)\n"
+        "import importlib\n"
+        "homes = {**{n: m for m, ns in mnistkit._NAMES.items() for n in ns}}\n"
+        "bad = [n for n in mnistkit.__all__ if n in homes and getattr(mnistkit, n) is not "
+        "getattr(importlib.import_module(homes[n]), n)]\n"
+        "missing = [n for n in mnistkit.__all__ if not hasattr(mnistkit, n)]\n"
+        "print(bad, missing)\n"
+    )
+    assert out.split("\n")[:2] == ["False False", "[] []"]
+
+
+def test_lazy_table_and_type_checking_imports_agree() -> None:
+    # the names editors and mypy see (the ``if TYPE_CHECKING:`` imports) are the names the
+    # lazy table serves, and both are exactly ``__all__`` less the eager ones
+    import mnistkit
+
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name)
+        if node.test.id == "TYPE_CHECKING"
+    )
+    typed = {
+        alias.asname or alias.name
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    lazy = set(mnistkit._SUBMODULES) | set(mnistkit._HOME)
+    assert typed == lazy
+    eager = {"__version__"} | {n for n in mnistkit.__all__ if n.endswith(("Error", "Warning"))}
+    assert lazy == set(mnistkit.__all__) - eager
+    assert not lazy & eager
