@@ -185,6 +185,7 @@ def test_train_val_split_defaults_names_and_empty_parts(mnist: DatasetSplits) ->
     again_train, again_val = train_val_split(test, val_fraction=0.1, seed=0)
     assert torch.equal(val.labels, again_val.labels) and len(train) == len(again_train)
     assert (train.name, val.name) == (f"{test.name}[train]", f"{test.name}[val]")
+    assert (train.dataset, val.dataset) == ("mnist", "mnist")  # the field, kept
     zeros = test.subset(torch.nonzero(test.labels == 0).flatten()[:2])
     one, other = train_val_split(zeros, val_fraction=0.5)  # one example each: not empty
     assert (len(one), len(other)) == (1, 1)
