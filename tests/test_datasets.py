@@ -657,3 +657,43 @@ def test_a_header_cut_inside_its_sizes_says_so(tmp_path: Path) -> None:
     with pytest.raises(mnistkit.CorruptFileError) as caught:
         datasets.read_idx(path)
     assert str(caught.value) == f"{path}: truncated inside the header of 3 dimension sizes."
+
+
+# --- synthetic files (the quick tier: no real data needed) ---------------------------------------
+
+
+def test_synthetic_files_load_unverified_and_verify_refuses_them(
+    synthetic_data_root: Path, tmp_path: Path
+) -> None:
+    # Well-formed IDX files that are not the registry's: verify=False reads them with their
+    # own sizes; verify=True (the default) and verify() refuse them on their content hash.
+    loaded = datasets.load("mnist", root=synthetic_data_root, download=False, verify=False)
+    assert (len(loaded.train), len(loaded.test)) == (400, 100)
+    assert loaded.train.class_counts().tolist() == [40] * 10
+    assert (loaded.test.name, loaded.test.dataset) == ("mnist/test", "mnist")
+    assert loaded.root == synthetic_data_root and loaded.classes == tuple("0123456789")
+    images = synthetic_data_root / "mnist" / "train-images-idx3-ubyte.gz"
+    with pytest.raises(mnistkit.CorruptFileError) as caught:
+        datasets.load("mnist", root=synthetic_data_root, download=False)
+    assert str(caught.value).startswith(f"{images}: content SHA-256 is ")
+    with pytest.raises(mnistkit.CorruptFileError, match="SHA-256"):
+        datasets.verify("fashion-mnist", root=synthetic_data_root)
+    fashion = datasets.load("fashion", root=synthetic_data_root, download=False, verify=False)
+    assert fashion.test.dataset == "fashion-mnist" and fashion.classes[9] == "Ankle boot"
+    # the same files uncompressed read the same
+    plain = tmp_path / "mnist"
+    plain.mkdir()
+    for stem in FILES:
+        source = synthetic_data_root / "mnist" / f"{stem}.gz"
+        (plain / stem).write_bytes(gzip.decompress(source.read_bytes()))
+    again = datasets.load("mnist", root=tmp_path, download=False, verify=False)
+    assert torch.equal(again.train.images, loaded.train.images)
+    assert torch.equal(again.test.labels, loaded.test.labels)
+
+
+def test_a_split_indexes_to_the_shared_float_pixels(synthetic_mnist: DatasetSplits) -> None:
+    test = synthetic_mnist.test
+    image, label = test[7]
+    assert image.shape == (1, 28, 28) and image.dtype == torch.float32
+    assert torch.equal(image, test.images[7].unsqueeze(0).float() / 255)
+    assert label == int(test.labels[7]) == 7

@@ -153,18 +153,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def data_dir() -> Path:
-    value = os.environ.get("MNISTKIT_DATA_DIR")
-    if not value:
-        pytest.fail(
-            "MNISTKIT_DATA_DIR is not set; these tests serve the real MNIST archives. "
-            "Run them as: MNISTKIT_DATA_DIR=/path/to/data pytest tests/test_download.py "
-            "(the directory must contain mnist/train-labels-idx1-ubyte.gz and friends)."
-        )
-    mnist = Path(value) / "mnist"
+def data_dir(data_root: Path) -> Path:
+    """The real MNIST archives' folder (``data_root``, from conftest, marks the tests ``data``)."""
+    mnist = data_root / "mnist"
     missing = [name for name in (LABELS, OTHER_LABELS, IMAGES) if not (mnist / name).is_file()]
     if missing:
-        pytest.fail(f"MNISTKIT_DATA_DIR={value!r} lacks {', '.join(missing)} under {mnist}.")
+        pytest.fail(
+            f"MNISTKIT_DATA_DIR={str(data_root)!r} lacks {', '.join(missing)} under {mnist}."
+        )
     return mnist
 
 
