@@ -15,15 +15,15 @@ Inside that folder, ``<root>/<name>/`` holds the four standard IDX files, gzip-c
 
 The mirrors and the MD5 sums of the canonical ``.gz`` files are those torchvision publishes
 for its ``MNIST``/``FashionMNIST`` classes, kept in mnistkit's registry as data (a test checks
-that they still agree). The file reading is mnistkit's own (:mod:`mnistkit.datasets.idx`):
+that they still agree). The file reading is mnistkit's own (``mnistkit.datasets.idx``):
 every malformed, truncated or mismatched file is a :class:`~mnistkit.CorruptFileError` that
 names the file and what is wrong, and the content is verified by SHA-256. Files are read as
 streams, header first, with memory bounded by the size the header declares (and by the
 registry's sizes for a known data set), so a "gzip bomb" is refused at once.
 
 The package's modules, one concept each: ``_registry`` (what is known about each data set),
-``_cache`` (where the files live), :mod:`~mnistkit.datasets.idx` (the file format),
-:mod:`~mnistkit.datasets.split` (the in-memory splits), ``_fetch`` and ``_download``
+``_cache`` (where the files live), ``idx`` (the file format),
+``split`` (the in-memory splits), ``_fetch`` and ``_download``
 (downloads, checked); this module loads and verifies a data set with them.
 """
 
