@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mnistkit._pixels import pixels_to_float
 from mnistkit._validation import check_int
 from mnistkit.devices import DeviceLike, resolve_device, resolve_precision
 from mnistkit.exceptions import ConfigError
@@ -53,7 +54,7 @@ def as_image_batch(images: ImagesLike) -> torch.Tensor:
             f"{tuple(images.shape)}."
         )
     if images.dtype == torch.uint8:
-        return images.to(torch.float32).div_(255.0)
+        return pixels_to_float(images)
     if images.is_floating_point():
         images = images.to(torch.float32)
         if images.numel() and (float(images.min()) < 0.0 or float(images.max()) > 1.0):

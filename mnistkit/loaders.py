@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from mnistkit._pixels import pixels_to_float
 from mnistkit._validation import check_bool, check_int, check_number
 from mnistkit.datasets import Split
 from mnistkit.devices import DeviceLike, resolve_device
@@ -155,7 +156,7 @@ class DeviceLoader:
         torch.Tensor
             float32, shape (B, 1, H, W).
         """
-        return images.unsqueeze(1).to(torch.float32).mul_(1.0 / 255.0)
+        return pixels_to_float(images.unsqueeze(1))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self.num_replicas > 1:

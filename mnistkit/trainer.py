@@ -463,7 +463,7 @@ class Trainer:
                 f"{type(train).__name__}; use mnistkit.datasets.load(...).train"
             )
         self._classes = source.classes
-        self._dataset = source.name.split("/")[0] or None
+        self._dataset = source.dataset
         generator = seed_everything(cfg.seed)
         train_loader = self._loader(train, generator, training=True)
         val_loader = self._loader(val, generator, training=False) if val is not None else None

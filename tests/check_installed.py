@@ -1,9 +1,10 @@
 """Check the environment ``tox -e mindeps`` built: the declared lower bounds are installed.
 
 Usage: ``python tests/check_installed.py --minimum tests/minimum-versions.txt``. Exits 1,
-naming each difference, when an installed version is not the pinned one, when a pin is not
-the lower bound ``pyproject.toml`` declares for it, or when ``mnistkit`` is imported from a
-source tree instead of the installed wheel.
+naming each difference, when an installed version is not the pinned one, when a declared
+dependency is not pinned at the lower bound ``pyproject.toml`` declares for it (more pins
+may serve the tests), or when ``mnistkit`` is imported from a source tree instead of the
+installed wheel.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def main() -> int:
     args = parser.parse_args()
     pins, declared = _pins(args.minimum), _declared()
     problems = []
-    if set(pins) != set(declared):
-        problems.append(f"pinned {sorted(pins)} but pyproject.toml declares {sorted(declared)}")
+    # every declared dependency is pinned at its bound (more pins may serve the tests)
+    if set(declared) - set(pins):
+        problems.append(f"pyproject.toml declares {sorted(set(declared) - set(pins))} unpinned")
     for name, version in sorted(pins.items()):
         installed = metadata.version(name).split("+")[0]
         if installed != version:

@@ -485,23 +485,38 @@ def test_reprs_and_html_displays_hold_what_they_name(mnist: DatasetSplits) -> No
     assert whole.endswith("</div>")
 
 
-def test_the_md5_table_is_keyed_by_file_stem() -> None:
-    import torchvision
+@pytest.mark.parametrize(("name", "cls"), [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_the_registry_agrees_with_torchvision(name: str, cls: str) -> None:
+    # The registry holds torchvision's mirrors, MD5 sums and class names as data, so that
+    # mnistkit need not import torchvision; this keeps the copy honest.
+    import torchvision.datasets
 
-    table = datasets._torchvision_md5(torchvision.datasets.MNIST)
-    assert sorted(table) == sorted(FILES)
-    assert table == dict(datasets.get_info("mnist").md5)
+    source = getattr(torchvision.datasets, cls)
+    info = datasets.get_info(name)
+    assert info.md5 == {file.removesuffix(".gz"): md5 for file, md5 in source.resources}
+    assert sorted(info.md5) == sorted(FILES)
+    # torchvision's mirrors first, in its order; then mnistkit's own fallbacks
+    assert info.mirrors[: len(source.mirrors)] == tuple(source.mirrors)
+    assert len(info.mirrors) == len(source.mirrors) + 1
+    if name == "fashion-mnist":
+        assert info.classes == tuple(source.classes)
 
 
 def test_split_checks_and_defaults(mnist: DatasetSplits) -> None:
     images, labels = mnist.test.images[:20], mnist.test.labels[:20]
     split = datasets.Split(images, labels, mnist.classes)
-    assert split.name == ""
+    assert split.name == "" and split.dataset is None
     for bad in (images.float(), images[0]):  # wrong dtype; wrong number of dimensions
         with pytest.raises(mnistkit.ConfigError, match="'images'"):
             datasets.Split(bad, labels if bad.ndim == 3 else labels[:1], mnist.classes)
     no_nines = mnist.test.subset(torch.nonzero(mnist.test.labels != 9).flatten()[:50])
     assert no_nines.name == mnist.test.name
+    assert (no_nines.dataset, mnist.test.subset(slice(0, 5)).dataset) == ("mnist", "mnist")
+    with pytest.raises(mnistkit.ConfigError) as caught:
+        datasets.Split(images, labels, mnist.classes, dataset=3)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "Argument 'dataset' must be a data set name (str) or None but got 3."
+    )
     counts = no_nines.class_counts()
     assert len(counts) == 10 and int(counts[9]) == 0
 
@@ -565,6 +580,9 @@ def test_loaded_splits_are_named_and_fashion_shows_its_class_names(
     mnist = datasets.load(root=data_root, download=False)  # MNIST by default; not the fixture
     assert (mnist.train.name, mnist.test.name) == ("mnist/train", "mnist/test")
     assert fashion.test.name == "fashion-mnist/test"
+    # the data set's registry name is a field, not something to parse out of the label
+    assert (mnist.train.dataset, mnist.test.dataset) == ("mnist", "mnist")
+    assert (fashion.train.dataset, fashion.test.dataset) == ("fashion-mnist", "fashion-mnist")
     # the strips under the tables label each picture with its class name, not its number
     for split in (fashion.train, fashion.test):
         images, labels = split.images[:12], split.labels[:12]
@@ -639,3 +657,43 @@ def test_a_header_cut_inside_its_sizes_says_so(tmp_path: Path) -> None:
     with pytest.raises(mnistkit.CorruptFileError) as caught:
         datasets.read_idx(path)
     assert str(caught.value) == f"{path}: truncated inside the header of 3 dimension sizes."
+
+
+# --- synthetic files (the quick tier: no real data needed) ---------------------------------------
+
+
+def test_synthetic_files_load_unverified_and_verify_refuses_them(
+    synthetic_data_root: Path, tmp_path: Path
+) -> None:
+    # Well-formed IDX files that are not the registry's: verify=False reads them with their
+    # own sizes; verify=True (the default) and verify() refuse them on their content hash.
+    loaded = datasets.load("mnist", root=synthetic_data_root, download=False, verify=False)
+    assert (len(loaded.train), len(loaded.test)) == (400, 100)
+    assert loaded.train.class_counts().tolist() == [40] * 10
+    assert (loaded.test.name, loaded.test.dataset) == ("mnist/test", "mnist")
+    assert loaded.root == synthetic_data_root and loaded.classes == tuple("0123456789")
+    images = synthetic_data_root / "mnist" / "train-images-idx3-ubyte.gz"
+    with pytest.raises(mnistkit.CorruptFileError) as caught:
+        datasets.load("mnist", root=synthetic_data_root, download=False)
+    assert str(caught.value).startswith(f"{images}: content SHA-256 is ")
+    with pytest.raises(mnistkit.CorruptFileError, match="SHA-256"):
+        datasets.verify("fashion-mnist", root=synthetic_data_root)
+    fashion = datasets.load("fashion", root=synthetic_data_root, download=False, verify=False)
+    assert fashion.test.dataset == "fashion-mnist" and fashion.classes[9] == "Ankle boot"
+    # the same files uncompressed read the same
+    plain = tmp_path / "mnist"
+    plain.mkdir()
+    for stem in FILES:
+        source = synthetic_data_root / "mnist" / f"{stem}.gz"
+        (plain / stem).write_bytes(gzip.decompress(source.read_bytes()))
+    again = datasets.load("mnist", root=tmp_path, download=False, verify=False)
+    assert torch.equal(again.train.images, loaded.train.images)
+    assert torch.equal(again.test.labels, loaded.test.labels)
+
+
+def test_a_split_indexes_to_the_shared_float_pixels(synthetic_mnist: DatasetSplits) -> None:
+    test = synthetic_mnist.test
+    image, label = test[7]
+    assert image.shape == (1, 28, 28) and image.dtype == torch.float32
+    assert torch.equal(image, test.images[7].unsqueeze(0).float() / 255)
+    assert label == int(test.labels[7]) == 7

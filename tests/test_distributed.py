@@ -186,6 +186,7 @@ def test_two_cpu_processes_train_as_one(mnist: DatasetSplits, tmp_path: Path) ->
     assert abs(alone.report.accuracy - metrics["test_accuracy"]) < 0.003
 
 
+@pytest.mark.usefixtures("data_root")  # the script loads MNIST from MNISTKIT_DATA_DIR
 def test_resume_under_ddp(tmp_path: Path) -> None:
     script = tmp_path / "resume.py"
     script.write_text(RESUME_SCRIPT, encoding="utf-8")
@@ -195,6 +196,7 @@ def test_resume_under_ddp(tmp_path: Path) -> None:
     assert verdicts == ["resumed same", "resumed same"]
 
 
+@pytest.mark.usefixtures("data_root")  # the script loads MNIST from MNISTKIT_DATA_DIR
 def test_a_failing_rank_fails_the_run_quickly(tmp_path: Path) -> None:
     script = tmp_path / "fail.py"
     script.write_text(FAIL_SCRIPT, encoding="utf-8")

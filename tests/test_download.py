@@ -1,4 +1,4 @@
-"""Tests for mnistkit._download against a real HTTP server on 127.0.0.1.
+"""Tests for mnistkit.datasets._download against a real HTTP server on 127.0.0.1.
 
 The server serves the real MNIST archives from ``$MNISTKIT_DATA_DIR/mnist``
 and, depending on the first path segment, misbehaves in one particular way.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mnistkit._download import download_file, md5sum, sha256sum
+from mnistkit.datasets._download import download_file, md5sum, sha256sum
 from mnistkit.exceptions import ConfigError, CorruptFileError, DownloadError
 
 LABELS = "train-labels-idx1-ubyte.gz"
@@ -153,18 +153,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def data_dir() -> Path:
-    value = os.environ.get("MNISTKIT_DATA_DIR")
-    if not value:
-        pytest.fail(
-            "MNISTKIT_DATA_DIR is not set; these tests serve the real MNIST archives. "
-            "Run them as: MNISTKIT_DATA_DIR=/path/to/data pytest tests/test_download.py "
-            "(the directory must contain mnist/train-labels-idx1-ubyte.gz and friends)."
-        )
-    mnist = Path(value) / "mnist"
+def data_dir(data_root: Path) -> Path:
+    """The real MNIST archives' folder (``data_root``, from conftest, marks the tests ``data``)."""
+    mnist = data_root / "mnist"
     missing = [name for name in (LABELS, OTHER_LABELS, IMAGES) if not (mnist / name).is_file()]
     if missing:
-        pytest.fail(f"MNISTKIT_DATA_DIR={value!r} lacks {', '.join(missing)} under {mnist}.")
+        pytest.fail(
+            f"MNISTKIT_DATA_DIR={str(data_root)!r} lacks {', '.join(missing)} under {mnist}."
+        )
     return mnist
 
 
@@ -211,7 +207,7 @@ def test_falls_back_to_next_mirror(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="mnistkit._download")
+    caplog.set_level(logging.WARNING, logger="mnistkit.datasets._download")
     dest = tmp_path / "dest"
 
     result = download_file(
@@ -365,7 +361,7 @@ def test_file_mode_follows_other_umasks(base: str, tmp_path: Path, umask: int, m
 def test_endless_body_is_cut_off(
     server: _Server, base: str, data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="mnistkit._download")
+    caplog.set_level(logging.WARNING, logger="mnistkit.datasets._download")
     limit = 1 << 20
 
     result = download_file(

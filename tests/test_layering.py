@@ -184,3 +184,25 @@ def test_lazy_table_and_type_checking_imports_agree() -> None:
     eager = {"__version__"} | {n for n in mnistkit.__all__ if n.endswith(("Error", "Warning"))}
     assert lazy == set(mnistkit.__all__) - eager
     assert not lazy & eager
+
+
+def test_import_mnistkit_does_not_load_torchvision() -> None:
+    # The data sets' mirrors and checksums are data in mnistkit.datasets._registry; importing
+    # torchvision for them cost seconds at every start (tests/test_datasets.py checks that the
+    # copies still agree with torchvision's).
+    out = _python(
+        "import sys, mnistkit, mnistkit.datasets\n"
+        "mnistkit.datasets.get_info('fashion-mnist')\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'torchvision'))\n"
+    )
+    assert out.strip() == "[]"
+
+
+def test_pixels_are_converted_in_one_ground_module() -> None:
+    # uint8 -> [0, 1] floats lives in mnistkit._pixels, which imports no other mnistkit module,
+    # so the data sets, the loaders and inference can all use it
+    pixels = PACKAGE / "_pixels.py"
+    assert not any(name.startswith("mnistkit") for name in _imported_modules(pixels))
+    users = ("datasets/split.py", "loaders.py", "inference.py")
+    for path in users:
+        assert "mnistkit._pixels" in _imported_modules(PACKAGE / path), path

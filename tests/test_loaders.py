@@ -1,4 +1,4 @@
-"""DeviceLoader and train_val_split on real MNIST."""
+"""DeviceLoader and train_val_split on real MNIST (and a few on synthetic files)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import mnistkit
-from mnistkit.datasets import DatasetSplits
+from mnistkit.datasets import DatasetSplits, Split
+from mnistkit.inference import as_image_batch
 from mnistkit.loaders import DeviceLoader, train_val_split
 from mnistkit.models import get_model
 
@@ -185,6 +186,7 @@ def test_train_val_split_defaults_names_and_empty_parts(mnist: DatasetSplits) ->
     again_train, again_val = train_val_split(test, val_fraction=0.1, seed=0)
     assert torch.equal(val.labels, again_val.labels) and len(train) == len(again_train)
     assert (train.name, val.name) == (f"{test.name}[train]", f"{test.name}[val]")
+    assert (train.dataset, val.dataset) == ("mnist", "mnist")  # the field, kept
     zeros = test.subset(torch.nonzero(test.labels == 0).flatten()[:2])
     one, other = train_val_split(zeros, val_fraction=0.5)  # one example each: not empty
     assert (len(one), len(other)) == (1, 1)
@@ -242,3 +244,32 @@ def test_a_shard_of_too_few_examples_for_a_batch_is_empty(mnist: DatasetSplits) 
     assert list(loader) == [] and len(loader) == 0
     assert loader.last_order is not None and len(loader.last_order) == 0
     assert loader.global_batch_size(0) == 50 and loader.global_batch_size(1) == 0
+
+
+# --- synthetic data (the quick tier) -------------------------------------------------------------
+
+
+def test_every_path_turns_uint8_into_the_same_floats() -> None:
+    # all 256 levels: a Split's items, the loader's batches and inference's input are the
+    # same float32 values, each level divided by 255 (what torchvision's ToTensor gives)
+    levels = torch.arange(256, dtype=torch.uint8).reshape(1, 16, 16).repeat(3, 1, 1)
+    split = Split(levels, torch.tensor([0, 1, 2]), tuple("abc"))
+    expected = torch.arange(256, dtype=torch.float32).div(255).reshape(1, 1, 16, 16)
+    batch, _ = next(iter(DeviceLoader(split, batch_size=3)))
+    assert torch.equal(batch, expected.expand(3, 1, 16, 16))
+    assert torch.equal(split[1][0], expected[0])
+    assert torch.equal(as_image_batch(levels), expected.expand(3, 1, 16, 16))
+    assert torch.equal(DeviceLoader.to_float(levels), batch)
+
+
+def test_loader_and_split_on_synthetic_files(synthetic_mnist: DatasetSplits) -> None:
+    train = synthetic_mnist.train
+    loader = DeviceLoader(train, batch_size=64, shuffle=True)
+    labels = torch.cat([labels for _, labels in loader])
+    assert len(loader) == 7 and torch.bincount(labels).tolist() == [40] * 10
+    assert loader.last_order is not None and torch.equal(train.labels[loader.last_order], labels)
+    part, held = train_val_split(train, val_fraction=0.25, seed=1)
+    assert (len(part), len(held)) == (300, 100)
+    assert held.class_counts().tolist() == [10] * 10
+    assert (part.dataset, held.dataset) == ("mnist", "mnist")
+    assert (part.name, held.name) == ("mnist/train[train]", "mnist/train[val]")

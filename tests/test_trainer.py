@@ -475,7 +475,7 @@ def test_a_short_fit_records_its_data_and_saves_it(
     small: tuple[Split, Split], tmp_path: Path
 ) -> None:
     train, val = small
-    few = Split(train.images[:256], train.labels[:256], tuple("abcdefghij"), name="letters/a")
+    few = Split(train.images[:256], train.labels[:256], tuple("abcdefghij"), dataset="letters")
     held = val.subset(slice(0, 200))
     seed_everything(0)
     trainer = Trainer(get_model("linear"), _config(epochs=1, batch_size=64, eval_batch_size=100))

@@ -1,6 +1,6 @@
 """Fetch one file from a list of mirrors, safely.
 
-This private module is the network layer under :mod:`mnistkit.datasets`. It
+This private module is the network layer of :mod:`mnistkit.datasets`. It
 knows nothing about MNIST: it takes a file name, a list of base URLs and a
 directory, and leaves either a complete, verified file in that directory or
 nothing at all.
