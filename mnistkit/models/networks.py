@@ -17,6 +17,7 @@ from torch import nn
 from mnistkit._validation import check_choice, check_int, check_number
 from mnistkit.datasets import list_datasets
 from mnistkit.exceptions import ConfigError
+from mnistkit.models._registry import register_model
 from mnistkit.models.normalize import Normalize
 
 __all__ = ["CNN", "MLP", "DeepCNN", "LeNet5", "Linear", "ResNet"]
@@ -43,6 +44,7 @@ def _normalize(dataset: object) -> Normalize:
     return Normalize.for_dataset(check_choice(dataset, "dataset", list_datasets()))
 
 
+@register_model("linear")
 class Linear(nn.Module):
     """Softmax regression: one fully connected layer from the 784 pixels to the classes.
 
@@ -86,6 +88,7 @@ class Linear(nn.Module):
         return logits
 
 
+@register_model("mlp")
 class MLP(nn.Module):
     """A multi-layer perceptron: fully connected hidden layers with a non-linear activation.
 
@@ -157,6 +160,7 @@ class MLP(nn.Module):
         return logits
 
 
+@register_model("cnn")
 class CNN(nn.Module):
     """The classic convolutional network: convolution + max-pooling stages, then dense layers.
 
@@ -261,6 +265,7 @@ class CNN(nn.Module):
         return logits
 
 
+@register_model("lenet5")
 class LeNet5(nn.Module):
     """LeNet-5 (LeCun et al., 1998) in its common modern form.
 
@@ -361,6 +366,7 @@ def _pooled_classifier(in_channels: int, dropout: float, num_classes: int) -> nn
     )
 
 
+@register_model("deepcnn")
 class DeepCNN(nn.Module):
     """A deeper convolutional network for accuracy: VGG-style stages, batch norm, global pooling.
 
@@ -454,6 +460,7 @@ class _ResidualBlock(nn.Module):
         return out
 
 
+@register_model("resnet")
 class ResNet(nn.Module):
     """A small residual network (He et al., 2016) sized for 28×28 images.
 
