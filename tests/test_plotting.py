@@ -29,8 +29,8 @@ from torch import nn
 from mnistkit import TrainConfig, Trainer, get_model, plotting
 from mnistkit.datasets import DatasetSplits
 from mnistkit.exceptions import ConfigError
-from mnistkit.metrics import Report, calibration_bins
 from mnistkit.history import History
+from mnistkit.metrics import Report, calibration_bins
 
 #: Test images the trained model is evaluated on (enough for a few dozen mistakes).
 N_EVAL = 1000
