@@ -213,3 +213,6 @@ def test_no_import_cycles_at_run_time_counting_imports_inside_functions() -> Non
     assert not graph["mnistkit.models._registry"] & models
     assert "mnistkit.models._registry" in graph["mnistkit.models.networks"]
     assert "mnistkit.models._registry" in graph["mnistkit.models.ensemble"]
+    # augment owns the Augment protocol; the loaders take it from there
+    assert "mnistkit.augment" in graph["mnistkit.loaders"]
+    assert "mnistkit.loaders" not in graph["mnistkit.augment"]
