@@ -475,8 +475,8 @@ class NumpyMLP:
         products are small, so BLAS threads gain little, and on a machine whose cores are busy
         with other work, waiting threads can make training several times slower. Limiting BLAS to
         one thread (``OPENBLAS_NUM_THREADS=1`` in the environment before Python starts, or
-        ``threadpoolctl.threadpool_limits(1)``) then helps: five epochs of a 784-128-10 network
-        over the 60,000 MNIST training images take about 3 s on one core in float32.
+        ``threadpoolctl.threadpool_limits(1)``) then helps, and float32 halves the data each
+        product moves (timings in ``benchmarks/RESULTS.md``).
         """
         self._require_differentiable()
         n_epochs = check_int(epochs, "epochs")
