@@ -1,6 +1,6 @@
 """On-device augmentation of training batches: small steps that compose.
 
-Every class here is an :data:`mnistkit.loaders.Augment`: called with a float batch
+Every class here is an :data:`Augment`: called with a float batch
 (B, C, H, W) of [0, 1] pixels on any device and a CPU :class:`torch.Generator`, it returns a
 new batch of the same shape, dtype and device. The random parameters of a whole batch are
 drawn at once from that generator on the CPU and then moved to the batch's device, so a
@@ -23,21 +23,25 @@ right and when shifted, so Fashion-MNIST takes :class:`RandomHorizontalFlip` and
 Erasing Data Augmentation", 2017), which teaches a network not to rely on any one part of
 the picture.
 
-Each step has a ``to_dict()`` (recorded in ``metrics.json``) and a ``repr``.
+Each step is a frozen dataclass whose arguments are checked when it is made; its ``repr``
+and its ``to_dict()`` (recorded in ``metrics.json``) are both read off its fields.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeAlias, cast
 
 import torch
 import torch.nn.functional as F
 
 from mnistkit._validation import check_int, check_number, fail
-from mnistkit.loaders import Augment
 
 __all__ = [
+    "Augment",
     "Compose",
     "ElasticDistortion",
     "RandomAffine",
@@ -48,13 +52,19 @@ __all__ = [
 ]
 
 
+#: An on-device augmentation: takes a float batch (B, 1, 28, 28) and a CPU generator for
+#: randomness, returns a batch of the same shape. Also importable as
+#: :data:`mnistkit.loaders.Augment`.
+Augment: TypeAlias = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
 def describe(augment: Augment | None) -> Any:
     """An augmentation as plain data, for records such as ``metrics.json``.
 
     Parameters
     ----------
     augment : callable or None
-        An :data:`~mnistkit.loaders.Augment`.
+        An :data:`Augment`.
 
     Returns
     -------
@@ -66,6 +76,59 @@ def describe(augment: Augment | None) -> Any:
         return None
     to_dict = getattr(augment, "to_dict", None)
     return to_dict() if callable(to_dict) else repr(augment)
+
+
+class _Step:
+    """What every augmentation step shares: its ``repr`` and ``to_dict()``, both read off its
+    dataclass fields, so that a new setting shows in both without further code.
+
+    A field with ``repr=False`` is derived state, in neither; a field with
+    ``metadata={"varargs": True}`` holds the steps given positionally (:class:`Compose`).
+    """
+
+    __slots__ = ()
+    #: The step's name in :meth:`to_dict`, e.g. ``"random_affine"``.
+    _name: ClassVar[str]
+
+    def _settings(self) -> list[tuple[dataclasses.Field[Any], Any]]:
+        return [(f, getattr(self, f.name)) for f in dataclasses.fields(cast(Any, self)) if f.repr]
+
+    def __repr__(self) -> str:
+        parts: list[str] = []
+        for f, value in self._settings():
+            if f.metadata.get("varargs"):
+                parts.extend(repr(v) for v in value)
+            else:
+                parts.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step's name and settings.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable: pairs become lists, steps their own ``to_dict()``.
+        """
+        return {"name": self._name, **{f.name: _plain(v) for f, v in self._settings()}}
+
+    def _set(self, name: str, value: object) -> None:
+        """Store a checked value on the frozen instance (from ``__post_init__`` only)."""
+        object.__setattr__(self, name, value)
+
+
+def _plain(value: object) -> Any:
+    """A setting as JSON data: tuples as lists, augmentations as :func:`describe` gives them."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if callable(value):
+        return describe(value)
+    return value
+
+
+def _pair(value: float | tuple[float, float]) -> tuple[float, float]:
+    """A range field after ``__post_init__``, which made every number a ``(low, high)`` pair."""
+    return cast(tuple[float, float], value)
 
 
 def _check_batch(images: torch.Tensor, who: str) -> None:
@@ -97,7 +160,8 @@ def _range(
     return default_centre - half, default_centre + half
 
 
-class RandomAffine:
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class RandomAffine(_Step):
     """Random rotation, scaling, shift and shear of every image: one warp per batch.
 
     Each image gets its own angle, scale, shift and shear, drawn uniformly; the batch is
@@ -107,7 +171,8 @@ class RandomAffine:
     Parameters
     ----------
     degrees : float or (float, float), default=10.0
-        Rotation in degrees: ``d`` draws from [-d, d], a pair from [low, high].
+        Rotation in degrees: ``d`` draws from [-d, d], a pair from [low, high]. Stored as
+        the pair, like ``scale`` and ``shear``.
     translate : float, default=0.1
         Largest shift as a fraction of the image's width (horizontally) and height
         (vertically), in [0, 1): 0.1 moves a 28-pixel digit by up to 2.8 pixels.
@@ -125,48 +190,30 @@ class RandomAffine:
     torch.Size([4, 1, 28, 28])
     """
 
-    def __init__(
-        self,
-        *,
-        degrees: float | tuple[float, float] = 10.0,
-        translate: float = 0.1,
-        scale: tuple[float, float] = (0.9, 1.1),
-        shear: float | tuple[float, float] = 0.0,
-    ) -> None:
+    _name: ClassVar[str] = "random_affine"
+
+    degrees: float | tuple[float, float] = 10.0
+    translate: float = 0.1
+    scale: tuple[float, float] = (0.9, 1.1)
+    shear: float | tuple[float, float] = 0.0
+
+    def __post_init__(self) -> None:
         who = "RandomAffine"
-        self.degrees = _range(degrees, "degrees", who, low=-180, default_centre=0.0)
-        self.translate = check_number(
-            translate, "translate", low=0, high=1, high_open=True, who=who
+        degrees = _range(self.degrees, "degrees", who, low=-180, default_centre=0.0)
+        translate = check_number(
+            self.translate, "translate", low=0, high=1, high_open=True, who=who
         )
-        if not isinstance(scale, tuple | list) or len(scale) != 2:
-            raise fail("scale", scale, "a pair (low, high) of positive numbers", who=who)
-        self.scale = _range(scale, "scale", who, low=1e-3, default_centre=1.0)
-        self.shear = _range(shear, "shear", who, low=-89, default_centre=0.0)
-        for name, (lo, hi), limit in (("degrees", self.degrees, 180), ("shear", self.shear, 89)):
+        if not isinstance(self.scale, tuple | list) or len(self.scale) != 2:
+            raise fail("scale", self.scale, "a pair (low, high) of positive numbers", who=who)
+        scale = _range(self.scale, "scale", who, low=1e-3, default_centre=1.0)
+        shear = _range(self.shear, "shear", who, low=-89, default_centre=0.0)
+        for name, (lo, hi), limit in (("degrees", degrees, 180), ("shear", shear, 89)):
             if hi > limit:
                 raise fail(name, (lo, hi), f"angles in [-{limit}, {limit}]", who=who)
-
-    def __repr__(self) -> str:
-        return (
-            f"RandomAffine(degrees={self.degrees}, translate={self.translate}, "
-            f"scale={self.scale}, shear={self.shear})"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The step's name and settings.
-
-        Returns
-        -------
-        dict
-            JSON-serialisable.
-        """
-        return {
-            "name": "random_affine",
-            "degrees": list(self.degrees),
-            "translate": self.translate,
-            "scale": list(self.scale),
-            "shear": list(self.shear),
-        }
+        self._set("degrees", degrees)
+        self._set("translate", translate)
+        self._set("scale", scale)
+        self._set("shear", shear)
 
     def matrices(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Draw ``n`` sampling matrices for :func:`~torch.nn.functional.affine_grid`.
@@ -185,9 +232,9 @@ class RandomAffine:
             image): each maps an output pixel to the input position it samples, so it is
             the inverse of the rotation/scale/shear/shift applied to the image.
         """
-        angle = torch.deg2rad(_uniform(n, *self.degrees, generator))
+        angle = torch.deg2rad(_uniform(n, *_pair(self.degrees), generator))
         scale = _uniform(n, *self.scale, generator)
-        shear = torch.deg2rad(_uniform(n, *self.shear, generator))
+        shear = torch.deg2rad(_uniform(n, *_pair(self.shear), generator))
         shift = _uniform(2 * n, -self.translate, self.translate, generator).view(n, 2) * 2
         cos, sin = torch.cos(angle), torch.sin(angle)
         # forward map: x_out = scale * R(angle) @ Shear(shear) @ x_in + shift
@@ -225,7 +272,8 @@ class RandomAffine:
         )
 
 
-class ElasticDistortion:
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class ElasticDistortion(_Step):
     """Elastic distortion (Simard et al., 2003): a smooth random displacement of the pixels.
 
     A displacement field of uniform noise in [-1, 1] per pixel and direction is smoothed by
@@ -240,26 +288,21 @@ class ElasticDistortion:
         Smoothness: the Gaussian's standard deviation in pixels (positive).
     """
 
-    def __init__(self, *, alpha: float = 8.0, sigma: float = 3.0) -> None:
-        self.alpha = check_number(alpha, "alpha", low=0, who="ElasticDistortion")
-        self.sigma = check_number(sigma, "sigma", low=0, low_open=True, who="ElasticDistortion")
-        radius = max(1, math.ceil(3 * self.sigma))
+    _name: ClassVar[str] = "elastic_distortion"
+
+    alpha: float = 8.0
+    sigma: float = 3.0
+    #: (2r + 1,) Gaussian, applied along rows then columns; made from ``sigma``.
+    _kernel: torch.Tensor = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        sigma = check_number(self.sigma, "sigma", low=0, low_open=True, who="ElasticDistortion")
+        self._set("alpha", check_number(self.alpha, "alpha", low=0, who="ElasticDistortion"))
+        self._set("sigma", sigma)
+        radius = max(1, math.ceil(3 * sigma))
         offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-        kernel = torch.exp(-(offsets**2) / (2 * self.sigma**2))
-        self._kernel = kernel / kernel.sum()  # (2r + 1,), applied along rows then columns
-
-    def __repr__(self) -> str:
-        return f"ElasticDistortion(alpha={self.alpha}, sigma={self.sigma})"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The step's name and settings.
-
-        Returns
-        -------
-        dict
-            JSON-serialisable.
-        """
-        return {"name": "elastic_distortion", "alpha": self.alpha, "sigma": self.sigma}
+        kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
+        self._set("_kernel", kernel / kernel.sum())
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Distort each image of the batch.
@@ -299,7 +342,8 @@ class ElasticDistortion:
         )
 
 
-class RandomCrop:
+@dataclass(frozen=True, slots=True, repr=False)
+class RandomCrop(_Step):
     """Pad every image with zeros, then cut a random window of the original size back out.
 
     The same as shifting each image by a random whole number of pixels in
@@ -311,21 +355,12 @@ class RandomCrop:
         Pixels added on each side (non-negative; 0 returns the batch unchanged).
     """
 
-    def __init__(self, padding: int = 2) -> None:
-        self.padding = check_int(padding, "padding", minimum=0, who="RandomCrop")
+    _name: ClassVar[str] = "random_crop"
 
-    def __repr__(self) -> str:
-        return f"RandomCrop(padding={self.padding})"
+    padding: int = 2
 
-    def to_dict(self) -> dict[str, Any]:
-        """The step's name and settings.
-
-        Returns
-        -------
-        dict
-            JSON-serialisable.
-        """
-        return {"name": "random_crop", "padding": self.padding}
+    def __post_init__(self) -> None:
+        self._set("padding", check_int(self.padding, "padding", minimum=0, who="RandomCrop"))
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Crop each image of the batch at its own random offset.
@@ -357,7 +392,8 @@ class RandomCrop:
         return cropped.permute(0, 3, 1, 2).contiguous()
 
 
-class RandomHorizontalFlip:
+@dataclass(frozen=True, slots=True, repr=False)
+class RandomHorizontalFlip(_Step):
     """Mirror each image left to right with probability ``p``. Not for digits.
 
     Parameters
@@ -366,21 +402,12 @@ class RandomHorizontalFlip:
         Probability that an image is flipped, in [0, 1].
     """
 
-    def __init__(self, p: float = 0.5) -> None:
-        self.p = check_number(p, "p", low=0, high=1, who="RandomHorizontalFlip")
+    _name: ClassVar[str] = "random_horizontal_flip"
 
-    def __repr__(self) -> str:
-        return f"RandomHorizontalFlip(p={self.p})"
+    p: float = 0.5
 
-    def to_dict(self) -> dict[str, Any]:
-        """The step's name and settings.
-
-        Returns
-        -------
-        dict
-            JSON-serialisable.
-        """
-        return {"name": "random_horizontal_flip", "p": self.p}
+    def __post_init__(self) -> None:
+        self._set("p", check_number(self.p, "p", low=0, high=1, who="RandomHorizontalFlip"))
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Flip a random part of the batch.
@@ -403,7 +430,8 @@ class RandomHorizontalFlip:
         return torch.where(flip, images.flip(-1), images)
 
 
-class RandomErasing:
+@dataclass(frozen=True, slots=True, repr=False)
+class RandomErasing(_Step):
     """Blank out a random rectangle in a random part of the batch.
 
     Each image is erased with probability ``p``: a rectangle whose area is a fraction of the
@@ -427,48 +455,31 @@ class RandomErasing:
         or ``"random"`` for uniform noise in [0, 1), drawn per pixel.
     """
 
-    def __init__(
-        self,
-        p: float = 0.5,
-        scale: tuple[float, float] = (0.02, 0.33),
-        ratio: tuple[float, float] = (0.3, 3.3),
-        value: float | str = 0.0,
-    ) -> None:
+    _name: ClassVar[str] = "random_erasing"
+
+    p: float = 0.5
+    scale: tuple[float, float] = (0.02, 0.33)
+    ratio: tuple[float, float] = (0.3, 3.3)
+    value: float | str = 0.0
+
+    def __post_init__(self) -> None:
         who = "RandomErasing"
-        self.p = check_number(p, "p", low=0, high=1, who=who)
-        self.scale = _range(scale, "scale", who, low=0, default_centre=0.0)
-        if not isinstance(scale, tuple | list) or self.scale[0] <= 0 or self.scale[1] > 1:
-            raise fail("scale", scale, "a pair (low, high) with 0 < low <= high <= 1", who=who)
-        self.ratio = _range(ratio, "ratio", who, low=0, default_centre=0.0)
-        if not isinstance(ratio, tuple | list) or self.ratio[0] <= 0:
-            raise fail("ratio", ratio, "a pair (low, high) with 0 < low <= high", who=who)
+        p = check_number(self.p, "p", low=0, high=1, who=who)
+        scale = _range(self.scale, "scale", who, low=0, default_centre=0.0)
+        if not isinstance(self.scale, tuple | list) or scale[0] <= 0 or scale[1] > 1:
+            raise fail("scale", self.scale, "a pair (low, high) with 0 < low <= high <= 1", who=who)
+        ratio = _range(self.ratio, "ratio", who, low=0, default_centre=0.0)
+        if not isinstance(self.ratio, tuple | list) or ratio[0] <= 0:
+            raise fail("ratio", self.ratio, "a pair (low, high) with 0 < low <= high", who=who)
+        value = self.value
         if value != "random":
             if isinstance(value, str):
                 raise fail("value", value, 'a grey level in [0, 1] or "random"', who=who)
             value = check_number(value, "value", low=0, high=1, who=who)
-        self.value: float | str = value
-
-    def __repr__(self) -> str:
-        return (
-            f"RandomErasing(p={self.p}, scale={self.scale}, ratio={self.ratio}, "
-            f"value={self.value!r})"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The step's name and settings.
-
-        Returns
-        -------
-        dict
-            JSON-serialisable.
-        """
-        return {
-            "name": "random_erasing",
-            "p": self.p,
-            "scale": list(self.scale),
-            "ratio": list(self.ratio),
-            "value": self.value,
-        }
+        self._set("p", p)
+        self._set("scale", scale)
+        self._set("ratio", ratio)
+        self._set("value", value)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Erase a rectangle in a random part of the batch.
@@ -509,18 +520,28 @@ class RandomErasing:
         return images.masked_fill(mask, float(self.value))
 
 
-class Compose:
+@dataclass(frozen=True, slots=True, init=False, repr=False)
+class Compose(_Step):
     """Apply several augmentations one after the other.
 
     Parameters
     ----------
     *steps : callable
-        Each an :data:`~mnistkit.loaders.Augment`, taking and returning a batch; they share
+        Each an :data:`Augment`, taking and returning a batch; they share
         the generator, in order.
     """
 
+    _name: ClassVar[str] = "compose"
+
+    steps: tuple[Augment, ...] = field(metadata={"varargs": True})
+
     def __init__(self, *steps: Augment) -> None:
-        for i, step in enumerate(steps):
+        # the steps come positionally, which a generated __init__ cannot take
+        self._set("steps", steps)
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        for i, step in enumerate(self.steps):
             if not callable(step):
                 raise fail(
                     f"steps[{i}]",
@@ -528,20 +549,6 @@ class Compose:
                     "an augmentation (a callable, see mnistkit.augment)",
                     who="Compose",
                 )
-        self.steps = tuple(steps)
-
-    def __repr__(self) -> str:
-        return f"Compose({', '.join(map(repr, self.steps))})"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The steps' settings, in order.
-
-        Returns
-        -------
-        dict
-            JSON-serialisable.
-        """
-        return {"name": "compose", "steps": [describe(step) for step in self.steps]}
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Run every step on the batch.

@@ -10,12 +10,14 @@ float pixels in [0, 1] (the model normalises them itself, see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import TypeAlias
 
 import torch
 
 from mnistkit._pixels import pixels_to_float
 from mnistkit._validation import check_bool, check_int, check_number
+from mnistkit.augment import Augment as _Augment
 from mnistkit.datasets import Split
 from mnistkit.devices import DeviceLike, resolve_device
 from mnistkit.exceptions import ConfigError
@@ -23,8 +25,9 @@ from mnistkit.exceptions import ConfigError
 __all__ = ["Augment", "DeviceLoader", "train_val_split"]
 
 #: An on-device augmentation: takes a float batch (B, 1, 28, 28) and a CPU generator for
-#: randomness, returns a batch of the same shape.
-Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+#: randomness, returns a batch of the same shape. Defined in :mod:`mnistkit.augment`
+#: (:data:`mnistkit.augment.Augment`, the same object); also importable from here.
+Augment: TypeAlias = _Augment
 
 
 class DeviceLoader:

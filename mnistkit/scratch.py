@@ -82,6 +82,7 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, cast, get_args
@@ -251,9 +252,23 @@ class NumpyMLP:
         return self._dtype
 
     @property
-    def n_classes(self) -> int:
+    def num_classes(self) -> int:
         """Number of output classes, ``layer_sizes[-1]``."""
         return self._layer_sizes[-1]
+
+    @property
+    def n_classes(self) -> int:
+        """Deprecated alias of :attr:`num_classes` (the name used everywhere else in mnistkit).
+
+        .. deprecated:: 0.2
+           Use :attr:`num_classes`; ``n_classes`` will be removed.
+        """
+        warnings.warn(
+            "NumpyMLP.n_classes is deprecated; use NumpyMLP.num_classes instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.num_classes
 
     @property
     def n_parameters(self) -> int:
@@ -277,7 +292,7 @@ class NumpyMLP:
 
         Returns
         -------
-        numpy.ndarray of shape (N, n_classes)
+        numpy.ndarray of shape (N, num_classes)
             Softmax probabilities in the model's dtype; every row sums to 1.
         """
         x = self._check_features(X)
@@ -308,7 +323,7 @@ class NumpyMLP:
         X : array-like of shape (N, layer_sizes[0])
             Samples as rows of floats, pixels scaled to ``[0, 1]``.
         y : array-like of int, shape (N,)
-            True classes, in ``[0, n_classes)``.
+            True classes, in ``[0, num_classes)``.
 
         Returns
         -------
@@ -330,7 +345,7 @@ class NumpyMLP:
         X : array-like of shape (N, layer_sizes[0])
             Samples as rows of floats, pixels scaled to ``[0, 1]``.
         y : array-like of int, shape (N,)
-            True classes, in ``[0, n_classes)``.
+            True classes, in ``[0, num_classes)``.
 
         Returns
         -------
@@ -362,7 +377,7 @@ class NumpyMLP:
         X : array-like of shape (N, layer_sizes[0])
             Samples as rows of floats, pixels scaled to ``[0, 1]``.
         y : array-like of int, shape (N,)
-            True classes, in ``[0, n_classes)``.
+            True classes, in ``[0, num_classes)``.
 
         Returns
         -------
@@ -430,7 +445,7 @@ class NumpyMLP:
         X : array-like of shape (N, layer_sizes[0])
             Training samples as rows of floats, pixels scaled to ``[0, 1]``.
         y : array-like of int, shape (N,)
-            Training classes, in ``[0, n_classes)``.
+            Training classes, in ``[0, num_classes)``.
         epochs : int
             Number of passes over the training data, at least 1.
         lr : float
@@ -460,8 +475,8 @@ class NumpyMLP:
         products are small, so BLAS threads gain little, and on a machine whose cores are busy
         with other work, waiting threads can make training several times slower. Limiting BLAS to
         one thread (``OPENBLAS_NUM_THREADS=1`` in the environment before Python starts, or
-        ``threadpoolctl.threadpool_limits(1)``) then helps: five epochs of a 784-128-10 network
-        over the 60,000 MNIST training images take about 3 s on one core in float32.
+        ``threadpoolctl.threadpool_limits(1)``) then helps, and float32 halves the data each
+        product moves (timings in ``benchmarks/RESULTS.md``).
         """
         self._require_differentiable()
         n_epochs = check_int(epochs, "epochs")
@@ -617,11 +632,11 @@ class NumpyMLP:
                 f"Argument {y_name!r} must hold integer class indices but got dtype {labels.dtype}"
             )
         low, high = int(labels.min()), int(labels.max())
-        if low < 0 or high >= self.n_classes:
+        if low < 0 or high >= self.num_classes:
             bad = low if low < 0 else high
             raise ConfigError(
-                f"Argument {y_name!r} must hold classes in [0, {self.n_classes - 1}] "
-                f"(layer_sizes[-1] = {self.n_classes}) but contains {bad}"
+                f"Argument {y_name!r} must hold classes in [0, {self.num_classes - 1}] "
+                f"(layer_sizes[-1] = {self.num_classes}) but contains {bad}"
             )
         return x, labels.astype(np.intp, copy=False)
 

@@ -162,6 +162,49 @@ def test_augment_arguments_are_checked() -> None:
         RandomAffine()(torch.rand(28, 28), _generator(0))
 
 
+def test_augmentations_are_frozen_values_whose_repr_rebuilds_them() -> None:
+    import dataclasses
+
+    import mnistkit.augment
+    import mnistkit.loaders
+
+    # one Augment, defined with the steps and still importable from loaders
+    assert mnistkit.loaders.Augment is mnistkit.augment.Augment
+    namespace = vars(mnistkit.augment)
+    for augment in AUGMENTS:
+        assert eval(repr(augment), namespace) == augment  # the repr is the constructor call
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(augment, dataclasses.fields(augment)[0].name, 0.0)  # type: ignore[arg-type]
+    # numbers are stored as the ranges they mean, and the records are read off the fields
+    affine = RandomAffine(degrees=5, scale=[0.8, 1], shear=2)  # type: ignore[arg-type]
+    assert repr(affine) == (
+        "RandomAffine(degrees=(-5.0, 5.0), translate=0.1, scale=(0.8, 1.0), shear=(-2.0, 2.0))"
+    )
+    assert affine.to_dict() == {
+        "name": "random_affine",
+        "degrees": [-5.0, 5.0],
+        "translate": 0.1,
+        "scale": [0.8, 1.0],
+        "shear": [-2.0, 2.0],
+    }
+    assert affine == RandomAffine(degrees=(-5, 5), scale=(0.8, 1.0), shear=(-2, 2))
+    assert RandomErasing(0.3, (0.1, 0.2), (0.5, 2.0), "random") == RandomErasing(
+        p=0.3, scale=(0.1, 0.2), ratio=(0.5, 2.0), value="random"
+    )
+    assert repr(ElasticDistortion(alpha=2, sigma=1)) == "ElasticDistortion(alpha=2.0, sigma=1.0)"
+    nested = Compose(Compose(RandomCrop(1)), RandomHorizontalFlip(0.25))
+    assert repr(nested) == "Compose(Compose(RandomCrop(padding=1)), RandomHorizontalFlip(p=0.25))"
+    assert nested.to_dict() == {
+        "name": "compose",
+        "steps": [
+            {"name": "compose", "steps": [{"name": "random_crop", "padding": 1}]},
+            {"name": "random_horizontal_flip", "p": 0.25},
+        ],
+    }
+    with pytest.raises(TypeError):
+        RandomAffine(10)  # type: ignore[call-arg]  # keyword-only, as before
+
+
 def test_augmented_batches_keep_their_labels(mnist: DatasetSplits) -> None:
     # each image is painted with its label's grey level: after a warp the centre pixel
     # still tells the label, so any reordering of images against labels would show

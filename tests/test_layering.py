@@ -206,3 +206,76 @@ def test_pixels_are_converted_in_one_ground_module() -> None:
     users = ("datasets/split.py", "loaders.py", "inference.py")
     for path in users:
         assert "mnistkit._pixels" in _imported_modules(PACKAGE / path), path
+
+
+def _run_time_imports(path: Path, modules: set[str]) -> set[str]:
+    """The package modules ``path`` may import at run time: module-level statements and
+    imports inside functions and methods, leaving out ``if TYPE_CHECKING:`` blocks only."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If):
+            test = node.test
+            if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+                for statement in node.orelse:
+                    visit(statement)
+                return
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in modules)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                found.add(full if full in modules else node.module)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return {name for name in found if name in modules and name != "mnistkit"}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` (module -> modules it imports) as a path, or ``None``."""
+    state: dict[str, str] = {}
+
+    def walk(name: str, trail: list[str]) -> list[str] | None:
+        state[name] = "open"
+        for target in sorted(graph[name]):
+            if state.get(target) == "open":
+                return [*trail[trail.index(target) :], target]
+            if target not in state and (found := walk(target, [*trail, target])):
+                return found
+        state[name] = "done"
+        return None
+
+    for name in sorted(graph):
+        if name not in state and (found := walk(name, [name])):
+            return found
+    return None
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
+    assert _cycle(graph) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycles_at_run_time_counting_imports_inside_functions() -> None:
+    # An import inside a function runs when the function is called; an import circle that
+    # goes through one works only while every module finishes loading first, so none is kept.
+    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    modules = set(paths)
+    graph = {name: _run_time_imports(path, modules) for name, path in paths.items()}
+    cycle = _cycle(graph)
+    assert cycle is None, f"import cycle at run time: {' -> '.join(cycle or [])}"
+    # the imports inside functions are in the graph: TensorBoard logging draws figures lazily
+    assert "mnistkit.plotting" in graph["mnistkit.tensorboard"]
+    assert "mnistkit.plotting" not in _top_level_imports(paths["mnistkit.tensorboard"], modules)
+    # one registration path: the registry knows no model module, the models register themselves
+    models = {name for name in modules if name.startswith("mnistkit.models")}
+    assert not graph["mnistkit.models._registry"] & models
+    assert "mnistkit.models._registry" in graph["mnistkit.models.networks"]
+    assert "mnistkit.models._registry" in graph["mnistkit.models.ensemble"]
+    # augment owns the Augment protocol; the loaders take it from there
+    assert "mnistkit.augment" in graph["mnistkit.loaders"]
+    assert "mnistkit.loaders" not in graph["mnistkit.augment"]

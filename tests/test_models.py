@@ -211,7 +211,7 @@ def test_bad_model_arguments(build: object, match: str) -> None:
 def test_register_model(monkeypatch: pytest.MonkeyPatch) -> None:
     from mnistkit.models import _registry
 
-    monkeypatch.setattr(_registry, "_BUILDERS", dict(_registry._BUILDERS))
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
 
     def tiny(*, width: int = 4) -> nn.Module:
         return nn.Sequential(nn.Flatten(), nn.Linear(784, width), nn.Linear(width, 10))
@@ -224,6 +224,63 @@ def test_register_model(monkeypatch: pytest.MonkeyPatch) -> None:
         register_model("tiny", tiny)
     with pytest.raises(mnistkit.ConfigError, match="lower-case"):
         register_model("Tiny", tiny)
+
+
+def test_register_model_as_a_decorator_returns_what_it_decorates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mnistkit.models import _registry
+
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+
+    @register_model("narrow")
+    class Narrow(nn.Module):
+        def __init__(self, *, width: int = 2) -> None:
+            super().__init__()
+            self.layers = nn.Sequential(nn.Flatten(), nn.Linear(784, width), nn.Linear(width, 10))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = self.layers(x)
+            return out
+
+    assert isinstance(Narrow(), Narrow)  # the class itself, not a wrapper
+    model = get_model("narrow", width=3)
+    assert isinstance(model, Narrow) and architecture_of(model) == {
+        "name": "narrow",
+        "config": {"width": 3},
+    }
+    assert get_model("narrow")(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    hidden = register_model("hidden", Narrow, listed=False)
+    assert hidden is Narrow and "hidden" not in list_models() and "narrow" in list_models()
+    assert isinstance(get_model("hidden"), Narrow)
+    with pytest.raises(mnistkit.ConfigError, match="'builder'"):
+        register_model("broken", 3)  # type: ignore[call-overload]
+    with pytest.raises(mnistkit.ConfigError, match="already registered"):
+        register_model("ensemble")(Narrow)  # ensembles register like any model
+
+
+def test_an_ensemble_of_registered_models_records_how_to_rebuild_it() -> None:
+    from mnistkit.models import Ensemble
+
+    members = [get_model("linear"), get_model("mlp", hidden_sizes=(16,))]
+    ensemble = Ensemble(members)
+    record = architecture_of(ensemble)
+    assert record == {
+        "name": "ensemble",
+        "config": {
+            "members": [
+                {"name": "linear", "config": {}},
+                {"name": "mlp", "config": {"hidden_sizes": [16]}},
+            ]
+        },
+    }
+    rebuilt = get_model(record["name"], **record["config"])
+    assert isinstance(rebuilt, Ensemble) and len(rebuilt) == 2
+    assert [_count(m) for m in rebuilt.members] == [_count(m) for m in members]
+    # a module the registry did not build leaves the ensemble without a record
+    assert architecture_of(Ensemble([members[0], nn.Flatten()])) is None
+    with pytest.raises(mnistkit.ConfigError, match="'members'"):
+        get_model("ensemble", members=[])
 
 
 def test_summary_lists_layers_shapes_and_totals() -> None:

@@ -29,8 +29,8 @@ from torch import nn
 from mnistkit import TrainConfig, Trainer, get_model, plotting
 from mnistkit.datasets import DatasetSplits
 from mnistkit.exceptions import ConfigError
+from mnistkit.history import History
 from mnistkit.metrics import Report, calibration_bins
-from mnistkit.trainer import History
 
 #: Test images the trained model is evaluated on (enough for a few dozen mistakes).
 N_EVAL = 1000
@@ -397,6 +397,29 @@ def test_plot_calibration(trained: Trained) -> None:
         plotting.plot_calibration(trained.probs, trained.labels[:10])
     with pytest.raises(ConfigError, match=r"'n_bins' must be a positive integer"):
         plotting.plot_calibration(trained.probs, trained.labels, n_bins=0)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [[0.5, 0.3]],  # a row that does not sum to 1
+        [[-0.2, 0.6, 0.6]],  # outside [0, 1]
+        [[math.nan, 1.0]],
+        torch.tensor([[True, False]]),
+        [[]],  # no column
+        [0.5, 0.5],  # one dimension
+    ],
+)
+def test_plotting_checks_probabilities_as_metrics_does(bad: object) -> None:
+    # one check for the package: same tolerances, same words, the argument's own name
+    from mnistkit.metrics import negative_log_likelihood
+
+    with pytest.raises(ConfigError) as from_metrics:
+        negative_log_likelihood(bad, [0])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as from_plotting:
+        plotting.plot_calibration(bad, [0])  # type: ignore[arg-type]
+    expected = str(from_metrics.value).replace("'probs'", "'probabilities'")
+    assert str(from_plotting.value) == expected
 
 
 # --------------------------------------------------------------------------- #

@@ -221,7 +221,9 @@ def test_repr_and_properties() -> None:
         "NumpyMLP(layer_sizes=(784, 128, 10), activation='sigmoid', seed=3, dtype=float32)"
     )
     assert model.layer_sizes == (784, 128, 10)
-    assert model.n_classes == 10
+    assert model.num_classes == 10
+    with pytest.warns(DeprecationWarning, match=r"n_classes is deprecated; use .*num_classes"):
+        assert model.n_classes == 10  # the old name, until it is removed
     assert model.n_parameters == 784 * 128 + 128 + 128 * 10 + 10
 
 

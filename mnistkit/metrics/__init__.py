@@ -34,15 +34,15 @@ from __future__ import annotations
 from typing import TypeAlias
 
 from mnistkit.metrics._checks import ArrayLike as _ArrayLike
-from mnistkit.metrics.report import (
+from mnistkit.metrics.functional import (
     CalibrationBins,
-    Report,
     calibration_bins,
     confusion_matrix,
     expected_calibration_error,
     negative_log_likelihood,
     top_k_accuracy,
 )
+from mnistkit.metrics.report import Report
 
 __all__ = [
     "ArrayLike",

@@ -1,61 +1,48 @@
-"""The model registry: names mapped to builders, explicitly (no module crawling)."""
+"""The model registry: names mapped to builders, explicitly (no module crawling).
+
+Every model, built-in or a user's, enters the registry the same way, through
+:func:`register_model` (as a decorator or a call); the registry knows no model by name.
+The modules that define models register them when :mod:`mnistkit.models` is imported, and
+importing any of its modules imports the package first, so the registry is full before
+:func:`get_model` can be called.
+"""
 
 from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
 
 from torch import nn
 
 from mnistkit.exceptions import ConfigError
-from mnistkit.models.networks import CNN, MLP, DeepCNN, LeNet5, Linear, ResNet
 
-__all__ = ["ARCHITECTURE_ATTR", "architecture_of", "get_model", "list_models", "register_model"]
+__all__ = [
+    "ARCHITECTURE_ATTR",
+    "architecture_of",
+    "get_model",
+    "list_models",
+    "record_architecture",
+    "register_model",
+]
 
 #: Attribute set on models built by :func:`get_model`: ``{"name": ..., "config": {...}}``.
 ARCHITECTURE_ATTR = "mnistkit_architecture"
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {
-    "linear": Linear,
-    "mlp": MLP,
-    "cnn": CNN,
-    "lenet5": LeNet5,
-    "deepcnn": DeepCNN,
-    "resnet": ResNet,
-}
+_Builder = TypeVar("_Builder", bound=Callable[..., nn.Module])
 
 
-def _ensemble(*, members: Sequence[Mapping[str, Any]]) -> nn.Module:
-    """Build an :class:`~mnistkit.models.Ensemble` from its members' ``{"name", "config"}``
-    records (what :func:`architecture_of` gives and a model file's metadata holds)."""
-    from mnistkit.models.ensemble import Ensemble
-
-    if isinstance(members, str | Mapping) or not isinstance(members, Sequence) or not members:
-        raise ConfigError(
-            "Argument 'members' must be a non-empty list of {'name': ..., 'config': {...}} "
-            f"records, but got {members!r}"
-        )
-    built = []
-    for i, record in enumerate(members):
-        if not isinstance(record, Mapping) or not isinstance(record.get("name"), str):
-            raise ConfigError(
-                f"Argument 'members' must hold {{'name': ..., 'config': {{...}}}} records, but "
-                f"members[{i}] is {record!r}"
-            )
-        if record["name"] == "ensemble":
-            raise ConfigError("An ensemble cannot be a member of an ensemble.")
-        config = record.get("config") or {}
-        if not isinstance(config, Mapping):
-            raise ConfigError(f"members[{i}]['config'] must be a mapping, but got {config!r}")
-        built.append(get_model(record["name"], **config))
-    return Ensemble(built)
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    builder: Callable[..., nn.Module]
+    #: False for models built from trained models (ensembles): :func:`get_model` and
+    #: :func:`mnistkit.load_model` know them, :func:`list_models` (what one trains) does not.
+    listed: bool
 
 
-#: Models built from other models: :func:`get_model` and :func:`mnistkit.load_model` know
-#: them, but :func:`list_models` (what one trains) does not list them.
-_COMPOSITES: dict[str, Callable[..., nn.Module]] = {"ensemble": _ensemble}
+_REGISTRY: dict[str, _Entry] = {}
 
 
 def list_models() -> list[str]:
@@ -64,26 +51,67 @@ def list_models() -> list[str]:
     Returns
     -------
     list of str
-        The registered model names, built-in and added by :func:`register_model`.
+        The registered model names, built-in and added by :func:`register_model`; models
+        made of trained models (``"ensemble"``) are left out.
     """
-    return sorted(_BUILDERS)
+    return sorted(name for name, entry in _REGISTRY.items() if entry.listed)
 
 
-def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
+@overload
+def register_model(
+    name: str, builder: None = None, *, listed: bool = True
+) -> Callable[[_Builder], _Builder]: ...
+@overload
+def register_model(name: str, builder: _Builder, *, listed: bool = True) -> _Builder: ...
+def register_model(
+    name: str, builder: _Builder | None = None, *, listed: bool = True
+) -> _Builder | Callable[[_Builder], _Builder]:
     """Add a builder to the registry so :func:`get_model` and :func:`mnistkit.load_model` know it.
+
+    Call it with the builder, ``register_model("wide", Wide)``, or use it as a class or
+    function decorator, ``@register_model("wide")``.
 
     Parameters
     ----------
     name : str
         Lower-case registry name; must not be taken.
-    builder : callable
-        Called with keyword arguments only; returns an :class:`torch.nn.Module`.
+    builder : callable, optional
+        Called with keyword arguments only; returns an :class:`torch.nn.Module`. Leave it
+        out to get a decorator.
+    listed : bool, default=True
+        Whether :func:`list_models` lists the name; ``False`` for models built from trained
+        models, such as ``"ensemble"``.
+
+    Returns
+    -------
+    callable
+        ``builder`` itself, unchanged; without ``builder``, a decorator that registers and
+        returns what it decorates.
+
+    Raises
+    ------
+    ConfigError
+        A name that is empty, not lower-case or already registered.
     """
     if not isinstance(name, str) or not name or name != name.lower():
         raise ConfigError(f"Argument 'name' must be a non-empty lower-case str but got {name!r}.")
-    if name in _BUILDERS or name in _COMPOSITES:
+    if name in _REGISTRY:
         raise ConfigError(f"A model named {name!r} is already registered.")
-    _BUILDERS[name] = builder
+    if not isinstance(listed, bool):
+        raise ConfigError(f"Argument 'listed' must be True or False, but got {listed!r}")
+
+    def add(builder: _Builder) -> _Builder:
+        if not callable(builder):
+            raise ConfigError(
+                f"Argument 'builder' must be a class or function returning a torch.nn.Module, "
+                f"but got {builder!r}"
+            )
+        if name in _REGISTRY:
+            raise ConfigError(f"A model named {name!r} is already registered.")
+        _REGISTRY[name] = _Entry(builder, listed)
+        return builder
+
+    return add if builder is None else add(builder)
 
 
 def get_model(name: str, **config: Any) -> nn.Module:
@@ -93,10 +121,10 @@ def get_model(name: str, **config: Any) -> nn.Module:
     ----------
     name : str
         One of :func:`list_models`: ``"linear"``, ``"mlp"``, ``"cnn"`` (the default of the
-        CLI), ``"lenet5"``, ``"deepcnn"``; or ``"ensemble"`` with ``members=[{"name": ...,
-        "config": {...}}, ...]``, which builds a :class:`~mnistkit.models.Ensemble` of those
-        (not listed by :func:`list_models`: it is made of trained models, see
-        :func:`mnistkit.run.run_ensemble`).
+        CLI), ``"lenet5"``, ``"deepcnn"``, ``"resnet"``; or ``"ensemble"`` with
+        ``members=[{"name": ..., "config": {...}}, ...]``, which builds a
+        :class:`~mnistkit.models.Ensemble` of those (not listed by :func:`list_models`: it
+        is made of trained models, see :func:`mnistkit.run.run_ensemble`).
     **config
         Keyword arguments of the model's class, e.g. ``hidden_sizes=(512,)`` for ``"mlp"``.
 
@@ -120,9 +148,9 @@ def get_model(name: str, **config: Any) -> nn.Module:
     """
     key = name.strip().lower() if isinstance(name, str) else name
     try:
-        builder = _BUILDERS[key] if key in _BUILDERS else _COMPOSITES[key]
+        builder = _REGISTRY[key].builder
     except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name).lower(), list(_BUILDERS), n=1)
+        close = difflib.get_close_matches(str(name).lower(), list_models(), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
             f"Unknown model {name!r}; expected one of: {', '.join(list_models())}.{hint}"
@@ -142,8 +170,28 @@ def get_model(name: str, **config: Any) -> nn.Module:
         model = builder(**config)
     except TypeError as exc:
         raise ConfigError(f"Model {key!r}: {exc}") from None
-    setattr(model, ARCHITECTURE_ATTR, {"name": key, "config": _jsonable(config)})
+    record_architecture(model, key, config)
     return model
+
+
+def record_architecture(model: nn.Module, name: str, config: Mapping[str, Any]) -> None:
+    """Record on ``model`` the registry name and keyword arguments that rebuild it.
+
+    :func:`get_model` does this for every model it builds; a model that is put together
+    another way but equals ``get_model(name, **config)`` (an
+    :class:`~mnistkit.models.Ensemble` of registered models) records itself with it, so
+    :func:`mnistkit.save_model` can write it and :func:`mnistkit.load_model` rebuild it.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to label.
+    name : str
+        A registered name.
+    config : mapping
+        Keyword arguments for the builder; tuples are stored as lists (JSON).
+    """
+    setattr(model, ARCHITECTURE_ATTR, {"name": name, "config": _jsonable(config)})
 
 
 def architecture_of(model: nn.Module) -> dict[str, Any] | None:
@@ -164,8 +212,5 @@ def architecture_of(model: nn.Module) -> dict[str, Any] | None:
     return dict(record) if isinstance(record, dict) else None
 
 
-def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        out[key] = list(value) if isinstance(value, tuple) else value
-    return out
+def _jsonable(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: list(val) if isinstance(val, tuple) else val for key, val in config.items()}

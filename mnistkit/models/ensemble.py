@@ -4,14 +4,20 @@ or of one model over shifted copies of each image (test-time augmentation)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mnistkit.exceptions import ConfigError
-from mnistkit.models._registry import ARCHITECTURE_ATTR, architecture_of
+from mnistkit.models._registry import (
+    architecture_of,
+    get_model,
+    record_architecture,
+    register_model,
+)
 
 __all__ = ["ONE_PIXEL_SHIFTS", "Ensemble", "TestTimeAugmentation", "shift_images"]
 
@@ -63,7 +69,7 @@ class Ensemble(nn.Module):
         self.members = nn.ModuleList(members)
         records = [architecture_of(m) for m in members]
         if all(r is not None for r in records):
-            setattr(self, ARCHITECTURE_ATTR, {"name": "ensemble", "config": {"members": records}})
+            record_architecture(self, "ensemble", {"members": records})
 
     def __len__(self) -> int:
         return len(self.members)
@@ -84,6 +90,31 @@ class Ensemble(nn.Module):
         # (K, B, C): each member's log-probabilities, in float32 even under autocast
         log_probs = torch.stack([torch.log_softmax(m(x).float(), dim=1) for m in self.members])
         return _log_mean_probabilities(log_probs)
+
+
+@register_model("ensemble", listed=False)
+def _build_ensemble(*, members: Sequence[Mapping[str, Any]]) -> Ensemble:
+    """Build an :class:`Ensemble` from its members' ``{"name", "config"}`` records (what
+    :func:`~mnistkit.models.architecture_of` gives and a model file's metadata holds)."""
+    if isinstance(members, str | Mapping) or not isinstance(members, Sequence) or not members:
+        raise ConfigError(
+            "Argument 'members' must be a non-empty list of {'name': ..., 'config': {...}} "
+            f"records, but got {members!r}"
+        )
+    built = []
+    for i, record in enumerate(members):
+        if not isinstance(record, Mapping) or not isinstance(record.get("name"), str):
+            raise ConfigError(
+                f"Argument 'members' must hold {{'name': ..., 'config': {{...}}}} records, but "
+                f"members[{i}] is {record!r}"
+            )
+        if record["name"] == "ensemble":
+            raise ConfigError("An ensemble cannot be a member of an ensemble.")
+        config = record.get("config") or {}
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"members[{i}]['config'] must be a mapping, but got {config!r}")
+        built.append(get_model(record["name"], **config))
+    return Ensemble(built)
 
 
 def _log_mean_probabilities(log_probs: torch.Tensor) -> torch.Tensor:

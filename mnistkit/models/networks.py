@@ -17,6 +17,7 @@ from torch import nn
 from mnistkit._validation import check_choice, check_int, check_number
 from mnistkit.datasets import list_datasets
 from mnistkit.exceptions import ConfigError
+from mnistkit.models._registry import register_model
 from mnistkit.models.normalize import Normalize
 
 __all__ = ["CNN", "MLP", "DeepCNN", "LeNet5", "Linear", "ResNet"]
@@ -43,11 +44,14 @@ def _normalize(dataset: object) -> Normalize:
     return Normalize.for_dataset(check_choice(dataset, "dataset", list_datasets()))
 
 
+@register_model("linear")
 class Linear(nn.Module):
     """Softmax regression: one fully connected layer from the 784 pixels to the classes.
 
     Each class ``k`` has a weight per pixel and a bias; its score is ``x · w_k + b_k``. With
-    784 × 10 weights and 10 biases it has 7,850 parameters and reaches about 92.5% on MNIST.
+    784 × 10 weights and 10 biases it has 7,850 parameters. A score linear in the pixels
+    cannot follow the many ways one digit is written, so this is the baseline the other
+    models are measured against (test accuracies in ``benchmarks/RESULTS.md``).
 
     Parameters
     ----------
@@ -86,11 +90,14 @@ class Linear(nn.Module):
         return logits
 
 
+@register_model("mlp")
 class MLP(nn.Module):
     """A multi-layer perceptron: fully connected hidden layers with a non-linear activation.
 
-    The default (784 → 256 → 128 → 10, ReLU, dropout 0.1) has 235,146 parameters and reaches
-    about 98% on MNIST.
+    The default (784 → 256 → 128 → 10, ReLU, dropout 0.1) has 235,146 parameters. It sees
+    the image as a flat vector, with no notion of neighbouring pixels, which is why the
+    convolutional models beat it with fewer parameters (test accuracies in
+    ``benchmarks/RESULTS.md``).
 
     Parameters
     ----------
@@ -157,6 +164,7 @@ class MLP(nn.Module):
         return logits
 
 
+@register_model("cnn")
 class CNN(nn.Module):
     """The classic convolutional network: convolution + max-pooling stages, then dense layers.
 
@@ -176,14 +184,14 @@ class CNN(nn.Module):
         Batch normalisation after each convolution (then the convolutions have no bias).
         Off by default, as in the classic network this model teaches; the ``default``
         recipe (what ``mnistkit train`` runs) turns it on. Its cost on a CPU depends on
-        where it sits: one training step at batch 128 on a 2-core CPU (bfloat16,
-        channels-last) took 20.2 ms without it, 31.3 ms with it before the pooling and
-        19.8 ms after (``benchmarks/bench_steps.py``, results in ``benchmarks/README.md``).
+        where it sits: before the pooling it normalises four times as many values as after
+        it (see ``pool_before_norm``; step timings from ``benchmarks/bench_steps.py`` in
+        ``benchmarks/README.md``).
     pool_before_norm : bool, default=False
         With ``batch_norm``: pool each convolution's output first, then normalise it (the
         statistics are those of the pooled values), then apply the ReLU. Batch norm and
-        ReLU then work on a quarter of the values, which cuts a CPU training step by about
-        a third (above); the ``default`` recipe uses it. Off by default so that networks
+        ReLU then work on a quarter of the values, which makes a CPU training step cheaper
+        (timings: above); the ``default`` recipe uses it. Off by default so that networks
         saved before it existed load unchanged. Without ``batch_norm`` it only moves the
         ReLU after the pooling, which computes the same function (the two commute).
     num_classes : int, default=10
@@ -261,6 +269,7 @@ class CNN(nn.Module):
         return logits
 
 
+@register_model("lenet5")
 class LeNet5(nn.Module):
     """LeNet-5 (LeCun et al., 1998) in its common modern form.
 
@@ -361,6 +370,7 @@ def _pooled_classifier(in_channels: int, dropout: float, num_classes: int) -> nn
     )
 
 
+@register_model("deepcnn")
 class DeepCNN(nn.Module):
     """A deeper convolutional network for accuracy: VGG-style stages, batch norm, global pooling.
 
@@ -454,6 +464,7 @@ class _ResidualBlock(nn.Module):
         return out
 
 
+@register_model("resnet")
 class ResNet(nn.Module):
     """A small residual network (He et al., 2016) sized for 28×28 images.
 

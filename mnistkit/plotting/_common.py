@@ -16,6 +16,8 @@ import torch
 
 from mnistkit._validation import class_names
 from mnistkit.exceptions import ConfigError
+from mnistkit.metrics import ArrayLike
+from mnistkit.metrics._checks import probabilities as check_probabilities
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -39,10 +41,6 @@ _HIGHLIGHT = "#1f77b4"
 #: Bars of the other classes.
 _MUTED = "#b4b4b4"
 
-#: Probabilities may leave [0, 1] by this much, and rows may miss summing to 1 by
-#: ``_ROW_SUM_TOLERANCE`` (the same tolerances as :mod:`mnistkit.metrics`).
-_RANGE_TOLERANCE = 1e-6
-_ROW_SUM_TOLERANCE = 1e-2
 #: Probabilities are clamped to at least this before taking the log of a loss.
 _LOSS_EPS = 1e-12
 #: Size in inches of one image cell in a grid: width, and height per title line.
@@ -162,38 +160,21 @@ def _labels(labels: object, name: str, n: int, num_classes: int | None) -> _IntA
 
 
 def _probabilities(
-    probabilities: object, name: str = "probabilities", *, n: int | None = None
+    probabilities: ArrayLike, name: str = "probabilities", *, n: int | None = None
 ) -> _FloatArray:
-    """Validate an (N, C) matrix of class probabilities, N = ``n`` when given."""
-    array = _array(probabilities, name)
-    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+    """An (N, C) matrix of class probabilities, N = ``n`` when given, clipped to [0, 1].
+
+    The values are checked by :mod:`mnistkit.metrics`' check, the one for the whole
+    package (same tolerances, same messages); the clip removes the floating-point noise
+    it lets through, which a bar or a log would show.
+    """
+    checked = check_probabilities(probabilities, name)
+    if n is not None and checked.shape[0] != n:
         raise ConfigError(
-            f"Argument {name!r} must be a non-empty 2-D (N, C) matrix of class probabilities, "
-            f"but got shape {array.shape}"
+            f"Argument {name!r} must have one row per image ({n}), but got {checked.shape[0]} rows"
         )
-    if n is not None and array.shape[0] != n:
-        raise ConfigError(
-            f"Argument {name!r} must have one row per image ({n}), but got {array.shape[0]} rows"
-        )
-    if array.dtype.kind == "b":
-        raise ConfigError(f"Argument {name!r} must hold probabilities, but got dtype bool")
-    values = array.astype(np.float64)
-    if not np.isfinite(values).all():
-        raise ConfigError(f"Argument {name!r} must be finite, but it contains NaN or inf")
-    low, high = float(values.min()), float(values.max())
-    if low < -_RANGE_TOLERANCE or high > 1.0 + _RANGE_TOLERANCE:
-        raise ConfigError(
-            f"Argument {name!r} must hold probabilities in [0, 1], but got values from "
-            f"{low:.4g} to {high:.4g}; apply torch.softmax(logits, dim=1) first"
-        )
-    deviation = np.abs(values.sum(axis=1) - 1.0)
-    worst = int(deviation.argmax())
-    if deviation[worst] > _ROW_SUM_TOLERANCE:
-        raise ConfigError(
-            f"Argument {name!r} must have rows that sum to 1, but row {worst} sums to "
-            f"{values[worst].sum():.4g}; apply torch.softmax(logits, dim=1) first"
-        )
-    return np.clip(values, 0.0, 1.0)
+    clipped: _FloatArray = np.clip(checked.numpy(), 0.0, 1.0)
+    return clipped
 
 
 def _classes(

@@ -11,7 +11,6 @@ import numpy.typing as npt
 
 from mnistkit._validation import as_int, fail
 from mnistkit.exceptions import ConfigError
-from mnistkit.history import History
 from mnistkit.metrics import ArrayLike, Report, calibration_bins
 from mnistkit.plotting._common import (
     _HIGHLIGHT,
@@ -31,6 +30,8 @@ from mnistkit.plotting._common import (
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from mnistkit.history import History
 
 __all__ = ["plot_calibration", "plot_confusion_matrix", "plot_history", "plot_probabilities"]
 
@@ -212,7 +213,9 @@ def plot_history(
     ConfigError
         If the history is empty or a metric is not in its records.
     """
-    records = history.records if isinstance(history, History) else history
+    # a History is known by its records, not its class: History.plot calls this function,
+    # so importing mnistkit.history here would close an import circle
+    records = getattr(history, "records", history)
     if not isinstance(records, Sequence) or not all(isinstance(r, Mapping) for r in records):
         raise ConfigError(
             f"Argument 'history' must be a History or a sequence of per-epoch record dicts, "
