@@ -9,7 +9,7 @@ The loop reads top to bottom::
           _run_epoch(val,   training=False) #   eval_step()  on every batch
           record losses, accuracies, lr, seconds -> History; on_epoch_end
 
-Every callback hook is called by one dispatcher, :meth:`Trainer._notify`.
+Every callback hook is called by one dispatcher, ``Trainer._notify``.
 
 Data comes through :class:`mnistkit.loaders.DeviceLoader`, which keeps the whole split on the
 device, so an epoch is a loop of tensor indexing and model calls. The model takes pixels in
