@@ -199,7 +199,7 @@ def test_early_stopping_state_round_trips(tmp_path: Path) -> None:
     assert fresh.state_dict() == saved
     resumed = _view(start_epoch=3)
     fresh.on_fit_start(resumed)  # a resume keeps the state...
-    assert fresh.state_dict() == saved and not resumed.stop_requested
+    assert fresh.state_dict() == saved and [resumed.stop_requested] == [False]
     fresh.on_epoch_end(resumed, 4, {"val_loss": 0.9})  # ...so one more bad epoch stops it
     assert fresh.stopped_epoch == 4 and resumed.stop_requested
     stopped = _view(start_epoch=4)
@@ -269,7 +269,8 @@ def test_the_saved_callbacks_must_match_by_class_and_order(
     config = TrainConfig(epochs=1, device="cpu", progress=False, schedule="none")
     state = tmp_path / "state.pt"
     best = tmp_path / "b.safetensors"
-    first = [EarlyStopping(monitor="train_loss"), ModelCheckpoint(best)]
+    stopper, checkpoint = EarlyStopping(monitor="train_loss"), ModelCheckpoint(best)
+    first: list[Callback] = [stopper, checkpoint]
     Trainer(get_model("linear"), config, callbacks=[*first, TrainingStateCheckpoint(state)]).fit(
         train, val=val
     )
@@ -283,9 +284,9 @@ def test_the_saved_callbacks_must_match_by_class_and_order(
             ModelCheckpoint(best),
         ]
         Trainer(get_model("linear"), config, callbacks=same).fit(train, val=val, resume_from=state)
-    assert same[1].state_dict() == first[0].state_dict()
-    assert same[3].state_dict() == first[1].state_dict()
-    assert first[1].best_epoch == 1
+    assert same[1].state_dict() == stopper.state_dict()
+    assert same[3].state_dict() == checkpoint.state_dict()
+    assert checkpoint.best_epoch == 1
     swapped = [ModelCheckpoint(best), EarlyStopping(monitor="train_loss")]
     with pytest.raises(CheckpointError) as caught:
         Trainer(get_model("linear"), config, callbacks=swapped).fit(
