@@ -7,7 +7,7 @@ of the weights (the model's :class:`~mnistkit.models.Normalize` buffers).
 File format versions: 1 (mnistkit 0.1) kept ``mean``/``std`` in the metadata and models
 expected normalised input; :func:`load_model` still reads such files and puts their
 normalisation into the model's :class:`~mnistkit.models.Normalize` layer
-(:func:`_upgrade_version_1`). Version 2 (:data:`FORMAT_VERSION`) stores it in the weights.
+(``_upgrade_version_1``). Version 2 (:data:`FORMAT_VERSION`) stores it in the weights.
 """
 
 from __future__ import annotations
