@@ -41,6 +41,7 @@ from mnistkit.exceptions import (
     MnistkitWarning,
     PrecisionFallbackWarning,
     TrainingDivergedError,
+    WriteError,
 )
 
 # Everything else is imported on first use (PEP 562), so that ``import mnistkit`` and
@@ -193,6 +194,7 @@ __all__ = [
     "Trainer",
     "TrainingDivergedError",
     "TrainingStateCheckpoint",
+    "WriteError",
     "__version__",
     "augment",
     "callbacks",

@@ -7,6 +7,14 @@ with :func:`os.replace`, which is atomic on one file system. A reader therefore 
 file or the new one, never half of one, and a failure (an exception, Ctrl-C) leaves the
 destination as it was and no temporary file behind.
 
+A write that the operating system refuses (a full disk, a read-only folder, a denied
+permission) raises :class:`~mnistkit.exceptions.WriteError`, one line naming the file, in
+place of the writer's own error: an :class:`OSError`, or an error of a library that wraps
+one (:func:`torch.save` reports a failed write as ``RuntimeError: [enforce fail at
+inline_container.cc...] unexpected pos ...``, with the :class:`OSError` as its context).
+Writers therefore hand their bytes to a Python file object (:func:`atomic_open`), so
+that the operating system's error reaches Python.
+
 The temporary file is created with mode ``0o666`` filtered by the process's umask, exactly
 as :func:`open` creates a new file, so the result has the mode a normal file would have
 (``0o644`` under the usual umask ``022``), not the ``0o600`` of :func:`tempfile.mkstemp`.
@@ -23,11 +31,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from mnistkit.exceptions import FolderLockedError
+from mnistkit.exceptions import FolderLockedError, MnistkitError, WriteError
 
 _LOCK_NAME = ".mnistkit.lock"
 
-__all__ = ["atomic_open", "atomic_path", "locked_folder", "write_json", "write_text"]
+__all__ = [
+    "append_text",
+    "atomic_open",
+    "atomic_path",
+    "locked_folder",
+    "write_error",
+    "write_json",
+    "write_text",
+]
 
 
 def _fsync(path: Path) -> None:
@@ -54,10 +70,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     ``path`` is untouched. Missing parent folders are created.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    # O_EXCL: never follow or reuse somebody else's file; 0o666 & ~umask like open().
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: never follow or reuse somebody else's file; 0o666 & ~umask like open().
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:
+        raise write_error(target, exc) from exc
     mode = tmp.stat().st_mode & 0o777
     try:
         yield tmp
@@ -66,9 +85,37 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.chmod(tmp, mode)
         _fsync(tmp)
         os.replace(tmp, target)
+    except Exception as exc:
+        cause = _os_error(exc)
+        if cause is None or isinstance(exc, MnistkitError):
+            raise
+        raise write_error(target, cause) from exc
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_folder(target.parent)
+
+
+def _os_error(error: BaseException) -> OSError | None:
+    """The :class:`OSError` that ``error`` is, or that caused it (a library's own error
+    around a failed write), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def write_error(path: str | os.PathLike[str], error: OSError) -> WriteError:
+    """The :class:`~mnistkit.exceptions.WriteError` reporting that ``path`` could not be
+    written because of ``error``: one line, with the operating system's reason."""
+    reason = error.strerror or str(error) or type(error).__name__
+    code = f"[Errno {error.errno}] " if error.errno is not None else ""
+    mapped = WriteError(f"{path}: cannot write the file ({code}{reason}).")
+    mapped.errno = error.errno  # not strerror or filename: str() would then ignore the message
+    return mapped
 
 
 @contextlib.contextmanager
@@ -93,6 +140,21 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
     with atomic_open(path, "w") as handle:
         handle.write(text)
     return Path(path)
+
+
+def append_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Append ``text`` (UTF-8) to ``path``, creating it if needed; returns the path.
+
+    Not atomic (a log grows line by line), but a refused write raises
+    :class:`~mnistkit.exceptions.WriteError` like every other writer.
+    """
+    target = Path(path)
+    try:
+        with target.open("a", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise write_error(target, exc) from exc
+    return target
 
 
 def write_json(path: str | os.PathLike[str], data: Any, *, indent: int | None = 2) -> Path:

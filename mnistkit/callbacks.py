@@ -18,17 +18,20 @@ trainer: a callback reads what it needs and asks the run to stop with
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
 import sys
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm.auto import tqdm
 
-from mnistkit._io import write_text
+from mnistkit._io import append_text, write_error, write_text
 from mnistkit._validation import check_choice, check_int
 from mnistkit.exceptions import ConfigError
 
@@ -65,25 +68,27 @@ def progress_by_default() -> bool:
     return sys.stderr.isatty() or "ipykernel.zmqshell" in sys.modules
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class RunView:
     """What a callback sees of a training run: read-only facts, and a way to ask it to stop.
 
     The :class:`~mnistkit.Trainer` makes one per :meth:`~mnistkit.Trainer.fit` and passes it
     to every hook. Callbacks read it and call :meth:`request_stop`, :meth:`save_model` or
-    :meth:`save_state`; they never change the trainer itself.
+    :meth:`save_state`; they never change the trainer itself (the view is frozen: its
+    fields cannot be set).
 
     Parameters
     ----------
     model : torch.nn.Module
-        The model being trained.
+        The model being trained (its weights change as the run goes on).
     config : TrainConfig
         The run's settings.
     device : torch.device
-        Where it trains.
+        Where the model trains.
     precision : str
-        The precision actually used.
+        The precision actually used (see :func:`mnistkit.devices.resolve_precision`).
     history : History
-        The records of the epochs done so far (it grows during the run).
+        The records of the epochs finished so far (it grows during the run).
     dataset : str or None
         Name of the training data set, if known.
     train_size : int
@@ -91,175 +96,67 @@ class RunView:
     batches_per_epoch : int
         Training batches per epoch.
     start_epoch : int
-        Epochs already done when the run started (non-zero after a resume).
+        Epochs already done when this run started (non-zero when resumed).
     optimizer : torch.optim.Optimizer
-        Read for the current learning rate (:attr:`lr`); not exposed.
+        The optimiser, read for the current learning rate (:attr:`lr`); leave it as it is.
     save_model : callable
-        ``save_model(path, metrics)``: writes the model file.
+        ``save_model(path, *, metrics=None) -> pathlib.Path``: writes the model as it is now
+        (see :meth:`mnistkit.Trainer.save_model`), with ``metrics`` in its metadata.
     save_state : callable
-        ``save_state(path)``: writes the training state.
+        ``save_state(path) -> pathlib.Path``: writes the training state, to resume from
+        later (see :meth:`mnistkit.Trainer.save_state`).
     train_data : Split, optional
-        The training split, before any augmentation.
+        The training split (before augmentation), when the trainer was given one.
     val_data : Split, optional
         The validation split, or ``None`` when the run validates on nothing.
     world_size : int, default=1
-        The number of data-parallel processes; callbacks run on rank 0 only.
+        The number of data-parallel processes (1 when training alone); callbacks run on
+        rank 0 only.
     """
 
-    def __init__(
-        self,
-        *,
-        model: nn.Module,
-        config: TrainConfig,
-        device: torch.device,
-        precision: str,
-        history: History,
-        dataset: str | None,
-        train_size: int,
-        batches_per_epoch: int,
-        start_epoch: int,
-        optimizer: torch.optim.Optimizer,
-        save_model: Callable[[Path, dict[str, Any] | None], Path],
-        save_state: Callable[[Path], Path],
-        train_data: Split | None = None,
-        val_data: Split | None = None,
-        world_size: int = 1,
-    ) -> None:
-        self._model = model
-        self._config = config
-        self._device = device
-        self._precision = precision
-        self._history = history
-        self._dataset = dataset
-        self._train_size = train_size
-        self._batches_per_epoch = batches_per_epoch
-        self._start_epoch = start_epoch
-        self._optimizer = optimizer
-        self._save_model = save_model
-        self._save_state = save_state
-        self._train_data = train_data
-        self._val_data = val_data
-        self._world_size = world_size
-        self._stop = False
+    model: nn.Module
+    config: TrainConfig
+    device: torch.device
+    precision: str
+    history: History
+    dataset: str | None
+    train_size: int
+    batches_per_epoch: int
+    start_epoch: int
+    optimizer: torch.optim.Optimizer = field(repr=False)
+    save_model: Callable[..., Path] = field(repr=False)
+    save_state: Callable[..., Path] = field(repr=False)
+    train_data: Split | None = field(default=None, repr=False)
+    val_data: Split | None = field(default=None, repr=False)
+    world_size: int = 1
+    # the one thing a callback changes: set once, by request_stop
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def __repr__(self) -> str:
         return (
-            f"RunView(model={type(self._model).__name__}, epochs_done={len(self._history)}/"
-            f"{self._config.epochs}, device={str(self._device)!r})"
+            f"RunView(model={type(self.model).__name__}, epochs_done={len(self.history)}/"
+            f"{self.config.epochs}, device={str(self.device)!r})"
         )
-
-    @property
-    def model(self) -> nn.Module:
-        """The model being trained (its weights change as the run goes on)."""
-        return self._model
-
-    @property
-    def config(self) -> TrainConfig:
-        """The run's settings."""
-        return self._config
 
     @property
     def epochs(self) -> int:
         """The number of epochs the run is set to reach (``config.epochs``)."""
-        return self._config.epochs
-
-    @property
-    def device(self) -> torch.device:
-        """Where the model trains."""
-        return self._device
-
-    @property
-    def precision(self) -> str:
-        """The precision actually used (see :func:`mnistkit.devices.resolve_precision`)."""
-        return self._precision
-
-    @property
-    def history(self) -> History:
-        """The records of the epochs finished so far."""
-        return self._history
-
-    @property
-    def dataset(self) -> str | None:
-        """Name of the training data set, if known."""
-        return self._dataset
-
-    @property
-    def train_data(self) -> Split | None:
-        """The training split (before augmentation), when the trainer was given one."""
-        return self._train_data
-
-    @property
-    def val_data(self) -> Split | None:
-        """The validation split, or ``None`` when the run validates on nothing."""
-        return self._val_data
-
-    @property
-    def world_size(self) -> int:
-        """The number of data-parallel processes (1 when training alone)."""
-        return self._world_size
-
-    @property
-    def train_size(self) -> int:
-        """Training examples per epoch."""
-        return self._train_size
-
-    @property
-    def batches_per_epoch(self) -> int:
-        """Training batches per epoch."""
-        return self._batches_per_epoch
-
-    @property
-    def start_epoch(self) -> int:
-        """Epochs already done when this run started (non-zero when resumed)."""
-        return self._start_epoch
+        return self.config.epochs
 
     @property
     def lr(self) -> float:
         """The learning rate now (of the optimiser's first parameter group)."""
-        return float(self._optimizer.param_groups[0]["lr"])
+        return float(self.optimizer.param_groups[0]["lr"])
 
     @property
     def stop_requested(self) -> bool:
         """Whether a callback has asked the run to stop."""
-        return self._stop
+        return self._stop.is_set()
 
     def request_stop(self) -> None:
-        """Ask the run to end after the current epoch (its callbacks still run)."""
-        self._stop = True
-
-    def save_model(
-        self, path: str | os.PathLike[str], *, metrics: dict[str, Any] | None = None
-    ) -> Path:
-        """Write the model as it is now (see :func:`mnistkit.save_model`).
-
-        Parameters
-        ----------
-        path : path-like
-            Destination ``.safetensors`` file.
-        metrics : dict, optional
-            Numbers to store in its metadata.
-
-        Returns
-        -------
-        pathlib.Path
-            The written file.
-        """
-        return self._save_model(Path(path), metrics)
-
-    def save_state(self, path: str | os.PathLike[str]) -> Path:
-        """Write the training state, to resume from later (see :meth:`mnistkit.Trainer.fit`).
-
-        Parameters
-        ----------
-        path : path-like
-            Destination, conventionally ``state.pt``.
-
-        Returns
-        -------
-        pathlib.Path
-            The written file.
-        """
-        return self._save_state(Path(path))
+        """Ask the run to end after the current epoch (its callbacks still run), or before
+        the first one when asked in :meth:`Callback.on_fit_start`."""
+        self._stop.set()
 
 
 class Callback:
@@ -273,7 +170,37 @@ class Callback:
     :meth:`on_fit_end`, so that a callback can release what it holds. Every hook receives the
     :class:`RunView` of the run; call ``run.request_stop()`` to end training after the
     current epoch.
+
+    A callback whose decisions depend on what it has seen (a best value, a count of epochs
+    without improvement) returns that in :meth:`state_dict` and takes it back in
+    :meth:`load_state_dict`: the training state (:meth:`mnistkit.Trainer.save_state`) holds
+    it, and ``fit(..., resume_from=...)`` restores it before :meth:`on_fit_start`, so that a
+    resumed run ends where the uninterrupted one would have. On a resume
+    (``run.start_epoch > 0``) :meth:`on_fit_start` must therefore keep that state, not
+    reset it.
     """
+
+    def state_dict(self) -> dict[str, Any]:
+        """What this callback needs to carry on after a resume; empty by default.
+
+        Returns
+        -------
+        dict
+            Plain numbers, strings, ``None``, lists and dicts of them only (the training
+            state is read with ``torch.load(weights_only=True)``). A callback that returns
+            an empty dict has no state: it is not saved, and may be left out or added when
+            a run is resumed.
+        """
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state_dict` returned; does nothing by default.
+
+        Parameters
+        ----------
+        state : dict
+            A dict :meth:`state_dict` returned, as read from the training state.
+        """
 
     def on_fit_start(self, run: RunView) -> None:
         """Called once before the first epoch.
@@ -451,10 +378,43 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch: int | None = None
 
+    def state_dict(self) -> dict[str, Any]:
+        """The best value, its epoch, the epochs waited since, and the epoch it stopped at.
+
+        Returns
+        -------
+        dict
+            Keys ``best``, ``best_epoch``, ``wait`` and ``stopped_epoch``.
+        """
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back the values of :meth:`state_dict`.
+
+        Parameters
+        ----------
+        state : dict
+            As :meth:`state_dict` returned it.
+        """
+        stopped = state["stopped_epoch"]
+        self.best = float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+        self.wait = int(state["wait"])
+        self.stopped_epoch = None if stopped is None else int(stopped)
+
     def on_fit_start(self, run: RunView) -> None:
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.wait = 0
-        self.stopped_epoch = None
+        if run.start_epoch == 0:  # a new run; a resumed one keeps its restored state
+            self.best = math.inf if self.mode == "min" else -math.inf
+            self.best_epoch = 0
+            self.wait = 0
+            self.stopped_epoch = None
+        elif self.wait >= self.patience:  # the saved run had stopped: it stays stopped
+            run.request_stop()
 
     def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
         value = _monitored(record, self.monitor, "EarlyStopping")
@@ -494,6 +454,33 @@ class ModelCheckpoint(Callback):
         self.best = -math.inf if mode == "max" else math.inf
         self.best_epoch: int | None = None
 
+    def state_dict(self) -> dict[str, Any]:
+        """The best value so far and its epoch, against which the next epochs compare.
+
+        Returns
+        -------
+        dict
+            Keys ``best`` and ``best_epoch``.
+        """
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back the values of :meth:`state_dict`.
+
+        Parameters
+        ----------
+        state : dict
+            As :meth:`state_dict` returned it.
+        """
+        epoch = state["best_epoch"]
+        self.best = float(state["best"])
+        self.best_epoch = None if epoch is None else int(epoch)
+
+    def on_fit_start(self, run: RunView) -> None:
+        if run.start_epoch == 0:  # a new run; a resumed one keeps its restored best
+            self.best = -math.inf if self.mode == "max" else math.inf
+            self.best_epoch = None
+
     def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
         value = _monitored(record, self.monitor, "ModelCheckpoint")
         if _improved(value, self.best, self.mode, 0.0):
@@ -509,7 +496,10 @@ class MetricsLogger(Callback):
 
     The file is truncated when training starts from scratch and appended to on resume. A
     CSV file's columns are those of its first record (its header); a resumed run writes its
-    records under the header already in the file, whatever the order of their keys.
+    records under the same columns, whatever the order of their keys. The columns and the
+    length of the file are part of the training state: a resumed run first cuts off the
+    records written after the state it resumes from (the epochs it trains again), so the
+    log ends as the uninterrupted run's.
 
     Parameters
     ----------
@@ -524,27 +514,67 @@ class MetricsLogger(Callback):
                 f"Argument 'path' must end in '.jsonl' or '.csv' but got {str(self.path)!r}."
             )
         self._fields: list[str] | None = None
+        self._size: int | None = None  # bytes written so far; None until known
+
+    def state_dict(self) -> dict[str, Any]:
+        """The CSV columns (``None`` before the first record, and for JSON lines) and the
+        file's length in bytes.
+
+        Returns
+        -------
+        dict
+            Keys ``fields`` and ``size``.
+        """
+        return {
+            "fields": list(self._fields) if self._fields is not None else None,
+            "size": self._size,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back the values of :meth:`state_dict`.
+
+        Parameters
+        ----------
+        state : dict
+            As :meth:`state_dict` returned it.
+        """
+        fields, size = state["fields"], state["size"]
+        self._fields = None if fields is None else [str(name) for name in fields]
+        self._size = None if size is None else int(size)
 
     def on_fit_start(self, run: RunView) -> None:
-        self._fields = None
         if run.start_epoch == 0 or not self.path.exists():
+            if run.start_epoch == 0:
+                self._fields = None
             write_text(self.path, "")
-        elif self.path.suffix == ".csv":
+            self._size = 0
+            return
+        if self._size is not None and self.path.stat().st_size > self._size:
+            try:  # records of epochs after the saved state: the resumed run writes them again
+                os.truncate(self.path, self._size)
+            except OSError as exc:
+                raise write_error(self.path, exc) from exc
+        if self._fields is None and self.path.suffix == ".csv":
             with self.path.open(newline="") as handle:
                 header = next(csv.reader(handle), None)
             self._fields = header or None
 
     def on_epoch_end(self, run: RunView, epoch: int, record: dict[str, float]) -> None:
         row = {"epoch": epoch, **record}
-        with self.path.open("a", newline="") as handle:
-            if self.path.suffix == ".jsonl":
-                handle.write(json.dumps(row) + "\n")
-                return
+        if self.path.suffix == ".jsonl":
+            text = json.dumps(row) + "\n"
+        else:
+            empty = not self.path.exists() or self.path.stat().st_size == 0
             if self._fields is None:
                 self._fields = list(row)
-                if self.path.stat().st_size == 0:
-                    csv.DictWriter(handle, fieldnames=self._fields).writeheader()
-            csv.DictWriter(handle, fieldnames=self._fields, extrasaction="ignore").writerow(row)
+            buffer = io.StringIO(newline="")
+            writer = csv.DictWriter(buffer, fieldnames=self._fields, extrasaction="ignore")
+            if empty:
+                writer.writeheader()
+            writer.writerow(row)
+            text = buffer.getvalue()
+        append_text(self.path, text)
+        self._size = self.path.stat().st_size
 
     def __repr__(self) -> str:
         return f"MetricsLogger({str(self.path)!r})"
@@ -554,8 +584,11 @@ class TrainingStateCheckpoint(Callback):
     """Save the full training state after every epoch, so :meth:`Trainer.fit` can resume.
 
     The file holds the model, optimiser, scheduler and gradient-scaler states, the random
-    number generators and the history; pass it as ``fit(..., resume_from=path)``. It is
-    written to a temporary file and renamed, so an interruption never leaves half a file.
+    number generators, the history and the other callbacks' states; pass it as
+    ``fit(..., resume_from=path)``. It is written to a temporary file and renamed, so an
+    interruption never leaves half a file. The :class:`~mnistkit.Trainer` calls it after
+    the other callbacks, wherever it stands in their list, so that the state it writes
+    holds theirs after the epoch (as Lightning runs its checkpoint callbacks last).
 
     Parameters
     ----------

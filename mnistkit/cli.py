@@ -486,7 +486,7 @@ def _export(args: argparse.Namespace) -> int:
     result = export(
         loaded,
         out,
-        format=format,
+        target=format,
         dataset=name,
         check_images=images,
         tolerance=tolerance,

@@ -39,6 +39,7 @@ import io
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ from mnistkit.inference import ImagesLike, as_image_batch, predict_proba
 __all__ = [
     "DEFAULT_TOLERANCE",
     "FORMATS",
+    "TARGETS",
     "ExportCheck",
     "ExportResult",
     "OnnxModel",
@@ -68,8 +70,11 @@ __all__ = [
     "read_pt2_metadata",
 ]
 
-FORMATS: Final = ("onnx", "pt2")
-"""Export formats: an ONNX graph, or a ``torch.export`` program."""
+TARGETS: Final = ("onnx", "pt2")
+"""What :func:`export` can write: an ONNX graph, or a ``torch.export`` program."""
+
+FORMATS: Final = TARGETS
+"""The former name of :data:`TARGETS`."""
 
 DEFAULT_TOLERANCE: Final = 1e-4
 """Largest difference allowed between a probability from the exported file and PyTorch's.
@@ -141,8 +146,8 @@ class ExportResult:
     ----------
     path : pathlib.Path
         The exported file.
-    format : str
-        ``"onnx"`` or ``"pt2"``.
+    target : str
+        ``"onnx"`` or ``"pt2"`` (see :data:`TARGETS`).
     metadata : dict of str to str
         The metadata stored in the file.
     check : ExportCheck or None
@@ -150,9 +155,15 @@ class ExportResult:
     """
 
     path: Path
-    format: str
+    target: str
     metadata: dict[str, str] = field(default_factory=dict)
     check: ExportCheck | None = None
+
+    @property
+    def format(self) -> str:
+        """Deprecated name of :attr:`target` (removed in mnistkit 0.3)."""
+        _deprecated_format(stacklevel=3)
+        return self.target
 
     @property
     def size(self) -> int:
@@ -164,12 +175,13 @@ def export(
     model: nn.Module | LoadedModel | str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    format: str | None = None,
+    target: str | None = None,
     dataset: str | None = None,
     classes: Sequence[str] | None = None,
     check_images: ImagesLike | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     opset: int | None = None,
+    format: str | None = None,
 ) -> ExportResult:
     """Export a model to ONNX or a ``torch.export`` program, and check the file.
 
@@ -181,8 +193,9 @@ def export(
         mode, in float32, on the CPU; the object passed is not changed.
     out : path-like
         The file to write; written atomically (nothing is left at ``out`` on failure).
-    format : {"onnx", "pt2"}, optional
-        By default taken from ``out``'s suffix (``.onnx`` or ``.pt2``).
+    target : {"onnx", "pt2"}, optional
+        What to write (see :data:`TARGETS`); by default taken from ``out``'s suffix
+        (``.onnx`` or ``.pt2``).
     dataset : str, optional
         Data set name stored in the metadata; by default the model file's.
     classes : sequence of str, optional
@@ -194,6 +207,9 @@ def export(
         Largest probability difference the check accepts.
     opset : int, optional
         ONNX opset version; by default the exporter's.
+    format : {"onnx", "pt2"}, optional
+        Deprecated name of ``target`` (it shadows Python's built-in ``format``); warns,
+        and goes in mnistkit 0.3.
 
     Returns
     -------
@@ -206,10 +222,12 @@ def export(
         If the exporter fails, or the check finds a difference above ``tolerance``.
     MissingExtraError
         For ONNX without onnxscript and ONNX Runtime installed.
+    WriteError
+        If ``out`` cannot be written (full disk, read-only folder...).
     """
     out = Path(out)
     loaded = _as_loaded(model)
-    format = _format(format, out)
+    target = _target(_renamed(target, format), out)
     check_number(tolerance, "tolerance", low=0.0)
     if opset is not None:
         check_int(opset, "opset", minimum=7)
@@ -219,15 +237,15 @@ def export(
     example = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     check = None
     with atomic_path(out) as tmp:
-        if format == "onnx":
+        if target == "onnx":
             _export_onnx(net, example, tmp, metadata, opset)
         else:
             _export_pt2(net, example, tmp, metadata)
         if images is not None:
-            check = check_export(tmp, net, images, tolerance=tolerance, format=format)
+            check = check_export(tmp, net, images, tolerance=tolerance, target=target)
             if not check.passed:
                 raise ExportError(f"{out}: the exported model does not match PyTorch: {check}")
-    return ExportResult(path=out, format=format, metadata=metadata, check=check)
+    return ExportResult(path=out, target=target, metadata=metadata, check=check)
 
 
 def check_export(
@@ -236,6 +254,7 @@ def check_export(
     images: ImagesLike,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
+    target: str | None = None,
     format: str | None = None,
 ) -> ExportCheck:
     """Run an exported file and ``model`` on ``images`` and compare their probabilities.
@@ -250,8 +269,10 @@ def check_export(
         See :data:`mnistkit.inference.ImagesLike`.
     tolerance : float, default=DEFAULT_TOLERANCE
         Stored in the result, which :attr:`ExportCheck.passed` compares with.
+    target : {"onnx", "pt2"}, optional
+        What the file is; by default taken from the suffix of ``path``.
     format : {"onnx", "pt2"}, optional
-        By default taken from the suffix of ``path``.
+        Deprecated name of ``target``; warns, and goes in mnistkit 0.3.
 
     Returns
     -------
@@ -259,10 +280,10 @@ def check_export(
         Agreement and the largest probability difference.
     """
     path = Path(path)
-    format = _format(format, path)
+    target = _target(_renamed(target, format), path)
     batch = as_image_batch(images).cpu()
     expected = predict_proba(model, batch, device="cpu", precision="32").numpy()
-    if format == "onnx":
+    if target == "onnx":
         got = load_onnx(path).predict_proba(batch).numpy()
     else:
         # from a buffer: torch.export insists on a ".pt2" name, and the file being checked
@@ -428,16 +449,7 @@ def _as_loaded(model: nn.Module | LoadedModel | str | os.PathLike[str]) -> Loade
     if isinstance(model, LoadedModel):
         return model
     if isinstance(model, nn.Module):
-        from mnistkit.models import architecture_of
-
-        arch = architecture_of(model)
-        return LoadedModel(
-            model=model,
-            metadata=ModelMetadata(
-                architecture=arch["name"] if arch else None,
-                config=arch["config"] if arch else {},
-            ),
-        )
+        return LoadedModel(model=model, metadata=ModelMetadata.from_module(model))
     if isinstance(model, (str, os.PathLike)):
         return load_model(model)
     raise ConfigError(
@@ -446,15 +458,38 @@ def _as_loaded(model: nn.Module | LoadedModel | str | os.PathLike[str]) -> Loade
     )
 
 
-def _format(format: str | None, path: Path) -> str:
-    if format is not None:
-        return check_choice(format, "format", FORMATS)
+def _deprecated_format(*, stacklevel: int) -> None:
+    """Warn about ``format``, attributed to the user's line ``stacklevel`` frames up."""
+    warnings.warn(
+        "'format' is deprecated and will be removed in mnistkit 0.3; use 'target' instead "
+        "(the same values, 'onnx' or 'pt2').",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def _renamed(target: str | None, format: str | None) -> str | None:
+    """``target``, or the deprecated ``format`` given in its place."""
+    if format is None:
+        return target
+    _deprecated_format(stacklevel=4)  # past _renamed and export or check_export
+    if target is not None and target != format:
+        raise ConfigError(
+            f"Pass only 'target' (got {target!r}), not also the deprecated 'format' "
+            f"(got {format!r})"
+        )
+    return format
+
+
+def _target(target: str | None, path: Path) -> str:
+    if target is not None:
+        return check_choice(target, "target", TARGETS)
     suffix = path.suffix.lower().lstrip(".")
-    if suffix in FORMATS:
+    if suffix in TARGETS:
         return suffix
     raise ConfigError(
-        f"Cannot tell the export format from {str(path)!r}: name a file ending in .onnx or "
-        "'.pt2', or pass format='onnx' or 'pt2'"
+        f"Cannot tell the export target from {str(path)!r}: name a file ending in .onnx or "
+        "'.pt2', or pass target='onnx' or 'pt2'"
     )
 
 

@@ -158,6 +158,16 @@ class PrecisionPlan:
     dtype: torch.dtype | None
     use_grad_scaler: bool
 
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        """A new gradient scaler when this precision needs loss scaling, else ``None``.
+
+        Returns
+        -------
+        torch.amp.GradScaler or None
+            For :attr:`device_type`, when :attr:`use_grad_scaler`.
+        """
+        return torch.amp.GradScaler(self.device_type) if self.use_grad_scaler else None
+
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
         """Context manager under which forward passes and losses are computed.
@@ -276,10 +286,14 @@ def retain_freed_memory() -> bool:
     or trimmed from the heap as soon as they are freed, so the next step takes them again
     from the operating system, zeroed page by page: hundreds of thousands of page faults per
     epoch. This raises the ``mmap`` threshold to 32 MiB (glibc's maximum) and the trim
-    threshold to 256 MiB, for the whole process. Measured on a 2-core CPU (one epoch of the
-    default CNN on 20,000 images): about 0.6-1.0 million minor page faults and 1-2 s of
-    system time before, about 25,000 and 0.1 s after, with the same peak memory. The
-    :class:`~mnistkit.Trainer` calls it when it trains on the CPU.
+    threshold to 256 MiB, so that those buffers stay in the process's heap and are reused
+    without a page fault (measured in ``benchmarks/RESULTS.md``).
+
+    The settings hold for the whole process, whatever it does next, so no library call
+    makes them unasked: ``mnistkit train`` and ``mnistkit ensemble`` turn them on (through
+    ``retain_freed_memory=True`` of :func:`mnistkit.run.run_training` and
+    :func:`~mnistkit.run.run_ensemble`); call this yourself to have them in your own
+    training script.
 
     Returns
     -------

@@ -9,6 +9,8 @@ the little glue between them and the :class:`~mnistkit.Trainer`:
 * :class:`DistributedContext` — rank, local rank, world size and backend of this process;
 * :func:`setup` — read ``TrainConfig.distributed`` and torchrun's environment, start the
   process group (``gloo`` on the CPU, ``nccl`` on CUDA) with a collective timeout;
+* :func:`wrap_model` — the module a data-parallel run's steps call
+  (:class:`~torch.nn.parallel.DistributedDataParallel`);
 * :func:`shutdown` — end the process group this module started.
 
 Sharding itself lives in :class:`mnistkit.loaders.DeviceLoader` (``num_replicas``, ``rank``):
@@ -27,6 +29,8 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from mnistkit.devices import resolve_device
 from mnistkit.exceptions import ConfigError, DistributedError
@@ -36,11 +40,13 @@ __all__ = [
     "STRATEGIES",
     "DistributedContext",
     "all_reduce_sum",
+    "any_rank",
     "collective_errors",
     "is_main_process",
     "setup",
     "shutdown",
     "under_torchrun",
+    "wrap_model",
 ]
 
 #: Accepted values of ``TrainConfig.distributed``: ``"auto"`` trains data-parallel when
@@ -218,6 +224,58 @@ def setup(
     _started_here = True
     atexit.register(shutdown)
     return context, chosen
+
+
+def any_rank(flag: bool, context: DistributedContext, device: torch.device) -> bool:
+    """Whether ``flag`` is true on any rank: every rank gets the same answer, e.g. to stop
+    at the same epoch when rank 0's callbacks ask to. ``flag`` itself when training alone.
+
+    Parameters
+    ----------
+    flag : bool
+        This rank's answer.
+    context : DistributedContext
+        Where this process stands (see :func:`setup`).
+    device : torch.device
+        This rank's device, where the vote is summed.
+
+    Returns
+    -------
+    bool
+        True when at least one rank passed True.
+    """
+    if not context.enabled:
+        return flag
+    votes = torch.tensor([float(flag)], device=device)
+    return bool(all_reduce_sum(votes).item() > 0)
+
+
+def wrap_model(model: nn.Module, context: DistributedContext, device: torch.device) -> nn.Module:
+    """The module a training step calls: ``model`` itself when training alone, else ``model``
+    in a :class:`~torch.nn.parallel.DistributedDataParallel`.
+
+    Wrapping broadcasts rank 0's weights to every rank at once; then every backward pass
+    averages the gradients over the ranks.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        On ``device`` already; the wrapper shares its parameters.
+    context : DistributedContext
+        Where this process stands (see :func:`setup`).
+    device : torch.device
+        This rank's device (its CUDA index, if any, goes to ``device_ids``).
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model``, or its data-parallel wrapper.
+    """
+    if not context.enabled:
+        return model
+    return DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None
+    )
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:

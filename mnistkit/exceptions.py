@@ -16,6 +16,7 @@ catch them all with ``except mnistkit.MnistkitError``::
     ├── FolderLockedError                          another run is writing into the folder
     ├── DistributedError                           a data-parallel run's process failed
     ├── ExportError                                an export failed or differs from PyTorch
+    ├── WriteError           (also an OSError)     a file could not be written (disk full...)
     └── MissingExtraError    (also an ImportError) an optional extra is not installed
 
     MnistkitWarning (UserWarning)
@@ -45,6 +46,7 @@ __all__ = [
     "MnistkitWarning",
     "PrecisionFallbackWarning",
     "TrainingDivergedError",
+    "WriteError",
 ]
 
 
@@ -98,6 +100,16 @@ class DistributedError(MnistkitError):
 
 class ExportError(MnistkitError):
     """Exporting a model failed, or the exported file does not compute what PyTorch does."""
+
+
+class WriteError(MnistkitError, OSError):
+    """A file could not be written: the disk is full, the folder is read-only, permission
+    is denied...
+
+    The message is one line naming the file and the operating system's reason; the
+    original error is its ``__cause__``, and :attr:`errno` is its error number. Nothing
+    half-written is left at the destination (see :mod:`mnistkit._io`).
+    """
 
 
 class MissingExtraError(MnistkitError, ImportError):

@@ -1,9 +1,12 @@
-"""Optimisers and learning-rate schedules: one table each, name → how to build it.
+"""Optimisers, learning-rate schedules and the weight average: what turns gradients into
+weights.
 
 :class:`~mnistkit.TrainConfig` accepts the names in :data:`OPTIMIZERS` and :data:`SCHEDULES`;
 :class:`~mnistkit.Trainer` builds them with :func:`build_optimizer` and :func:`build_schedule`.
 Each entry says everything about its kind in one place: the factory, the default learning
 rate (optimisers), and whether the schedule steps after every batch or every epoch.
+:func:`build_weight_average` builds the exponential moving average of the weights that
+``TrainConfig.ema_decay`` asks for.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.swa_utils import AveragedModel
 
 if TYPE_CHECKING:
     from mnistkit.config import TrainConfig
@@ -28,6 +33,7 @@ __all__ = [
     "ScheduleSpec",
     "build_optimizer",
     "build_schedule",
+    "build_weight_average",
 ]
 
 Params = Iterable[torch.nn.Parameter]
@@ -226,3 +232,49 @@ def build_schedule(config: TrainConfig, optimizer: Optimizer, steps_per_epoch: i
     """
     spec = SCHEDULES[config.schedule]
     return Schedule(spec.build(optimizer, config, steps_per_epoch), per_batch=spec.per_batch)
+
+
+_Tensors = tuple[torch.Tensor, ...] | list[torch.Tensor]
+
+
+def _ema_update(decay: float) -> Callable[[_Tensors, _Tensors, torch.Tensor | int], None]:
+    """The ``multi_avg_fn`` of an :class:`~torch.optim.swa_utils.AveragedModel` that keeps an
+    exponential moving average with warm-up.
+
+    After ``n`` updates the average moves towards the current weights with the decay
+    ``min(decay, (1 + n) / (10 + n))``, so in a short run the average is not held back
+    by the initial weights (with a fixed 0.999, a third of them would remain after 1,000
+    steps). Integer buffers (batch norm's step counter) take the current value.
+    """
+
+    def update(averaged: _Tensors, current: _Tensors, num_averaged: torch.Tensor | int) -> None:
+        n = float(num_averaged)
+        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
+        if averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, weight)
+        else:
+            for target, source in zip(averaged, current, strict=True):
+                target.copy_(source)
+
+    return update
+
+
+def build_weight_average(model: nn.Module, decay: float) -> AveragedModel:
+    """An exponential moving average of ``model``'s weights and buffers, with warm-up.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model being trained; the average starts as a copy of it.
+    decay : float
+        The decay reached after the warm-up (``TrainConfig.ema_decay``): after ``n``
+        updates the average uses ``min(decay, (1 + n) / (10 + n))``.
+
+    Returns
+    -------
+    torch.optim.swa_utils.AveragedModel
+        Call its ``update_parameters(model)`` after every optimiser step; its ``module``
+        is the averaged model. Batch-norm statistics are averaged too.
+    """
+    # use_buffers: the batch-norm statistics follow the average as the weights do
+    return AveragedModel(model, multi_avg_fn=_ema_update(decay), use_buffers=True)

@@ -36,11 +36,11 @@ from typing import Any
 
 import torch
 
-from mnistkit import datasets, distributed
+from mnistkit import datasets, devices, distributed
 from mnistkit._io import atomic_open, locked_folder, write_json
 from mnistkit._validation import check_int
 from mnistkit.callbacks import Callback, TrainingStateCheckpoint
-from mnistkit.checkpoints import _FREE_ON_RESUME, load_model, save_model
+from mnistkit.checkpoints import load_model, resume_conflicts, save_model
 from mnistkit.config import TrainConfig
 from mnistkit.devices import resolve_device, resolve_precision, seed_everything
 from mnistkit.exceptions import CheckpointError, ConfigError
@@ -100,6 +100,7 @@ def run_training(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
     figures: bool = True,
+    retain_freed_memory: bool = False,
 ) -> RunResult:
     """Train a registered model on a data set and write the model, metrics and figures.
 
@@ -133,6 +134,10 @@ def run_training(
         More callbacks for the trainer (a training-state checkpoint is always added).
     figures : bool, default=True
         Draw the four figures.
+    retain_freed_memory : bool, default=False
+        Tune glibc's malloc to keep freed memory for reuse (see
+        :func:`mnistkit.devices.retain_freed_memory`); the command line turns it on. It
+        changes the whole process, not only this run.
 
     Returns
     -------
@@ -173,6 +178,8 @@ def run_training(
     if resume and not state_path.is_file():
         raise CheckpointError(f"{state_path}: nothing to resume (no training state there).")
     resolve_device(chosen.config.device)  # an unavailable device fails before any download
+    if retain_freed_memory:
+        devices.retain_freed_memory()
     # under torchrun, rank 0 alone locks and writes the folder
     writes = chosen.config.distributed == "off" or distributed.is_main_process()
     with locked_folder(out) if writes else contextlib.nullcontext():
@@ -368,6 +375,7 @@ def run_ensemble(
     download: bool = True,
     callbacks: Sequence[Callback] = (),
     figures: bool = True,
+    retain_freed_memory: bool = False,
 ) -> EnsembleResult:
     """Train several members of a recipe with different seeds and save them as one model.
 
@@ -408,6 +416,10 @@ def run_ensemble(
         More callbacks for every member's trainer.
     figures : bool, default=True
         Draw the ensemble's figures (members draw none).
+    retain_freed_memory : bool, default=False
+        Tune glibc's malloc to keep freed memory for reuse (see
+        :func:`mnistkit.devices.retain_freed_memory`); the command line turns it on. It
+        changes the whole process, not only this run.
 
     Returns
     -------
@@ -429,6 +441,8 @@ def run_ensemble(
         raise ConfigError(f"Argument 'seeds' must be distinct and non-empty, but got {seeds!r}")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"Argument 'out' must be a folder, but {str(out)!r} is a file")
+    if retain_freed_memory:
+        devices.retain_freed_memory()
     with locked_folder(out):
         member_paths: list[Path] = []
         member_records: list[dict[str, Any]] = []
@@ -490,24 +504,21 @@ def _finished_member(folder: Path, recipe: Recipe, dataset: str) -> dict[str, An
         "recipe": record.get("recipe"),
         "model_config": record.get("model_config"),
         "augment": record.get("augment"),
-        **{f"config.{k}": v for k, v in (record.get("config") or {}).items()},
     }
     expected = {
         "dataset": datasets.get_info(dataset).name,
         "recipe": wanted["name"],
         "model_config": wanted["model_config"],
         "augment": wanted["augment"],
-        **{f"config.{k}": v for k, v in wanted["config"].items()},
     }
-    different = sorted(
-        key
-        for key in expected
-        if key.removeprefix("config.") not in _FREE_ON_RESUME and found.get(key) != expected[key]
-    )
+    different = {k: (found[k], v) for k, v in expected.items() if found[k] != v}
+    # the training settings follow the rule of a resume, like an unfinished member's
+    conflicts = resume_conflicts(record.get("config") or {}, wanted["config"])
+    different.update((f"config.{k}", pair) for k, pair in conflicts.items())
     if different:
+        shown = ", ".join(f"{k}: {old!r} != {new!r}" for k, (old, new) in sorted(different.items()))
         raise ConfigError(
-            f"{folder}: this member was trained with other settings "
-            f"({', '.join(f'{k}: {found.get(k)!r} != {expected[k]!r}' for k in different)}); "
+            f"{folder}: this member was trained with other settings ({shown}); "
             "write the ensemble into another folder (--out), or remove the member's folder."
         )
     return record

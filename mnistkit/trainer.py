@@ -2,11 +2,14 @@
 
 The loop reads top to bottom::
 
-    fit()
-      for each epoch:
-        _run_epoch(train, training=True)    # train_step() on every batch
-        _run_epoch(val,   training=False)   # eval_step()  on every batch
-        record losses, accuracies, lr, seconds -> History; callbacks
+    fit()                                   # set-up: loaders, optimiser, state, resume
+      _fit_with_callbacks()                 # on_fit_start ... on_fit_end / on_exception
+        _train_epochs()                     # for each epoch:
+          _run_epoch(train, training=True)  #   train_step() on every batch
+          _run_epoch(val,   training=False) #   eval_step()  on every batch
+          record losses, accuracies, lr, seconds -> History; on_epoch_end
+
+Every callback hook is called by one dispatcher, ``Trainer._notify``.
 
 Data comes through :class:`mnistkit.loaders.DeviceLoader`, which keeps the whole split on the
 device, so an epoch is a loop of tensor indexing and model calls. The model takes pixels in
@@ -19,63 +22,37 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel
 
 from mnistkit import distributed
-from mnistkit.callbacks import Callback, ProgressBar, RunView, progress_by_default
+from mnistkit.callbacks import (
+    Callback,
+    ProgressBar,
+    RunView,
+    TrainingStateCheckpoint,
+    progress_by_default,
+)
 from mnistkit.checkpoints import TrainingState, save_model
 from mnistkit.config import TrainConfig
 from mnistkit.datasets import Split
-from mnistkit.devices import (
-    PrecisionPlan,
-    resolve_precision,
-    retain_freed_memory,
-    seed_everything,
-)
+from mnistkit.devices import PrecisionPlan, resolve_precision, seed_everything
 from mnistkit.exceptions import ConfigError, TrainingDivergedError
 from mnistkit.history import History
 from mnistkit.inference import ImagesLike
 from mnistkit.inference import predict_proba as _predict_proba
 from mnistkit.loaders import Augment, DeviceLoader
 from mnistkit.metrics import Report
-from mnistkit.optim import build_optimizer, build_schedule
+from mnistkit.optim import build_optimizer, build_schedule, build_weight_average
 
 __all__ = ["Trainer"]
 
 log = logging.getLogger(__name__)
-
-
-_Tensors = tuple[torch.Tensor, ...] | list[torch.Tensor]
-
-
-def _ema_update(decay: float) -> Callable[[_Tensors, _Tensors, torch.Tensor | int], None]:
-    """The ``multi_avg_fn`` of an :class:`~torch.optim.swa_utils.AveragedModel` that keeps an
-    exponential moving average with warm-up.
-
-    After ``n`` updates the average moves towards the current weights with the decay
-    ``min(decay, (1 + n) / (10 + n))``, so in a short run the average is not held back
-    by the initial weights (with a fixed 0.999, a third of them would remain after 1,000
-    steps). Integer buffers (batch norm's step counter) take the current value.
-    """
-
-    def update(averaged: _Tensors, current: _Tensors, num_averaged: torch.Tensor | int) -> None:
-        n = float(num_averaged)
-        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
-        if averaged[0].is_floating_point():
-            torch._foreach_lerp_(averaged, current, weight)
-        else:
-            for target, source in zip(averaged, current, strict=True):
-                target.copy_(source)
-
-    return update
 
 
 class Trainer:
@@ -90,9 +67,11 @@ class Trainer:
     config : TrainConfig, optional
         Defaults to ``TrainConfig()``.
     callbacks : sequence of Callback, optional
-        Called at fixed points of :meth:`fit` with a :class:`~mnistkit.callbacks.RunView`; a
-        :class:`~mnistkit.callbacks.ProgressBar` is added when ``config.progress`` asks for
-        one.
+        Called at fixed points of :meth:`fit` with a :class:`~mnistkit.callbacks.RunView`, in
+        their order, except that :class:`~mnistkit.callbacks.TrainingStateCheckpoint`
+        instances come last (the state they write then holds the other callbacks' state
+        after the epoch); a :class:`~mnistkit.callbacks.ProgressBar` is added first when
+        ``config.progress`` asks for one.
     augment : callable, optional
         On-device augmentation of each training batch (see
         :data:`mnistkit.loaders.Augment`).
@@ -157,8 +136,6 @@ class Trainer:
         self.distributed, self.device = distributed.setup(
             self.config.distributed, self.config.device, timeout=self.config.distributed_timeout
         )
-        if self.device.type == "cpu":
-            retain_freed_memory()  # no page faults for the buffers every step reuses
         self.precision: PrecisionPlan = resolve_precision(self.config.precision, self.device)
         self._memory_format = (
             torch.channels_last if self.config.channels_last else torch.contiguous_format
@@ -166,24 +143,21 @@ class Trainer:
         self.model = model.to(self.device)
         if self.config.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        # the module the steps call: compiled or not, it shares the model's parameters
-        self._network: nn.Module = model
-        if self.distributed.enabled:
-            # broadcasts rank 0's weights now, then averages the gradients of every step
-            self._network = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
-            )
+        # the module the steps call: data-parallel, compiled or neither, it shares the
+        # model's parameters
+        self._network = distributed.wrap_model(self.model, self.distributed, self.device)
         if self.config.compile:
             self._network = torch.compile(self._network)  # type: ignore[assignment]
         self._augment = augment
         show = self.config.progress if self.config.progress is not None else progress_by_default()
-        self._callbacks: list[Callback] = list(callbacks)
-        if (
-            show
-            and self.distributed.is_main
-            and not any(isinstance(c, ProgressBar) for c in self._callbacks)
-        ):
-            self._callbacks.insert(0, ProgressBar())
+        given = list(callbacks)
+        if show and self.distributed.is_main and not any(isinstance(c, ProgressBar) for c in given):
+            given.insert(0, ProgressBar())
+        # state checkpoints last (stable), as Lightning orders its checkpoint callbacks
+        self._callbacks: list[Callback] = sorted(
+            given, key=lambda c: isinstance(c, TrainingStateCheckpoint)
+        )
+        self._started: list[Callback] = []  # callbacks whose on_fit_start was called
         self.history = History()
         self._classes: tuple[str, ...] | None = None
         self._dataset: str | None = None
@@ -388,8 +362,7 @@ class Trainer:
                     )
                     if shown is not None and not math.isfinite(shown):
                         raise self._diverged(epoch, int(first_bad), len(loader), run.lr)
-                    for callback in self._active_callbacks:
-                        callback.on_batch_end(run, batch, shown)
+                    self._notify("on_batch_end", run, batch, shown)
         if self.distributed.enabled:  # the epoch's numbers over all ranks
             totals = torch.stack(
                 [total_loss.double(), total_correct.double(), total_loss.new_tensor(seen).double()]
@@ -403,17 +376,30 @@ class Trainer:
             raise self._diverged(epoch, int(first_bad), len(loader), run.lr)
         return mean_loss, int(total_correct) / seen
 
-    @property
-    def _active_callbacks(self) -> list[Callback]:
-        """The callbacks, on rank 0; none on the other ranks (they show and write nothing)."""
-        return self._callbacks if self.distributed.is_main else []
+    def _notify(self, hook: str, run: RunView, *args: Any) -> None:
+        """Call the callbacks' ``hook`` with ``run`` and ``args``: the one place hooks are
+        called (skorch's ``notify``).
 
-    def _stop_agreed(self, requested: bool) -> bool:
-        """Whether any rank's callbacks asked to stop: every rank must stop at the same epoch."""
-        if not self.distributed.enabled:
-            return requested
-        flag = torch.tensor([float(requested)], device=self.device)
-        return bool(distributed.all_reduce_sum(flag).item() > 0)
+        Callbacks run on rank 0 only; the other ranks show and write nothing. A callback is
+        marked started just before its ``on_fit_start``; ``on_exception`` goes to the
+        started callbacks only, and an error it raises is logged, not raised, so that the
+        error that ended training is the one reported.
+        """
+        if not self.distributed.is_main:
+            return
+        if hook == "on_exception":
+            for callback in self._started:
+                try:
+                    callback.on_exception(run, *args)
+                except Exception:  # the first error is the one to report
+                    log.exception("%r.on_exception failed", callback)
+            return
+        if hook == "on_fit_start":
+            self._started = []
+        for callback in self._callbacks:
+            if hook == "on_fit_start":
+                self._started.append(callback)
+            getattr(callback, hook)(run, *args)
 
     def _diverged(self, epoch: int, batch: int, batches: int, lr: float) -> TrainingDivergedError:
         return TrainingDivergedError(
@@ -471,26 +457,22 @@ class Trainer:
             raise ConfigError("The training data is empty (0 batches); nothing to fit.")
         self._train_loader = train_loader
         optimizer = build_optimizer(cfg, self.model.parameters())
-        scaler = torch.amp.GradScaler(self.device.type) if self.precision.use_grad_scaler else None
-        averaged = None
-        if cfg.ema_decay is not None:
-            # a copy of the model whose weights and buffers (batch-norm statistics) follow
-            # the exponential moving average of every step's
-            averaged = AveragedModel(
-                self.model,
-                multi_avg_fn=_ema_update(cfg.ema_decay),
-                use_buffers=True,
-            )
         self._state = state = TrainingState(
             config=cfg,
             model=self.model,
             optimizer=optimizer,
             schedule=build_schedule(cfg, optimizer, len(train_loader)),
-            scaler=scaler,
+            scaler=self.precision.grad_scaler(),
             generator=generator,
             device=self.device,
-            averaged=averaged,
+            averaged=(
+                build_weight_average(self.model, cfg.ema_decay)
+                if cfg.ema_decay is not None
+                else None
+            ),
+            callbacks=self._callbacks,
         )
+        # restores the callbacks' state too, before their on_fit_start
         self.history = state.restore(resume_from) if resume_from is not None else History()
         run = RunView(
             model=self.model,
@@ -503,48 +485,47 @@ class Trainer:
             batches_per_epoch=len(train_loader),
             start_epoch=len(self.history),
             optimizer=optimizer,
-            save_model=lambda path, metrics: self.save_model(path, metrics=metrics),
+            save_model=self.save_model,
             save_state=self.save_state,
             train_data=train_loader.split,
             val_data=val_loader.split if val_loader is not None else None,
             world_size=self.distributed.world_size,
         )
         with distributed.collective_errors(self.distributed, cfg.distributed_timeout):
-            return self._fit_epochs(run, state, train_loader, val_loader)
+            return self._fit_with_callbacks(run, state, train_loader, val_loader)
 
-    def _fit_epochs(
+    def _fit_with_callbacks(
         self,
         run: RunView,
         state: TrainingState,
         train_loader: DeviceLoader,
         val_loader: DeviceLoader | None,
     ) -> History:
-        """The epochs of :meth:`fit`, after its set-up."""
-        started_callbacks: list[Callback] = []
+        """:meth:`_train_epochs` between ``on_fit_start`` and ``on_fit_end``, or
+        ``on_exception`` when it fails."""
+        self._started = []
         try:
-            for callback in self._active_callbacks:
-                started_callbacks.append(callback)
-                callback.on_fit_start(run)
-            return self._epochs(run, state, train_loader, val_loader)
+            self._notify("on_fit_start", run)
+            # a callback may stop a resumed run at once (its saved run had stopped)
+            if not distributed.any_rank(run.stop_requested, self.distributed, self.device):
+                self._train_epochs(run, state, train_loader, val_loader)
+            self._notify("on_fit_end", run, self.history)
+            return self.history
         except BaseException as error:
-            for callback in started_callbacks:
-                try:
-                    callback.on_exception(run, error)
-                except Exception:  # the first error is the one to report
-                    log.exception("%r.on_exception failed", callback)
+            self._notify("on_exception", run, error)
             raise
 
-    def _epochs(
+    def _train_epochs(
         self,
         run: RunView,
         state: TrainingState,
         train_loader: DeviceLoader,
         val_loader: DeviceLoader | None,
-    ) -> History:
+    ) -> None:
+        """The epochs after those in :attr:`history`, up to ``config.epochs`` or a stop."""
         cfg, optimizer = self.config, state.optimizer
         for epoch in range(len(self.history) + 1, cfg.epochs + 1):
-            for callback in self._active_callbacks:
-                callback.on_epoch_start(run, epoch)
+            self._notify("on_epoch_start", run, epoch)
             started = time.perf_counter()
             lr = float(optimizer.param_groups[0]["lr"])
             loss, accuracy = self._run_epoch(train_loader, training=True, run=run, epoch=epoch)
@@ -561,13 +542,10 @@ class Trainer:
             record["lr"] = lr
             record["seconds"] = time.perf_counter() - started
             self.history.records.append(record)
-            for callback in self._active_callbacks:
-                callback.on_epoch_end(run, epoch, record)
-            if self._stop_agreed(run.stop_requested):
+            self._notify("on_epoch_end", run, epoch, record)
+            # rank 0's callbacks decide; every rank stops at the same epoch
+            if distributed.any_rank(run.stop_requested, self.distributed, self.device):
                 break
-        for callback in self._active_callbacks:
-            callback.on_fit_end(run, self.history)
-        return self.history
 
     # ------------------------------------------------------------------ files
     def save_state(self, path: str | os.PathLike[str]) -> Path:

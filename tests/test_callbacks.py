@@ -6,9 +6,11 @@ decides, epoch by epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,17 +34,19 @@ from mnistkit.datasets import DatasetSplits
 
 
 class _Saved:
+    """Stands for the trainer's save_model(path, *, metrics=None) and save_state(path)."""
+
     def __init__(self) -> None:
         self.models: list[tuple[Path, dict[str, Any] | None]] = []
         self.states: list[Path] = []
 
-    def model(self, path: Path, metrics: dict[str, Any] | None) -> Path:
-        self.models.append((path, metrics))
-        return path
+    def model(self, path: str | os.PathLike[str], *, metrics: dict[str, Any] | None = None) -> Path:
+        self.models.append((Path(path), metrics))
+        return Path(path)
 
-    def state(self, path: Path) -> Path:
-        self.states.append(path)
-        return path
+    def state(self, path: str | os.PathLike[str]) -> Path:
+        self.states.append(Path(path))
+        return Path(path)
 
 
 def _view(saved: _Saved | None = None, **changes: Any) -> RunView:
@@ -78,13 +82,18 @@ def test_run_view_shows_what_it_was_given(mnist: DatasetSplits) -> None:
     assert repr(run) == (
         f"RunView(model={type(run.model).__name__}, epochs_done=1/20, device='cpu')"
     )
-    assert run.stop_requested is False
+    assert [run.stop_requested] == [False]  # (a list: mypy would keep it False below)
     run.request_stop()
     assert run.stop_requested
     assert run.save_model("best.safetensors", metrics={"a": 1.0}) == Path("best.safetensors")
     assert run.save_state("state.pt") == Path("state.pt")
     assert saved.models == [(Path("best.safetensors"), {"a": 1.0})]
     assert saved.states == [Path("state.pt")]
+    with pytest.raises(dataclasses.FrozenInstanceError):  # a view, not a way to change the run
+        run.start_epoch = 5  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.history = History()  # type: ignore[misc]
+    assert run.start_epoch == 0 and run.history is history
     plain = _view()
     assert (plain.train_data, plain.val_data, plain.world_size) == (None, None, 1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import pickle
 from pathlib import Path
@@ -10,12 +11,14 @@ from typing import Any
 import pytest
 import safetensors.torch
 import torch
+from _full_disk import NO_SPACE, fill_disk
 from torch import nn
 
 import mnistkit
 from mnistkit import get_model, list_models, load_model, save_model
 from mnistkit.checkpoints import load_training_state, save_training_state
 from mnistkit.datasets import DatasetSplits
+from mnistkit.exceptions import WriteError
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -157,15 +160,30 @@ def test_bad_model_files(tmp_path: Path) -> None:
 def test_failed_save_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "m.safetensors"
     target.write_bytes(b"previous")
-
-    def broken(*args: object, **kwargs: object) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(safetensors.torch, "save_file", broken)
-    with pytest.raises(OSError, match="disk full"):
+    fill_disk(monkeypatch, room=100)  # the header fits, the weights do not
+    with pytest.raises(WriteError) as caught:
         save_model(get_model("linear"), target)
+    assert str(caught.value) == f"{target}: cannot write the file ([Errno 28] {NO_SPACE})."
+    assert isinstance(caught.value, OSError) and caught.value.errno == errno.ENOSPC
     assert target.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_a_full_disk_while_the_training_state_is_written_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = mnistkit.TrainConfig(epochs=2, lr=0.1, device="cpu")
+    target = _training_state(config).save(tmp_path / "state.pt", mnistkit.History())
+    previous = target.read_bytes()
+    fill_disk(monkeypatch, room=4096)  # torch.save's zip writer fails part-way
+    with pytest.raises(WriteError) as caught:
+        _training_state(config).save(target, mnistkit.History([{"epoch": 1}]))
+    # not torch's "RuntimeError: [enforce fail at inline_container.cc...] unexpected pos"
+    assert str(caught.value) == f"{target}: cannot write the file ([Errno 28] {NO_SPACE})."
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert "inline_container" in str(caught.value.__cause__)
+    assert target.read_bytes() == previous
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]
 
 
 class _Evil:

@@ -14,13 +14,20 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from _full_disk import NO_SPACE, fill_disk
 from torch import nn
 
 import mnistkit
 from mnistkit.cli import main
 from mnistkit.datasets import DatasetSplits
 from mnistkit.deploy import DEFAULT_TOLERANCE, check_export, export, load_onnx, read_pt2_metadata
-from mnistkit.exceptions import CheckpointError, ConfigError, ExportError, MissingExtraError
+from mnistkit.exceptions import (
+    CheckpointError,
+    ConfigError,
+    ExportError,
+    MissingExtraError,
+    WriteError,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +52,7 @@ def test_onnx_matches_pytorch_on_real_digits(
     trained: Path, test_digits: torch.Tensor, tmp_path: Path
 ) -> None:
     result = export(trained, tmp_path / "m.onnx", check_images=test_digits)
-    assert result.format == "onnx"
+    assert result.target == "onnx"
     assert result.check is not None
     assert result.check.passed
     assert result.check.images == 2000
@@ -94,7 +101,7 @@ def test_pt2_program_matches_and_carries_metadata(
     trained: Path, test_digits: torch.Tensor, tmp_path: Path
 ) -> None:
     result = export(trained, tmp_path / "m.pt2", check_images=test_digits)
-    assert result.format == "pt2"
+    assert result.target == "pt2"
     assert result.check is not None
     assert result.check.max_difference <= 1e-6
     meta = read_pt2_metadata(result.path)
@@ -152,14 +159,46 @@ def test_check_export_reports_disagreement(
 
 
 def test_bad_arguments_are_named(trained: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="Cannot tell the export format from"):
+    with pytest.raises(ConfigError, match="Cannot tell the export target from"):
         export(trained, tmp_path / "model.bin")
-    with pytest.raises(ConfigError, match="'format'"):
-        export(trained, tmp_path / "m.onnx", format="tflite")
+    with pytest.raises(ConfigError, match="'target'"):
+        export(trained, tmp_path / "m.onnx", target="tflite")
     with pytest.raises(ConfigError, match="'tolerance'"):
         export(trained, tmp_path / "m.onnx", tolerance=-1.0)
     with pytest.raises(ConfigError, match="'model'"):
         export(42, tmp_path / "m.onnx")  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_format_is_a_deprecated_name_of_target(trained: Path, tmp_path: Path) -> None:
+    renamed = "'format' is deprecated and will be removed in mnistkit 0.3; use 'target'"
+    with pytest.warns(DeprecationWarning, match=renamed) as caught:
+        result = export(trained, tmp_path / "m.bin", format="pt2")
+    assert caught[0].filename == __file__  # attributed to the caller's line
+    assert result.target == "pt2" and read_pt2_metadata(result.path)["dataset"] == "mnist"
+    with pytest.warns(DeprecationWarning, match=renamed) as caught:
+        assert result.format == "pt2"
+    assert caught[0].filename == __file__
+    model = mnistkit.load_model(trained).model
+    with pytest.warns(DeprecationWarning, match=renamed):
+        check = check_export(result.path, model, torch.zeros(3, 28, 28), format="pt2")
+    assert check.images == 3 and check.passed
+    with (
+        pytest.warns(DeprecationWarning, match=renamed),
+        pytest.raises(ConfigError, match="Pass only 'target'"),
+    ):
+        export(trained, tmp_path / "m.onnx", target="onnx", format="pt2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin"]
+
+
+def test_a_full_disk_fails_the_export_in_one_line(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "m.pt2"
+    fill_disk(monkeypatch)
+    with pytest.raises(WriteError) as caught:
+        export(trained, out)
+    assert str(caught.value) == f"{out}: cannot write the file ([Errno 28] {NO_SPACE})."
     assert list(tmp_path.iterdir()) == []
 
 

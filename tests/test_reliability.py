@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _full_disk import NO_SPACE, fill_disk
 
 import mnistkit
 from mnistkit import Callback, RunView, TrainConfig, Trainer, TrainingStateCheckpoint, get_model
@@ -194,3 +195,44 @@ def test_a_successful_fit_does_not_call_on_exception(mnist: DatasetSplits) -> No
         mnist.train.subset(slice(0, 1000))
     )
     assert recorder.calls == ["fit_start", "fit_end"]
+
+
+class _FailsToStart(Callback):
+    def on_fit_start(self, run: RunView) -> None:
+        raise ValueError("cannot start")
+
+
+def test_only_started_callbacks_hear_of_a_failure(mnist: DatasetSplits) -> None:
+    before, after = _Recorder(), _Recorder()
+    config = TrainConfig(epochs=1, batch_size=256, device="cpu", progress=False)
+    trainer = Trainer(get_model("linear"), config, callbacks=[before, _FailsToStart(), after])
+    with pytest.raises(ValueError, match="cannot start"):
+        trainer.fit(mnist.train.subset(slice(0, 1000)))
+    assert before.calls == ["fit_start", "exception"]
+    assert isinstance(before.error, ValueError)
+    assert after.calls == []  # never started, so nothing to release
+    assert len(trainer.history) == 0
+
+
+def test_a_full_disk_ends_mnistkit_train_with_one_line(
+    data_root: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "run"
+    fill_disk(monkeypatch)  # the first file written is the training state after epoch 1
+    code = main(
+        [
+            "train",
+            *("--model", "linear", "--epochs", "2", "--quiet"),
+            *("--data-dir", str(data_root), "--out", str(out)),
+        ]
+    )
+    err = capsys.readouterr().err
+    # not torch's "RuntimeError: [enforce fail at inline_container.cc:...] unexpected pos"
+    assert code == 1
+    assert err == (
+        f"mnistkit: error: {out / 'state.pt'}: cannot write the file ([Errno 28] {NO_SPACE}).\n"
+    )
+    assert not out.exists()  # no half-written state, no temporary file, no empty folder

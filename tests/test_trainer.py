@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -697,3 +700,33 @@ def test_a_validation_split_of_one_image_is_measured(small: tuple[Split, Split])
 def test_a_trainer_without_a_config_uses_the_defaults() -> None:
     trainer = Trainer(get_model("linear"))
     assert trainer.config == TrainConfig()
+
+
+_MALLOC = """
+import sys
+from mnistkit import TrainConfig, Trainer, devices, get_model, run_training
+
+Trainer(get_model("linear"), TrainConfig(device="cpu", progress=False))
+print(devices._MALLOC_TUNED)
+try:  # an unknown data set fails after the malloc settings, before any training
+    run_training(sys.argv[1], dataset="no-such-data", retain_freed_memory=True)
+except Exception as error:
+    print(type(error).__name__)
+print(devices._MALLOC_TUNED)
+"""
+
+
+def test_the_trainer_leaves_the_process_malloc_alone(tmp_path: Path) -> None:
+    # a process-wide setting: the command line asks for it through run_training
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", _MALLOC, str(tmp_path / "run")],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "ConfigError", "True"]

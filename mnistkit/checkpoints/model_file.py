@@ -1,29 +1,20 @@
-"""Model files and training state, saved so that loading never runs code from the file.
+"""The model file: weights in a `safetensors <https://huggingface.co/docs/safetensors>`_ file
+whose header carries mnistkit's metadata as JSON, and the migration of older versions.
 
-* :func:`save_model` / :func:`load_model`: the weights in a `safetensors
-  <https://huggingface.co/docs/safetensors>`_ file, whose header carries mnistkit's metadata
-  as JSON (file format version, architecture and configuration, data set, class names,
-  mnistkit version, metrics). One file, no pickle. The input normalisation is part of the
-  weights (the model's :class:`~mnistkit.models.Normalize` buffers).
-* :class:`TrainingState`, :func:`save_training_state` / :func:`load_training_state`:
-  optimiser, schedule, random generators and history for resuming, written with
-  :func:`torch.save` and read with ``torch.load(weights_only=True)``, which only rebuilds
-  tensors and plain containers.
+One file, no pickle: loading never runs code from the file. The input normalisation is part
+of the weights (the model's :class:`~mnistkit.models.Normalize` buffers).
 
-Every file is written atomically (a temporary file in the target folder, fsynced, then
-renamed into place), with the mode a new file gets under the user's umask.
-
-Model file format versions: 1 (mnistkit 0.1) kept ``mean``/``std`` in the metadata and
-models expected normalised input; :func:`load_model` still reads such files and puts their
-normalisation into the model's :class:`~mnistkit.models.Normalize` layer. Version 2 (this
-release) stores it in the weights.
+File format versions: 1 (mnistkit 0.1) kept ``mean``/``std`` in the metadata and models
+expected normalised input; :func:`load_model` still reads such files and puts their
+normalisation into the model's :class:`~mnistkit.models.Normalize` layer
+(``_upgrade_version_1``). Version 2 (:data:`FORMAT_VERSION`) stores it in the weights.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,28 +23,15 @@ import safetensors
 import safetensors.torch
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel
 
-from mnistkit._io import atomic_path
+from mnistkit._io import atomic_open
 from mnistkit._version import __version__
-from mnistkit.config import TrainConfig
 from mnistkit.devices import DeviceLike, resolve_device
 from mnistkit.exceptions import CheckpointError
-from mnistkit.history import History
 from mnistkit.models._registry import architecture_of, get_model
 from mnistkit.models.normalize import Normalize
-from mnistkit.optim import Schedule
 
-__all__ = [
-    "FORMAT_VERSION",
-    "LoadedModel",
-    "ModelMetadata",
-    "TrainingState",
-    "load_model",
-    "load_training_state",
-    "save_model",
-    "save_training_state",
-]
+__all__ = ["FORMAT_VERSION", "LoadedModel", "ModelMetadata", "load_model", "save_model"]
 
 _METADATA_KEY = "mnistkit"
 #: Version of the model file format that :func:`save_model` writes.
@@ -89,6 +67,44 @@ class ModelMetadata:
     mnistkit_version: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def from_module(
+        cls,
+        model: nn.Module,
+        *,
+        dataset: str | None = None,
+        classes: Sequence[str] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+    ) -> ModelMetadata:
+        """The metadata of ``model`` as this mnistkit writes it.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            Its registered architecture and configuration are recorded (``None`` and ``{}``
+            for a module not built by :func:`mnistkit.get_model`).
+        dataset : str, optional
+            The data set it was trained on.
+        classes : sequence of str, optional
+            Class names; ``"0"`` to ``"9"`` by default.
+        metrics : mapping, optional
+            Numbers to record, e.g. the test accuracy.
+
+        Returns
+        -------
+        ModelMetadata
+            With this mnistkit's version and :data:`FORMAT_VERSION`.
+        """
+        arch = architecture_of(model)
+        return cls(
+            architecture=arch["name"] if arch else None,
+            config=arch["config"] if arch else {},
+            dataset=dataset,
+            classes=tuple(classes) if classes is not None else tuple(str(i) for i in range(10)),
+            mnistkit_version=__version__,
+            metrics=dict(metrics or {}),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The metadata as plain data.
@@ -163,17 +179,17 @@ def save_model(
     -------
     pathlib.Path
         The written file.
+
+    Raises
+    ------
+    CheckpointError
+        If ``metrics`` is not JSON-serialisable.
+    WriteError
+        If the file cannot be written (full disk, read-only folder...); a file already at
+        ``path`` is left as it was.
     """
     path = Path(path)
-    arch = architecture_of(model)
-    metadata = ModelMetadata(
-        architecture=arch["name"] if arch else None,
-        config=arch["config"] if arch else {},
-        dataset=dataset,
-        classes=tuple(classes) if classes is not None else tuple(str(i) for i in range(10)),
-        mnistkit_version=__version__,
-        metrics=dict(metrics or {}),
-    )
+    metadata = ModelMetadata.from_module(model, dataset=dataset, classes=classes, metrics=metrics)
     try:
         header = json.dumps(metadata.to_dict())
     except TypeError as exc:
@@ -181,8 +197,11 @@ def save_model(
     tensors = {
         name: tensor.detach().to("cpu").contiguous() for name, tensor in model.state_dict().items()
     }
-    with atomic_path(path) as tmp:
-        safetensors.torch.save_file(tensors, str(tmp), metadata={_METADATA_KEY: header})
+    # the bytes go through a Python file object, so that a refused write is an OSError
+    # (see mnistkit._io); a model file is small next to the model in memory
+    data = safetensors.torch.save(tensors, metadata={_METADATA_KEY: header})
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
     return path
 
 
@@ -354,224 +373,3 @@ def _upgrade_version_1(
         key = f"{layer}.{buffer}" if layer else buffer
         upgraded[key] = torch.full(expected[key].shape, value, dtype=expected[key].dtype)
     return upgraded
-
-
-def save_training_state(state: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write a training-state dictionary (tensors and plain containers only) atomically.
-
-    Parameters
-    ----------
-    state : mapping
-        Usually :meth:`TrainingState.state_dict`'s output.
-    path : path-like
-        Destination, conventionally ``state.pt``.
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-    """
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(dict(state), tmp)
-    return path
-
-
-def load_training_state(
-    path: str | os.PathLike[str], *, check: Callable[[dict[str, Any]], None] | None = None
-) -> dict[str, Any]:
-    """Read a training state with ``torch.load(weights_only=True)``: no code is executed.
-
-    Parameters
-    ----------
-    path : path-like
-        A file written by :func:`save_training_state`.
-    check : callable, optional
-        Called with the state; may raise to reject it.
-
-    Returns
-    -------
-    dict
-        The state.
-
-    Raises
-    ------
-    CheckpointError
-        If the file is missing, is not a training state, or holds anything but tensors and
-        plain containers.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such training-state file.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(
-            f"{path}: not a training-state file that can be loaded safely ({exc})."
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != "mnistkit-training-state":
-        raise CheckpointError(f"{path}: not an mnistkit training-state file.")
-    if check is not None:
-        check(state)
-    return state
-
-
-# Settings that may differ when resuming (more epochs, another device...); all others must
-# match the saved run's, or the resumed run would not be the same training.
-_FREE_ON_RESUME = frozenset(
-    {
-        "epochs",
-        "device",
-        "progress",
-        "log_every",
-        "eval_batch_size",
-        "compile",
-        "distributed",
-        "distributed_timeout",
-    }
-)
-
-
-@dataclass(eq=False, slots=True)
-class TrainingState:
-    """The live objects of a training run that a training-state file captures.
-
-    :class:`~mnistkit.Trainer` builds one per :meth:`~mnistkit.Trainer.fit`; use it to save
-    and restore a run of your own loop the same way.
-
-    Parameters
-    ----------
-    config : TrainConfig
-        The run's settings; a state saved under other settings is refused by :meth:`restore`.
-    model : torch.nn.Module
-        The model being trained.
-    optimizer : torch.optim.Optimizer
-        Its optimiser (see :func:`mnistkit.optim.build_optimizer`).
-    schedule : mnistkit.optim.Schedule
-        Its learning-rate schedule (see :func:`mnistkit.optim.build_schedule`).
-    scaler : torch.amp.GradScaler or None
-        The gradient scaler of ``"16-mixed"`` on CUDA, else ``None``.
-    generator : torch.Generator
-        The shuffling (and augmentation) generator.
-    device : torch.device
-        Where the run trains; CUDA's random state is saved too on a GPU.
-    averaged : torch.optim.swa_utils.AveragedModel, optional
-        The weight average of a run with ``config.ema_decay``; saved and restored with the
-        rest, so a resumed run continues the same average.
-    """
-
-    config: TrainConfig
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    schedule: Schedule
-    scaler: torch.amp.GradScaler | None
-    generator: torch.Generator
-    device: torch.device
-    averaged: AveragedModel | None = None
-
-    def state_dict(self, history: History) -> dict[str, Any]:
-        """Everything needed to resume after the epochs in ``history``.
-
-        Parameters
-        ----------
-        history : History
-            The epochs done so far.
-
-        Returns
-        -------
-        dict
-            Tensors and plain containers only (loadable with ``weights_only=True``).
-        """
-        state: dict[str, Any] = {
-            "format": "mnistkit-training-state",
-            "epoch": len(history),
-            "config": self.config.to_dict(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.schedule.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng_torch": torch.get_rng_state(),
-            "rng_generator": self.generator.get_state(),
-            "history": history.to_dict(),
-            "averaged": self.averaged.state_dict() if self.averaged is not None else None,
-        }
-        if self.device.type == "cuda":
-            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
-        return state
-
-    def save(self, path: str | os.PathLike[str], history: History) -> Path:
-        """Write :meth:`state_dict` atomically to ``path``.
-
-        Parameters
-        ----------
-        path : path-like
-            Destination, conventionally ``state.pt``.
-        history : History
-            The epochs done so far.
-
-        Returns
-        -------
-        pathlib.Path
-            The written file.
-        """
-        return save_training_state(self.state_dict(history), path)
-
-    def restore(self, path: str | os.PathLike[str]) -> History:
-        """Load a state saved by :meth:`save` into these objects.
-
-        Parameters
-        ----------
-        path : path-like
-            The training-state file.
-
-        Returns
-        -------
-        History
-            The epochs the saved run had done; training continues after them.
-
-        Raises
-        ------
-        CheckpointError
-            If the file is unreadable, was saved with different settings, or does not fit
-            the model.
-        """
-        path = Path(path)
-        state = load_training_state(path)
-        # a setting added after the state was written had its default value then
-        saved = {**TrainConfig().to_dict(), **dict(state.get("config") or {})}
-        current = self.config.to_dict()
-        different = sorted(
-            k for k in current if k not in _FREE_ON_RESUME and saved.get(k) != current[k]
-        )
-        if different:
-            raise CheckpointError(
-                f"{path}: the training state was saved with a different configuration "
-                f"({', '.join(f'{k}: {saved.get(k)!r} != {current[k]!r}' for k in different)})."
-            )
-        if saved.get("epochs") != current["epochs"] and self.schedule.per_batch:
-            raise CheckpointError(
-                f"{path}: cannot change 'epochs' ({saved.get('epochs')} -> {current['epochs']}) "
-                f"when resuming a {self.config.schedule!r} schedule, whose length depends on it."
-            )
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.schedule.load_state_dict(state.get("scheduler"))
-            if self.scaler is not None and state.get("scaler") is not None:
-                self.scaler.load_state_dict(state["scaler"])
-            if self.averaged is not None:
-                if state.get("averaged") is None:
-                    raise ValueError("it holds no weight average (ema_decay)")
-                self.averaged.load_state_dict(state["averaged"])
-            torch.set_rng_state(state["rng_torch"])
-            self.generator.set_state(state["rng_generator"])
-            if "rng_cuda" in state and self.device.type == "cuda":
-                torch.cuda.set_rng_state(state["rng_cuda"], self.device)
-            history = History.from_dict(state.get("history") or {})
-            if len(history) != int(state["epoch"]):
-                raise ValueError(f"{state['epoch']} epochs but {len(history)} history records")
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise CheckpointError(
-                f"{path}: the training state does not fit this model: {exc}"
-            ) from None
-        return history
