@@ -65,7 +65,7 @@ TARGETS: dict[str, Target] = {
     ),
     "imaging": Target(("mnistkit/imaging.py",), ("tests/test_imaging.py",)),
     "checkpoints": Target(
-        ("mnistkit/checkpoints.py",),
+        ("mnistkit/checkpoints/model_file.py", "mnistkit/checkpoints/training_state.py"),
         (
             "tests/test_checkpoints.py",
             "tests/test_fuzz_model_files.py",
@@ -86,7 +86,13 @@ TARGETS: dict[str, Target] = {
         ),
     ),
     "datasets": Target(
-        ("mnistkit/datasets.py",),
+        (
+            "mnistkit/datasets/__init__.py",
+            "mnistkit/datasets/_cache.py",
+            "mnistkit/datasets/_registry.py",
+            "mnistkit/datasets/idx.py",
+            "mnistkit/datasets/split.py",
+        ),
         (
             "tests/test_datasets.py",
             "-k",
