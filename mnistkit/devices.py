@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mnistkit import _choices
 from mnistkit._validation import as_int, fail
 from mnistkit.exceptions import DeviceError, PrecisionFallbackWarning
 
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 #: The precisions mnistkit accepts, in the spelling Lightning popularised, and ``"auto"``.
-PRECISIONS: tuple[str, ...] = ("32", "bf16-mixed", "16-mixed", "auto")
+PRECISIONS: tuple[str, ...] = _choices.PRECISIONS
 
 DeviceLike = str | torch.device
 

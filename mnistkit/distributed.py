@@ -28,6 +28,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from mnistkit import _choices
 from mnistkit.devices import resolve_device
 from mnistkit.exceptions import ConfigError, DistributedError
 
@@ -46,7 +47,7 @@ __all__ = [
 #: Accepted values of ``TrainConfig.distributed``: ``"auto"`` trains data-parallel when
 #: started by torchrun (backend by device), ``"off"`` never does, ``"gloo"``/``"nccl"``
 #: require torchrun and force that backend.
-STRATEGIES = ("auto", "off", "gloo", "nccl")
+STRATEGIES: tuple[str, ...] = _choices.STRATEGIES
 
 #: The process-group backends mnistkit starts: gloo for CPU tensors, nccl for CUDA ones.
 BACKENDS = ("gloo", "nccl")
