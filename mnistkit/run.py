@@ -45,7 +45,7 @@ from mnistkit.config import TrainConfig
 from mnistkit.devices import resolve_device, resolve_precision, seed_everything
 from mnistkit.exceptions import CheckpointError, ConfigError
 from mnistkit.history import History
-from mnistkit.inference import predict_proba
+from mnistkit.inference import evaluate_model
 from mnistkit.loaders import train_val_split
 from mnistkit.metrics import Report
 from mnistkit.models import Ensemble
@@ -223,8 +223,14 @@ def _run(
     started = time.perf_counter()
     history = trainer.fit(train, val=val, resume_from=state_path if resume else None)
     train_seconds = sum(history.seconds)
-    probs = trainer.predict_proba(data.test.images)  # (N, C): for the report and figures
-    report = Report.from_probabilities(probs, data.test.labels, classes=data.classes)
+    report, probs = evaluate_model(  # probs (N, C): for the figures too
+        trainer.inference_model,
+        data.test,
+        device=trainer.device,
+        batch_size=config.eval_batch_size,
+        precision=trainer.precision.precision,
+        return_probabilities=True,
+    )
     metrics: dict[str, Any] = {
         "dataset": data.name,
         "recipe": recipe.name,
@@ -532,14 +538,14 @@ def _evaluate_ensemble(
     loaded = [load_model(folder / "model.safetensors", device=device) for folder in member_paths]
     ensemble = Ensemble([item.model for item in loaded]).eval()
     started = time.perf_counter()
-    probs = predict_proba(
+    report, probs = evaluate_model(
         ensemble,
-        data.test.images,
+        data.test,
         device=device,
         batch_size=config.eval_batch_size,
         precision=config.precision,
+        return_probabilities=True,
     )
-    report = Report.from_probabilities(probs, data.test.labels, classes=data.classes)
     accuracies = [float(r["test_accuracy"]) for r in member_records]
     metrics: dict[str, Any] = {
         "dataset": data.name,

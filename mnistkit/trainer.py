@@ -628,13 +628,19 @@ class Trainer:
         Report
             Accuracy, per-class precision/recall/F1, NLL, top-k accuracy and calibration error.
         """
+        from mnistkit.inference import evaluate_model
+
         if not isinstance(data, Split):
             raise ConfigError(
                 f"Argument 'data' must be a mnistkit Split, but got {type(data).__name__}"
             )
-        probs = self.predict_proba(data.images)
-        return Report.from_probabilities(
-            probs, data.labels, classes=data.classes, top_k=tuple(top_k)
+        return evaluate_model(
+            self.inference_model,
+            data,
+            device=self.device,
+            batch_size=self.config.eval_batch_size,
+            precision=self.precision.precision,
+            top_k=tuple(top_k),
         )
 
     def predict_proba(self, images: ImagesLike) -> torch.Tensor:
