@@ -1,7 +1,7 @@
 """Inference: images in, class probabilities out, in batches and without autograd.
 
 :func:`predict_proba` and :func:`predict` classify images; :func:`evaluate_model` scores a
-model on a labelled split (the one path from a model to a :class:`~mnistkit.metrics.Report`,
+model on a labelled split (the one path from a model to a :class:`~mnistkit.Report`,
 used by :meth:`Trainer.evaluate <mnistkit.Trainer.evaluate>`, :func:`mnistkit.run_training`,
 :func:`mnistkit.run_ensemble` and ``mnistkit evaluate``); :func:`with_test_time_augmentation`
 wraps a model in the test-time views that suit its data set.
@@ -219,7 +219,7 @@ def evaluate_model(
 
     The probabilities come from :func:`predict_proba` (eval mode, no autograd, in batches,
     under ``precision``; the model's train/eval mode is restored afterwards) and are scored
-    by :meth:`Report.from_probabilities <mnistkit.metrics.Report.from_probabilities>` with
+    by :meth:`Report.from_probabilities <mnistkit.Report.from_probabilities>` with
     the split's class names.
 
     Parameters
@@ -254,7 +254,7 @@ def evaluate_model(
     ConfigError
         If ``split`` is not a :class:`~mnistkit.datasets.Split`, or the model's outputs,
         the split's labels and classes and ``top_k`` do not fit together (as
-        :meth:`Report.from_probabilities <mnistkit.metrics.Report.from_probabilities>`
+        :meth:`Report.from_probabilities <mnistkit.Report.from_probabilities>`
         checks them).
 
     Examples

@@ -324,3 +324,26 @@ def test_the_cli_imports_the_library_only_inside_its_commands() -> None:
                     assert name in CHEAP or name.startswith("mnistkit.cli."), (path.name, name)
                 else:
                     assert top not in {"torch", "numpy", "matplotlib"}, (path.name, name)
+
+
+def test_building_the_parser_reads_no_registry() -> None:
+    # the registries import PyTorch; --version and the program's --help need none of them
+    from mnistkit.cli._parser import _Names
+
+    parser = build_parser()
+    lazy = [
+        action.choices
+        for sub in _subparsers(parser).values()
+        for action in sub._actions
+        if isinstance(action.choices, _Names)
+    ]
+    assert len(lazy) == 8  # --recipe, --dataset, --model, and the other commands' ones
+    assert all(names._names is None for names in lazy)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--version"])
+    assert all(names._names is None for names in lazy)
+    args = parser.parse_args(["models", "lenet5"])
+    assert args.name == "lenet5"
+    (name,) = (a for a in _subparsers(parser)["models"]._actions if a.dest == "name")
+    read = [names for names in lazy if names._names is not None]
+    assert read and all(names is name.choices for names in read)  # the models' names only

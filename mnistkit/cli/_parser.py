@@ -6,9 +6,10 @@ field's ``choices`` metadata, its help from the field's ``help`` metadata, and t
 accepts from ``TrainConfig``'s own validation, so that a flag cannot drift from the setting
 it feeds. Flags that several commands share come from parent parsers.
 
-Only modules that need no trained model are imported here at module level; the registries
-that give the choices of ``--model``, ``--dataset`` and ``--recipe`` are imported when the
-parser is built.
+Only modules that do not need PyTorch are imported here at module level (``config`` still
+does, through ``_validation``), and the registries that give the choices of ``--model``,
+``--dataset`` and ``--recipe`` are looked up when argparse first reads those choices, so
+that ``--version`` and the program's ``--help`` need none of them.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import argparse
 import dataclasses
 import re
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, NoneType
-from typing import NoReturn
+from typing import NoReturn, overload
 
 from mnistkit._version import __version__
 from mnistkit.config import TrainConfig
@@ -142,6 +143,66 @@ def _add_config_flags(parser: argparse.ArgumentParser, names: Iterable[str]) -> 
 
 
 # ------------------------------------------------------------------------- other flags
+class _Names(Sequence[str]):
+    """A registry's names, looked up when argparse first needs them: the registries import
+    PyTorch, which ``mnistkit --version`` and ``mnistkit --help`` have no use for."""
+
+    def __init__(self, names: Callable[[], Sequence[str]]) -> None:
+        self._lookup = names
+        self._names: Sequence[str] | None = None
+
+    def _all(self) -> Sequence[str]:
+        if self._names is None:
+            self._names = list(self._lookup())
+        return self._names
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+
+def _add_names(
+    parser: argparse.ArgumentParser, *flags: str, choices: _Names, **kwargs: object
+) -> None:
+    """``add_argument`` with a registry's names as choices, left unread until needed.
+
+    ``add_argument`` formats an option's metavar once, to check it, and without a metavar
+    that reads the choices; a stand-in metavar avoids the read and is then taken back."""
+    metavar = kwargs.pop("metavar", None)
+    action = parser.add_argument(*flags, choices=choices, metavar="X", **kwargs)  # type: ignore[arg-type]
+    action.metavar = metavar  # type: ignore[assignment]
+
+
+def _datasets() -> Sequence[str]:
+    from mnistkit.datasets import list_datasets
+
+    return list_datasets()
+
+
+def _models() -> Sequence[str]:
+    from mnistkit.models import list_models
+
+    return list_models()
+
+
+def _recipes() -> Sequence[str]:
+    from mnistkit.recipes import list_recipes
+
+    return list_recipes()
+
+
 def _number(
     cast: type[int] | type[float], accepts: Callable[[float], bool], expected: str
 ) -> Callable[[str], float]:
@@ -204,10 +265,8 @@ def _inference_parent(precisions: Iterable[str]) -> _Parser:
 def build_parser() -> argparse.ArgumentParser:
     """The ``mnistkit`` parser, with one subparser per command."""
     from mnistkit._choices import PRECISIONS
-    from mnistkit.datasets import list_datasets
-    from mnistkit.models import list_models
-    from mnistkit.recipes import list_recipes
 
+    datasets_, models_, recipes_ = _Names(_datasets), _Names(_models), _Names(_recipes)
     parser = _Parser(
         prog="mnistkit",
         description="Train, evaluate and use digit classifiers on MNIST and Fashion-MNIST.",
@@ -228,17 +287,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a model and write it with its metrics and plots",
         parents=[data, run, train_settings(train_fields())],
     )
-    train.add_argument(
+    _add_names(
+        train,
         "--recipe",
-        choices=list_recipes(),
+        choices=recipes_,
         default="default",
         help="a named model + settings bundle; the training settings below override its "
         "fields (see 'mnistkit recipes'; default: %(default)s)",
     )
-    train.add_argument("--dataset", choices=list_datasets(), default="mnist")
-    train.add_argument(
-        "--model", choices=list_models(), default=None, help="(default: the recipe's)"
-    )
+    _add_names(train, "--dataset", choices=datasets_, default="mnist")
+    _add_names(train, "--model", choices=models_, default=None, help="(default: the recipe's)")
     train.add_argument(
         "--val-fraction",
         type=_fraction,
@@ -268,8 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="evaluate a saved model on a test set", parents=[data, inference]
     )
     evaluate.add_argument("model", type=Path, help="a .safetensors file written by 'train'")
-    evaluate.add_argument(
-        "--dataset", choices=list_datasets(), default=None, help="(default: the model's)"
+    _add_names(
+        evaluate, "--dataset", choices=datasets_, default=None, help="(default: the model's)"
     )
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -296,9 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--out", type=Path, default=None, help="the file to write (default: MODEL with .onnx/.pt2)"
     )
-    export.add_argument(
+    _add_names(
+        export,
         "--dataset",
-        choices=list_datasets(),
+        choices=datasets_,
         default=None,
         help="whose test set checks the export (default: the model's)",
     )
@@ -319,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("names", nargs="*", metavar="NAME", help="(default: all)")
 
     models = sub.add_parser("models", help="list models, or show one's layers and parameters")
-    models.add_argument("name", nargs="?", choices=list_models())
+    _add_names(models, "name", nargs="?", choices=models_)
 
     # ------------------------------------------------------------------ ensemble
     ensemble = sub.add_parser(
@@ -327,16 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="train recipes with several seeds and write them as one model (mean probabilities)",
         parents=[data, run, train_settings(ENSEMBLE_FIELDS)],
     )
-    ensemble.add_argument(
+    _add_names(
+        ensemble,
         "--recipe",
-        choices=list_recipes(),
+        choices=recipes_,
         nargs="+",
         default=["best"],
         metavar="RECIPE",
         help="one or more of %(choices)s; several train one member per recipe and seed "
         "(default: best)",
     )
-    ensemble.add_argument("--dataset", choices=list_datasets(), default="mnist")
+    _add_names(ensemble, "--dataset", choices=datasets_, default="mnist")
     members = ensemble.add_mutually_exclusive_group()
     members.add_argument(
         "--members",
