@@ -23,6 +23,7 @@ as :func:`open` creates a new file, so the result has the mode a normal file wou
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -87,12 +88,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, target)
     except Exception as exc:
         cause = _os_error(exc)
-        if cause is None or isinstance(exc, MnistkitError):
+        # only a refused write is the writer's to report; any other failure of the block
+        # (a download's refused connection is an OSError too) stays the caller's
+        if cause is None or cause.errno not in _WRITE_ERRNOS or isinstance(exc, MnistkitError):
             raise
         raise write_error(target, cause) from exc
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_folder(target.parent)
+
+
+#: The operating system's reasons for refusing a write: a full disk or quota, a read-only
+#: file system, no permission, an I/O error, a file over the size limit.
+_WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
+)
 
 
 def _os_error(error: BaseException) -> OSError | None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from mnistkit._choices import OPTIMIZER_NAMES, PRECISIONS, SCHEDULE_NAMES, STRATEGIES
 from mnistkit._validation import (
     check_bool,
     check_choice,
@@ -14,9 +15,6 @@ from mnistkit._validation import (
     check_optional_number,
     fail,
 )
-from mnistkit.devices import PRECISIONS
-from mnistkit.distributed import STRATEGIES
-from mnistkit.optim import OPTIMIZERS, SCHEDULES
 
 __all__ = ["TrainConfig"]
 
@@ -100,34 +98,78 @@ class TrainConfig:
         so a lost rank ends the run instead of hanging it.
     """
 
-    epochs: int = 5
-    batch_size: int = 128
-    optimizer: str = "adamw"
-    lr: float | None = None
-    momentum: float = 0.9
-    schedule: str = "onecycle"
-    step_size: int = 1
-    gamma: float = 0.7
-    weight_decay: float = 0.0
-    label_smoothing: float = 0.0
-    grad_clip: float | None = None
-    ema_decay: float | None = None
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "32"
-    eval_batch_size: int = 256
-    progress: bool | None = None
-    log_every: int = 50
-    channels_last: bool = False
-    compile: bool = False
-    distributed: str = "auto"
-    distributed_timeout: float = 300.0
+    # Each field's ``help`` is its one-line description on the command line, where
+    # ``mnistkit train`` derives a flag from the field (mnistkit/cli/_parser.py); ``choices``
+    # are the names the field accepts. The docstring above is the full description.
+    epochs: int = field(default=5, metadata={"help": "passes over the training data"})
+    batch_size: int = field(
+        default=128,
+        metadata={"help": "training examples per optimisation step, over all ranks together"},
+    )
+    optimizer: str = field(
+        default="adamw", metadata={"help": "the optimiser", "choices": OPTIMIZER_NAMES}
+    )
+    lr: float | None = field(
+        default=None,
+        metadata={"help": "learning rate (the peak rate under the onecycle schedule)"},
+    )
+    momentum: float = field(default=0.9, metadata={"help": "momentum of 'momentum' (SGD)"})
+    schedule: str = field(
+        default="onecycle",
+        metadata={"help": "the learning-rate schedule", "choices": SCHEDULE_NAMES},
+    )
+    step_size: int = field(default=1, metadata={"help": "epochs between two 'step' decays"})
+    gamma: float = field(default=0.7, metadata={"help": "factor of each 'step' decay"})
+    weight_decay: float = field(
+        default=0.0, metadata={"help": "weight decay: decoupled for adamw, L2 for the others"}
+    )
+    label_smoothing: float = field(
+        default=0.0,
+        metadata={"help": "mix this share of the uniform distribution into the targets"},
+    )
+    grad_clip: float | None = field(
+        default=None, metadata={"help": "clip the gradients' L2 norm to this value"}
+    )
+    ema_decay: float | None = field(
+        default=None, metadata={"help": "decay of a moving average of the weights"}
+    )
+    seed: int = field(
+        default=0, metadata={"help": "seeds the weights, the shuffling and the augmentation"}
+    )
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps"})
+    precision: str = field(
+        default="32",
+        metadata={
+            "help": "autocast for training; 'auto' is bfloat16 where the hardware computes it",
+            "choices": PRECISIONS,
+        },
+    )
+    eval_batch_size: int = field(
+        default=256, metadata={"help": "batch size for validation, evaluation and prediction"}
+    )
+    progress: bool | None = field(default=None, metadata={"help": "show a progress bar"})
+    log_every: int = field(
+        default=50, metadata={"help": "pass the loss to callbacks every this many batches"}
+    )
+    channels_last: bool = field(
+        default=False,
+        metadata={"help": "channels-last memory format for the convolutions"},
+    )
+    compile: bool = field(default=False, metadata={"help": "use torch.compile for the steps"})
+    distributed: str = field(
+        default="auto",
+        metadata={"help": "data-parallel training under torchrun", "choices": STRATEGIES},
+    )
+    distributed_timeout: float = field(
+        default=300.0,
+        metadata={"help": "seconds a collective operation waits for the other ranks"},
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "step_size", "eval_batch_size", "log_every"):
             check_int(getattr(self, name), name, who=_WHO)
-        check_choice(self.optimizer, "optimizer", OPTIMIZERS, who=_WHO)
-        check_choice(self.schedule, "schedule", SCHEDULES, who=_WHO)
+        check_choice(self.optimizer, "optimizer", OPTIMIZER_NAMES, who=_WHO)
+        check_choice(self.schedule, "schedule", SCHEDULE_NAMES, who=_WHO)
         check_choice(self.precision, "precision", PRECISIONS, who=_WHO)
         check_choice(self.distributed, "distributed", STRATEGIES, who=_WHO)
         check_number(
@@ -158,6 +200,9 @@ class TrainConfig:
         """The learning rate used: ``lr``, or the optimiser's default."""
         if self.lr is not None:
             return float(self.lr)
+        # imported here: the optimisers need PyTorch, which validating a config does not
+        from mnistkit.optim import OPTIMIZERS
+
         base = OPTIMIZERS[self.optimizer].default_lr
         return base * 3 if self.schedule == "onecycle" and self.optimizer != "adadelta" else base
 

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import platform
 import random
 import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from mnistkit import _choices
 from mnistkit._validation import as_int, fail
 from mnistkit.exceptions import DeviceError, PrecisionFallbackWarning
 
@@ -31,6 +34,7 @@ __all__ = [
     "PrecisionPlan",
     "available_devices",
     "cpu_has_native_bf16",
+    "describe_hardware",
     "resolve_device",
     "resolve_precision",
     "retain_freed_memory",
@@ -38,7 +42,7 @@ __all__ = [
 ]
 
 #: The precisions mnistkit accepts, in the spelling Lightning popularised, and ``"auto"``.
-PRECISIONS: tuple[str, ...] = ("32", "bf16-mixed", "16-mixed", "auto")
+PRECISIONS: tuple[str, ...] = _choices.PRECISIONS
 
 DeviceLike = str | torch.device
 
@@ -342,3 +346,28 @@ def seed_everything(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+def describe_hardware(device: torch.device) -> str:
+    """A short description of the processor behind ``device``, for records of a run.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where a run trained.
+
+    Returns
+    -------
+    str
+        The GPU's name for CUDA, else the CPU's model name (from ``/proc/cpuinfo`` where
+        there is one) and its number of logical cores.
+    """
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                name = line.partition(":")[2].strip()
+                break
+    return f"{name}, {os.cpu_count()} logical cores"

@@ -32,6 +32,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from mnistkit import _choices
 from mnistkit.devices import resolve_device
 from mnistkit.exceptions import ConfigError, DistributedError
 
@@ -52,7 +53,7 @@ __all__ = [
 #: Accepted values of ``TrainConfig.distributed``: ``"auto"`` trains data-parallel when
 #: started by torchrun (backend by device), ``"off"`` never does, ``"gloo"``/``"nccl"``
 #: require torchrun and force that backend.
-STRATEGIES = ("auto", "off", "gloo", "nccl")
+STRATEGIES: tuple[str, ...] = _choices.STRATEGIES
 
 #: The process-group backends mnistkit starts: gloo for CPU tensors, nccl for CUDA ones.
 BACKENDS = ("gloo", "nccl")

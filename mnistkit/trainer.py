@@ -44,7 +44,7 @@ from mnistkit.datasets import Split
 from mnistkit.devices import PrecisionPlan, resolve_precision, seed_everything
 from mnistkit.exceptions import ConfigError, TrainingDivergedError
 from mnistkit.history import History
-from mnistkit.inference import ImagesLike
+from mnistkit.inference import ImagesLike, evaluate_model
 from mnistkit.inference import predict_proba as _predict_proba
 from mnistkit.loaders import Augment, DeviceLoader
 from mnistkit.metrics import Report
@@ -610,9 +610,13 @@ class Trainer:
             raise ConfigError(
                 f"Argument 'data' must be a mnistkit Split, but got {type(data).__name__}"
             )
-        probs = self.predict_proba(data.images)
-        return Report.from_probabilities(
-            probs, data.labels, classes=data.classes, top_k=tuple(top_k)
+        return evaluate_model(
+            self.inference_model,
+            data,
+            device=self.device,
+            batch_size=self.config.eval_batch_size,
+            precision=self.precision.precision,
+            top_k=tuple(top_k),
         )
 
     def predict_proba(self, images: ImagesLike) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +96,11 @@ def test_only_errors_of_the_operating_system_become_write_errors(tmp_path: Path)
         raise ConfigError("bad value")
     with pytest.raises(KeyError), atomic_path(target):
         raise KeyError("x")
+    # an OSError that is no refused write (a download's refused connection) is the caller's
+    with pytest.raises(urllib.error.URLError), atomic_path(target):
+        raise urllib.error.URLError(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
+    with pytest.raises(ConnectionResetError), atomic_path(target):
+        raise ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))
     target.touch()
     under_a_file = target / "a.txt"  # its folder cannot be made: a file is in the way
     with pytest.raises(WriteError) as caught:

@@ -101,3 +101,71 @@ def test_compile_and_channels_last_flags_reach_the_recipe(
     # the recipes use channels-last: --channels-last confirms it, --no-channels-last turns it off
     assert (plain.channels_last, flagged.channels_last) == (True, True)
     assert unflagged.channels_last is False
+
+
+def test_each_derived_train_flag_sets_its_recipe_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every TrainConfig field that is a flag, given a value the default recipe does not have
+    import mnistkit.run
+    from mnistkit.cli._parser import train_fields
+
+    given: dict[str, tuple[list[str], object]] = {
+        "epochs": (["--epochs", "2"], 2),
+        "batch_size": (["--batch-size", "50"], 50),
+        "optimizer": (["--optimizer", "sgd"], "sgd"),
+        "lr": (["--lr", "0.02"], 0.02),
+        "schedule": (["--schedule", "step"], "step"),
+        "weight_decay": (["--weight-decay", "0.001"], 0.001),
+        "label_smoothing": (["--label-smoothing", "0.1"], 0.1),
+        "grad_clip": (["--grad-clip", "5"], 5.0),
+        "seed": (["--seed", "7"], 7),
+        "device": (["--device", "cpu"], "cpu"),
+        "precision": (["--precision", "bf16-mixed"], "bf16-mixed"),
+        "channels_last": (["--no-channels-last"], False),
+        "compile": (["--compile"], True),
+    }
+    assert set(given) == set(train_fields())  # a new flag needs its line here
+    default = get_recipe("default").config
+    assert all(getattr(default, name) != value for name, (_, value) in given.items())
+    seen: list[Recipe] = []
+
+    def fake_run(out: Path, *, recipe: Recipe, **kwargs: object) -> SimpleNamespace:
+        seen.append(recipe)
+        report = SimpleNamespace(accuracy=1.0)
+        return SimpleNamespace(report=report, metrics={"train_seconds": 0.0}, model_path=out)
+
+    monkeypatch.setattr(mnistkit.run, "run_training", fake_run)
+    for name, (flags, value) in given.items():
+        assert main(["train", *flags, "--out", str(tmp_path), "--quiet"]) == 0
+        config = seen[-1].config
+        assert getattr(config, name) == value, name
+        # the others keep the recipe's values
+        others = {f.name for f in dataclasses.fields(config)} - {name, "progress"}
+        assert all(getattr(config, other) == getattr(default, other) for other in others)
+
+
+def test_ensemble_flags_set_every_members_recipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mnistkit.run
+
+    calls: list[dict[str, Any]] = []
+
+    def fake_ensemble(out: Path, **kwargs: Any) -> SimpleNamespace:
+        calls.append(kwargs)
+        report = SimpleNamespace(accuracy=1.0)
+        return SimpleNamespace(report=report, metrics={"members": []}, model_path=out)
+
+    monkeypatch.setattr(mnistkit.run, "run_ensemble", fake_ensemble)
+    argv = ["ensemble", "--recipe", "fast", "default", "--seeds", "4", "9", "--epochs", "2"]
+    argv += ["--device", "cpu", "--precision", "32", "--out", str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    (call,) = calls
+    assert call["seeds"] == [4, 9]
+    assert [r.name for r in call["recipe"]] == ["fast", "default"]
+    for recipe in call["recipe"]:
+        config, own = recipe.config, get_recipe(recipe.name).config
+        assert (config.epochs, config.device, config.precision) == (2, "cpu", "32")
+        assert (config.batch_size, config.lr) == (own.batch_size, own.lr)
+    assert "seeds 4, 9" in capsys.readouterr().out

@@ -1,0 +1,328 @@
+"""The ``mnistkit`` commands, one function each (private to :mod:`mnistkit.cli`).
+
+Each takes the parsed arguments, calls the public API and prints the result on standard
+output; it returns nothing and reports a failure by raising (``mnistkit.cli.main`` turns an
+exception into the one-line message and the exit code). The library, and with it PyTorch,
+is imported inside each function, so that ``--help`` and ``--version`` need none of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mnistkit.checkpoints import LoadedModel
+
+__all__ = ["COMMANDS"]
+
+
+def _out(text: str = "") -> None:
+    from mnistkit.distributed import is_main_process
+
+    if is_main_process():  # under torchrun, rank 0 speaks for the run
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
+def _load_model(spec: Path, device: str = "cpu") -> LoadedModel:
+    """A model file, or ``pretrained:NAME`` for a bundled one (checksum verified)."""
+    from mnistkit import pretrained
+    from mnistkit.checkpoints import load_model
+
+    if str(spec).startswith(pretrained.PREFIX):
+        return pretrained.load(str(spec), device=device)
+    return load_model(spec, device=device)
+
+
+# ---------------------------------------------------------------------------------- train
+def _run_folder(given: Path | None, default_name: str) -> Path:
+    """A training command's output folder: ``--out``, else ``runs/<default_name>``."""
+    from mnistkit.exceptions import ConfigError
+
+    out = given or Path("runs") / default_name
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"Argument '--out' must be a folder, but {str(out)!r} is a file")
+    return out
+
+
+def _recipe_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The recipe fields (its own and its ``TrainConfig``'s) given on the command line."""
+    from mnistkit.config import TrainConfig
+    from mnistkit.recipes import Recipe
+
+    fields = {f.name for f in (*dataclasses.fields(Recipe), *dataclasses.fields(TrainConfig))}
+    return {k: v for k, v in vars(args).items() if k in fields and v is not None}
+
+
+def train_command(args: argparse.Namespace) -> None:
+    """``mnistkit train``: :func:`mnistkit.run_training` with the recipe and flags given."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command writes figures to files; it never opens a window
+
+    from mnistkit.callbacks import Callback, EpochLog
+    from mnistkit.recipes import get_recipe
+    from mnistkit.run import run_training
+
+    out = _run_folder(args.out, f"{args.dataset}-{args.model or args.recipe}")
+    recipe = get_recipe(args.recipe).replace(
+        progress=not args.quiet and sys.stderr.isatty(), **_recipe_overrides(args)
+    )
+    callbacks: list[Callback] = [EpochLog(sys.stdout)]
+    if args.tensorboard is not None:  # built first: a missing extra fails before training
+        from mnistkit.tensorboard import TensorBoardLogger
+
+        callbacks.append(TensorBoardLogger(args.tensorboard))
+    _out(f"mnistkit train: recipe {recipe.name!r}, {recipe.model} on {args.dataset} -> {out}/")
+    try:
+        result = run_training(
+            out,
+            recipe=recipe,
+            dataset=args.dataset,
+            val_fraction=args.val_fraction,
+            data_dir=args.data_dir,
+            download=not args.no_download,
+            resume=args.resume,
+            callbacks=callbacks,
+            retain_freed_memory=True,  # the command owns its process (see devices)
+        )
+    except KeyboardInterrupt:
+        hint = f"interrupted; continue with: mnistkit train --resume --out {out} (same options)"
+        raise KeyboardInterrupt(hint) from None
+    accuracy, seconds = result.report.accuracy, result.metrics["train_seconds"]
+    _out(
+        f"test accuracy {accuracy:.4f} ({accuracy:.2%})  train time {seconds:.1f}s  "
+        f"-> {result.model_path}"
+    )
+
+
+def ensemble_command(args: argparse.Namespace) -> None:
+    """``mnistkit ensemble``: :func:`mnistkit.run_ensemble` over the recipes and seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    from mnistkit.callbacks import EpochLog
+    from mnistkit.recipes import get_recipe
+    from mnistkit.run import run_ensemble
+
+    names: list[str] = args.recipe
+    out = _run_folder(args.out, f"{args.dataset}-{'+'.join(names)}-ensemble")
+    overrides = _recipe_overrides(args)
+    progress = not args.quiet and sys.stderr.isatty()
+    recipes = [get_recipe(name).replace(progress=progress, **overrides) for name in names]
+    seeds = args.seeds if args.seeds is not None else list(range(args.members))
+    _out(
+        f"mnistkit ensemble: recipe{'s' if len(names) > 1 else ''} "
+        f"{', '.join(map(repr, names))} on {args.dataset}, seeds "
+        f"{', '.join(map(str, seeds))} -> {out}/"
+    )
+    try:
+        result = run_ensemble(
+            out,
+            recipe=recipes,
+            dataset=args.dataset,
+            seeds=seeds,
+            data_dir=args.data_dir,
+            download=not args.no_download,
+            callbacks=[EpochLog(sys.stdout)],
+            retain_freed_memory=True,
+        )
+    except KeyboardInterrupt:
+        hint = "interrupted; continue with the same command (finished members are kept)"
+        raise KeyboardInterrupt(hint) from None
+    for member in result.metrics["members"]:
+        _out(f"  {member['folder']}: test accuracy {member['test_accuracy']:.4f}")
+    accuracy = result.report.accuracy
+    _out(f"ensemble test accuracy {accuracy:.4f} ({accuracy:.2%}) -> {result.model_path}")
+
+
+# ---------------------------------------------------------------------------------- evaluate
+def evaluate_command(args: argparse.Namespace) -> None:
+    """``mnistkit evaluate``: a model file's report on a test split."""
+    from mnistkit import datasets
+    from mnistkit.exceptions import ConfigError
+    from mnistkit.inference import evaluate_model, with_test_time_augmentation
+    from mnistkit.models import TestTimeAugmentation
+
+    loaded = _load_model(args.model, device=args.device)
+    name = args.dataset or loaded.metadata.dataset
+    if name is None:
+        raise ConfigError(f"{args.model}: the model file names no data set; pass --dataset.")
+    data = datasets.load(name, root=args.data_dir)
+    if len(loaded.metadata.classes) != len(data.classes):
+        raise ConfigError(
+            f"{args.model}: the model has {len(loaded.metadata.classes)} classes but {name} has "
+            f"{len(data.classes)}."
+        )
+    model = with_test_time_augmentation(loaded.model, name) if args.tta else loaded.model
+    report = evaluate_model(model, data.test, precision=args.precision)
+    tta = None
+    if isinstance(model, TestTimeAugmentation):
+        tta = {"shifts": [list(s) for s in model.shifts], "flip": model.flip}
+    if args.json:
+        facts = {"model": str(args.model), "dataset": name, "tta": tta}
+        _out(json.dumps({**facts, **report.to_dict()}, indent=2))
+        return
+    views = ""
+    if isinstance(model, TestTimeAugmentation):
+        views = f", test-time augmentation over {model.num_views} views"
+    _out(f"{args.model} on {name} test ({len(data.test)} images{views})")
+    _out(str(report))
+
+
+# ---------------------------------------------------------------------------------- predict
+def predict_command(args: argparse.Namespace) -> None:
+    """``mnistkit predict``: one line (or JSON object) per image file."""
+    from mnistkit.imaging import load_images
+    from mnistkit.inference import predict_proba, with_test_time_augmentation
+
+    files: list[Path] = args.images
+    loaded = _load_model(args.model, device=args.device)
+    images = load_images(files)  # every file checked before any output
+    model = loaded.model
+    if args.tta:
+        model = with_test_time_augmentation(model, loaded.metadata.dataset)
+    probs = predict_proba(model, images, precision=args.precision)
+    classes = loaded.metadata.classes
+
+    def label(i: int) -> str:
+        return classes[i] if i < len(classes) else str(i)
+
+    for path, row in zip(files, probs, strict=True):
+        index = int(row.argmax())
+        if not args.json:
+            _out(f"{path} {label(index)} {float(row[index]):.4f}")
+            continue
+        record = {
+            "path": str(path),
+            "label": label(index),
+            "index": index,
+            "probability": float(row[index]),
+            "probabilities": {label(i): round(float(p), 6) for i, p in enumerate(row)},
+        }
+        _out(json.dumps(record))
+
+
+# ---------------------------------------------------------------------------------- export
+def export_command(args: argparse.Namespace) -> None:
+    """``mnistkit export``: an ONNX or torch.export file, checked on the test split."""
+    from mnistkit import datasets, pretrained
+    from mnistkit.deploy import DEFAULT_TOLERANCE, export
+    from mnistkit.exceptions import ConfigError
+
+    target = args.format
+    if target is None:
+        suffix = args.out.suffix.lower() if args.out is not None else ""
+        target = "pt2" if suffix == ".pt2" else "onnx"
+    bundled = str(args.model).startswith(pretrained.PREFIX)
+    # a bundled model is exported into the working folder, named after it
+    source = Path(str(args.model).removeprefix(pretrained.PREFIX)) if bundled else args.model
+    out: Path = args.out or source.with_suffix("." + target)
+    if not bundled and out.resolve() == args.model.resolve():
+        raise ConfigError(f"Argument '--out' names the model file itself: {str(out)!r}")
+    if out.is_dir():
+        raise ConfigError(f"Argument '--out' must be a file, but {str(out)!r} is a folder")
+    loaded = _load_model(args.model)
+    images = None
+    name = args.dataset or loaded.metadata.dataset
+    if not args.no_check:
+        if name is None:
+            raise ConfigError(
+                f"{args.model}: the model file names no data set to check the export on; "
+                "pass --dataset, or --no-check"
+            )
+        images = datasets.load(name, root=args.data_dir).test.images
+    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    result = export(
+        loaded,
+        out,
+        target=target,
+        dataset=name,
+        check_images=images,
+        tolerance=tolerance,
+        opset=args.opset,
+    )
+    _out(f"wrote {result.path} ({target}, {result.size / 1e6:.2f} MB)")
+    if result.check is not None:
+        _out(f"checked on the {name} test set: {result.check}")
+
+
+# ---------------------------------------------------------------------------------- datasets
+def datasets_command(args: argparse.Namespace) -> None:
+    """``mnistkit datasets list|download|verify``."""
+    from mnistkit import datasets
+    from mnistkit.exceptions import DatasetNotFoundError
+
+    names = args.names or datasets.list_datasets()
+    infos = [datasets.get_info(n) for n in names]
+    root = datasets.data_dir(args.data_dir)
+    if args.action == "list":
+        for info in infos:
+            folder = root / info.name
+            try:
+                datasets.verify(info.name, root=root)
+                state = "verified"
+            except DatasetNotFoundError:
+                state = "not downloaded"
+            except Exception as exc:  # report, don't stop the listing
+                state = f"damaged: {exc}"
+            _out(f"{info.name:<15} {info.title:<35} {len(info.classes)} classes  {state}  {folder}")
+    elif args.action == "download":
+        for info in infos:
+            data = datasets.load(info.name, root=root, download=True)
+            where = root / info.name
+            _out(f"{info.name}: {len(data.train)} train + {len(data.test)} test images in {where}")
+    else:
+        for info in infos:
+            for path, status in datasets.verify(info.name, root=root).items():
+                _out(f"{status}  {path}")
+
+
+# ---------------------------------------------------------------------------------- models
+def models_command(args: argparse.Namespace) -> None:
+    """``mnistkit models [NAME]``: the registered models, or one's layer summary."""
+    from mnistkit.models import get_model, list_models, summary
+
+    if args.name is not None:
+        _out(str(summary(get_model(args.name))))
+        return
+    for name in list_models():
+        params = sum(p.numel() for p in get_model(name).parameters())
+        _out(f"{name:<8} {params:>9,} parameters")
+
+
+# ---------------------------------------------------------------------------------- recipes
+def recipes_command(args: argparse.Namespace) -> None:
+    """``mnistkit recipes``: each recipe with its model and main settings."""
+    from mnistkit.recipes import get_recipe, list_recipes
+
+    for name in list_recipes():
+        recipe = get_recipe(name)
+        cfg = recipe.config
+        _out(
+            f"{name:<10} {recipe.model:<7} {cfg.epochs} epochs, batch {cfg.batch_size}, "
+            f"{cfg.optimizer}/{cfg.schedule}, precision {cfg.precision}: {recipe.summary}"
+        )
+
+
+#: Each command's function, by the name the parser gives it.
+COMMANDS: Mapping[str, Callable[[argparse.Namespace], None]] = MappingProxyType(
+    {
+        "train": train_command,
+        "ensemble": ensemble_command,
+        "evaluate": evaluate_command,
+        "predict": predict_command,
+        "export": export_command,
+        "datasets": datasets_command,
+        "models": models_command,
+        "recipes": recipes_command,
+    }
+)

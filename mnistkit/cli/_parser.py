@@ -1,0 +1,479 @@
+"""The ``mnistkit`` argument parser (private to :mod:`mnistkit.cli`).
+
+The training flags are derived from :class:`~mnistkit.TrainConfig`'s fields, as LightningCLI
+derives them from a signature: ``--batch-size`` from ``batch_size``, its choices from the
+field's ``choices`` metadata, its help from the field's ``help`` metadata, and the values it
+accepts from ``TrainConfig``'s own validation, so that a flag cannot drift from the setting
+it feeds. Flags that several commands share come from parent parsers.
+
+Only modules that do not need PyTorch are imported here at module level (``config`` still
+does, through ``_validation``), and the registries that give the choices of ``--model``,
+``--dataset`` and ``--recipe`` are looked up when argparse first reads those choices, so
+that ``--version`` and the program's ``--help`` need none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType, NoneType
+from typing import NoReturn, overload
+
+from mnistkit._version import __version__
+from mnistkit.config import TrainConfig
+from mnistkit.exceptions import ConfigError
+
+__all__ = [
+    "ENSEMBLE_FIELDS",
+    "NOT_FLAGS",
+    "UsageError",
+    "build_parser",
+    "train_fields",
+]
+
+
+class UsageError(Exception):
+    """Bad command-line usage; reported in one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+#: ``TrainConfig`` fields that ``mnistkit train`` deliberately offers no flag for, and why.
+#: Every other field becomes a flag; ``tests/test_cli_parser.py`` holds the two together.
+NOT_FLAGS: Mapping[str, str] = MappingProxyType(
+    {
+        "momentum": "set with its optimiser in a recipe; no flag yet (adding one is a new "
+        "flag, not part of deriving the existing ones)",
+        "step_size": "set with the 'step' schedule in a recipe; no flag yet (as momentum)",
+        "gamma": "set with the 'step' schedule in a recipe; no flag yet (as momentum)",
+        "ema_decay": "a recipe's choice (the 'best' recipes average their weights); no flag "
+        "yet (as momentum)",
+        "eval_batch_size": "changes how fast validation runs, not what it computes",
+        "progress": "--quiet turns the progress bar off; it is on only on a terminal",
+        "log_every": "feeds callbacks written in Python, which can set it there",
+        "distributed": "torchrun's environment decides ('auto'); forcing a backend is for Python",
+        "distributed_timeout": "a setting of data-parallel runs, which torchrun starts",
+    }
+)
+
+#: ``TrainConfig`` fields that ``mnistkit ensemble`` takes as flags (applied to every member).
+ENSEMBLE_FIELDS = ("epochs", "device", "precision")
+
+_DATA_HELP = "data folder holding <name>/ (default: $MNISTKIT_DATA_DIR or ~/.cache/mnistkit)"
+_TTA_HELP = (
+    "test-time augmentation: average the probabilities of each image and of its copies "
+    "moved one pixel right, left, down and up (5 forward passes), and of their mirror "
+    "images for a data set whose classes mirroring keeps (clothes: 10 passes)"
+)
+_RECIPE_GROUP = (
+    "training settings",
+    "each flag sets that field of the recipe (see 'mnistkit recipes'); a flag not given "
+    "keeps the recipe's value",
+)
+
+
+def train_fields() -> tuple[str, ...]:
+    """The ``TrainConfig`` fields ``mnistkit train`` takes as flags, in the class's order."""
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in NOT_FLAGS)
+
+
+# ------------------------------------------------------------------------- derived flags
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _accepted(error: ConfigError) -> str:
+    """What a ``TrainConfig`` message says a field accepts (its messages share one shape)."""
+    found = re.search(r"must be (.+?), but got ", str(error))
+    if found is None:  # pragma: no cover - every check in mnistkit._validation matches
+        return str(error)
+    return found.group(1).removesuffix(" or None")  # a flag cannot be given None
+
+
+def _config_value(name: str, cast: type[int] | type[float]) -> Callable[[str], object]:
+    """An argparse ``type=`` for the field ``name``: cast, then checked by ``TrainConfig``."""
+
+    def parse(text: str) -> object:
+        value: object
+        try:
+            value = cast(text)
+        except ValueError:
+            value = text  # TrainConfig rejects it and says what it would accept
+        try:
+            TrainConfig().replace(**{name: value})
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(f"expected {_accepted(exc)}, got {text!r}") from None
+        return value
+
+    return parse
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:
+    """A flag for each named ``TrainConfig`` field, derived from the field; default None
+    (the recipe's value)."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    hints = typing.get_type_hints(TrainConfig)
+    group = parser.add_argument_group(*_RECIPE_GROUP)
+    for name in names:
+        field = fields[name]
+        help_text = str(field.metadata["help"]).replace("%", "%%")
+        kinds = [t for t in typing.get_args(hints[name]) if t is not NoneType] or [hints[name]]
+        (kind,) = kinds
+        if kind is bool:
+            group.add_argument(
+                _flag(name), action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        elif "choices" in field.metadata:
+            choices = list(field.metadata["choices"])
+            group.add_argument(_flag(name), choices=choices, default=None, help=help_text)
+        elif kind is str:
+            group.add_argument(_flag(name), default=None, help=help_text)
+        elif kind is int or kind is float:
+            value = _config_value(name, kind)
+            group.add_argument(_flag(name), type=value, default=None, help=help_text)
+        else:  # pragma: no cover - a new kind of field needs a rule here
+            raise TypeError(f"TrainConfig.{name}: no command-line flag for type {kind!r}")
+
+
+# ------------------------------------------------------------------------- other flags
+class _Names(Sequence[str]):
+    """A registry's names, looked up when argparse first needs them: the registries import
+    PyTorch, which ``mnistkit --version`` and ``mnistkit --help`` have no use for."""
+
+    def __init__(self, names: Callable[[], Sequence[str]]) -> None:
+        self._lookup = names
+        self._names: Sequence[str] | None = None
+
+    def _all(self) -> Sequence[str]:
+        if self._names is None:
+            self._names = list(self._lookup())
+        return self._names
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+
+def _add_names(
+    parser: argparse.ArgumentParser, *flags: str, choices: _Names, **kwargs: object
+) -> None:
+    """``add_argument`` with a registry's names as choices, left unread until needed.
+
+    ``add_argument`` formats an option's metavar once, to check it, and without a metavar
+    that reads the choices; a stand-in metavar avoids the read and is then taken back."""
+    metavar = kwargs.pop("metavar", None)
+    action = parser.add_argument(*flags, choices=choices, metavar="X", **kwargs)  # type: ignore[arg-type]
+    action.metavar = metavar  # type: ignore[assignment]
+
+
+def _datasets() -> Sequence[str]:
+    from mnistkit.datasets import list_datasets
+
+    return list_datasets()
+
+
+def _models() -> Sequence[str]:
+    from mnistkit.models import list_models
+
+    return list_models()
+
+
+def _recipes() -> Sequence[str]:
+    from mnistkit.recipes import list_recipes
+
+    return list_recipes()
+
+
+def _number(
+    cast: type[int] | type[float], accepts: Callable[[float], bool], expected: str
+) -> Callable[[str], float]:
+    """An argparse ``type=`` that casts with ``cast`` and accepts values passing ``accepts``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
+_fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+_non_negative_float = _number(float, lambda v: v >= 0, "a number >= 0")
+
+
+def _parent() -> _Parser:
+    return _Parser(add_help=False)
+
+
+def _data_parent() -> _Parser:
+    """``--data-dir``: every command that reads a data set."""
+    parent = _parent()
+    parent.add_argument("--data-dir", type=Path, default=None, help=_DATA_HELP)
+    return parent
+
+
+def _run_parent() -> _Parser:
+    """The flags of the commands that train (``train``, ``ensemble``)."""
+    parent = _parent()
+    parent.add_argument("--no-download", action="store_true", help="fail instead of downloading")
+    parent.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parent
+
+
+#: The model ``mnistkit predict IMAGE...`` uses when no model is named.
+DEFAULT_PREDICT_MODEL = "pretrained:default"
+
+
+def names_a_model(text: str) -> bool:
+    """Whether a command-line argument names a model (a model file or a bundled one)."""
+    return text.startswith("pretrained:") or text.lower().endswith(".safetensors")
+
+
+def with_default_model(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``argv``, with :data:`DEFAULT_PREDICT_MODEL` put before the first image of a
+    ``predict`` command that names no model (``mnistkit predict my_digit.png``).
+
+    argparse cannot leave out a positional argument that comes before others, so the
+    command line is completed before it is parsed.
+    """
+    args = list(argv)
+    commands = next(
+        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    if "predict" not in args or args[: args.index("predict")] != [
+        a for a in args[: args.index("predict")] if a.startswith("-")
+    ]:
+        return args  # no predict command (a global option may come before it)
+    predict = commands.choices["predict"]
+    takes_value = {
+        option
+        for action in predict._actions
+        if action.nargs != 0
+        for option in action.option_strings
+    }
+    position = args.index("predict") + 1
+    while position < len(args):
+        item = args[position]
+        if item == "--":
+            position += 1
+            break
+        if not item.startswith("-") or item == "-":
+            break
+        position += 2 if item in takes_value else 1
+    if position < len(args) and not names_a_model(args[position]):
+        args.insert(position, DEFAULT_PREDICT_MODEL)
+    return args
+
+
+_MODEL_HELP = (
+    "a .safetensors file written by 'train', or pretrained:NAME for a model that ships with "
+    "mnistkit (fast, default, best, fashion)"
+)
+
+
+def _inference_parent(precisions: Iterable[str]) -> _Parser:
+    """The flags of the commands that run a saved model (``evaluate``, ``predict``)."""
+    parent = _parent()
+    parent.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)"
+    )
+    parent.add_argument(
+        "--precision",
+        choices=list(precisions),
+        default="auto",
+        help="autocast for inference; 'auto' is bfloat16 where the hardware computes it, as "
+        "training used (default: %(default)s)",
+    )
+    parent.add_argument("--tta", action="store_true", help=_TTA_HELP)
+    return parent
+
+
+# ------------------------------------------------------------------------- the parser
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mnistkit`` parser, with one subparser per command."""
+    from mnistkit._choices import PRECISIONS
+
+    datasets_, models_, recipes_ = _Names(_datasets), _Names(_models), _Names(_recipes)
+    parser = _Parser(
+        prog="mnistkit",
+        description="Train, evaluate and use digit classifiers on MNIST and Fashion-MNIST.",
+    )
+    parser.add_argument("--version", action="version", version=f"mnistkit {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    data, run, inference = _data_parent(), _run_parent(), _inference_parent(PRECISIONS)
+
+    def train_settings(names: Iterable[str]) -> _Parser:
+        parent = _parent()
+        _add_config_flags(parent, names)
+        return parent
+
+    # ------------------------------------------------------------------ train
+    train = sub.add_parser(
+        "train",
+        help="train a model and write it with its metrics and plots",
+        parents=[data, run, train_settings(train_fields())],
+    )
+    _add_names(
+        train,
+        "--recipe",
+        choices=recipes_,
+        default="default",
+        help="a named model + settings bundle; the training settings below override its "
+        "fields (see 'mnistkit recipes'; default: %(default)s)",
+    )
+    _add_names(train, "--dataset", choices=datasets_, default="mnist")
+    _add_names(train, "--model", choices=models_, default=None, help="(default: the recipe's)")
+    train.add_argument(
+        "--val-fraction",
+        type=_fraction,
+        default=0.1,
+        help="hold out this share of each class of the training set and validate on it after "
+        "every epoch (default: %(default)s; 0 trains on all of it, without validation)",
+    )
+    train.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: runs/<dataset>-<recipe>, or -<model> with --model)",
+    )
+    train.add_argument("--resume", action="store_true", help="continue from <out>/state.pt")
+    train.add_argument(
+        "--tensorboard",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also log the run for TensorBoard into DIR (needs mnistkit[tensorboard])",
+    )
+
+    sub.add_parser("recipes", help="list the recipes 'train --recipe' accepts")
+
+    # ------------------------------------------------------------------ evaluate, predict
+    evaluate = sub.add_parser(
+        "evaluate", help="evaluate a saved model on a test set", parents=[data, inference]
+    )
+    evaluate.add_argument("model", type=Path, help=_MODEL_HELP)
+    _add_names(
+        evaluate, "--dataset", choices=datasets_, default=None, help="(default: the model's)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    predict = sub.add_parser(
+        "predict", help="classify image files (PNG, JPEG, ...)", parents=[inference]
+    )
+    predict.add_argument(
+        "model",
+        type=Path,
+        metavar="[MODEL]",
+        help=_MODEL_HELP + f"; leave it out to use {DEFAULT_PREDICT_MODEL}, which ships with "
+        "mnistkit",
+    )
+    predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    predict.add_argument("--json", action="store_true", help="print JSON lines")
+
+    # ------------------------------------------------------------------ export
+    export = sub.add_parser(
+        "export",
+        help="export a saved model to ONNX or a torch.export program, checked on the test set",
+        parents=[data],
+    )
+    export.add_argument("model", type=Path, help=_MODEL_HELP)
+    export.add_argument(
+        "--format",
+        choices=["onnx", "pt2"],
+        default=None,
+        help="(default: from --out's suffix, else onnx)",
+    )
+    export.add_argument(
+        "--out", type=Path, default=None, help="the file to write (default: MODEL with .onnx/.pt2)"
+    )
+    _add_names(
+        export,
+        "--dataset",
+        choices=datasets_,
+        default=None,
+        help="whose test set checks the export (default: the model's)",
+    )
+    export.add_argument(
+        "--tolerance",
+        type=_non_negative_float,
+        default=None,
+        help="largest probability difference from PyTorch accepted (default: 1e-4)",
+    )
+    export.add_argument(
+        "--no-check", action="store_true", help="do not run the exported file on the test set"
+    )
+    export.add_argument("--opset", type=_positive_int, default=None, help="ONNX opset version")
+
+    # ------------------------------------------------------------------ datasets, models
+    datasets = sub.add_parser("datasets", help="list, download or verify data sets", parents=[data])
+    datasets.add_argument("action", choices=["list", "download", "verify"])
+    datasets.add_argument("names", nargs="*", metavar="NAME", help="(default: all)")
+
+    models = sub.add_parser("models", help="list models, or show one's layers and parameters")
+    _add_names(models, "name", nargs="?", choices=models_)
+
+    # ------------------------------------------------------------------ ensemble
+    ensemble = sub.add_parser(
+        "ensemble",
+        help="train recipes with several seeds and write them as one model (mean probabilities)",
+        parents=[data, run, train_settings(ENSEMBLE_FIELDS)],
+    )
+    _add_names(
+        ensemble,
+        "--recipe",
+        choices=recipes_,
+        nargs="+",
+        default=["best"],
+        metavar="RECIPE",
+        help="one or more of %(choices)s; several train one member per recipe and seed "
+        "(default: best)",
+    )
+    _add_names(ensemble, "--dataset", choices=datasets_, default="mnist")
+    members = ensemble.add_mutually_exclusive_group()
+    members.add_argument(
+        "--members",
+        type=_positive_int,
+        default=3,
+        help="members, seeded 0, 1, ... (default: %(default)s)",
+    )
+    members.add_argument(
+        "--seeds",
+        type=_config_value("seed", int),
+        nargs="+",
+        default=None,
+        metavar="SEED",
+        help="the members' seeds",
+    )
+    ensemble.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: runs/<dataset>-<recipe>[+<recipe>...]-ensemble); run the "
+        "same command again to continue an interrupted one",
+    )
+    return parser
