@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
+import sys
 from collections.abc import Iterable, Sequence
-
-import numpy as np
-import torch
 
 from mnistkit.exceptions import ConfigError
 
@@ -35,20 +34,33 @@ def fail(name: str, value: object, accepted: str, *, who: str | None = None) -> 
     return ConfigError(f"{prefix}rgument {name!r} must be {accepted}, but got {value!r}")
 
 
+# This module imports neither NumPy nor PyTorch, so that the command line can check its
+# arguments (``mnistkit --help`` builds TrainConfig's flags) without loading them: a value
+# can only be an array scalar or a tensor once its library is loaded, so the checks look the
+# library up in ``sys.modules``. NumPy's integer and floating scalars register with
+# :mod:`numbers` (``numbers.Integral`` / ``numbers.Real``); its ``bool_`` does not.
+
+
+def _is_numpy_bool(value: object) -> bool:
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.bool_)
+
+
 def as_int(value: object) -> int | None:
     """``value`` as an int if it is a Python, NumPy or 0-d tensor integer (not a bool)."""
-    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point():
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        if value.ndim != 0 or value.is_floating_point() or value.dtype == torch.bool:
+            return None
         value = value.item()
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         return None
     return int(value)
 
 
 def as_real(value: object) -> float | None:
     """``value`` as a float if it is a real Python or NumPy number (not a bool), else None."""
-    if isinstance(value, bool | np.bool_) or not isinstance(
-        value, int | float | np.integer | np.floating
-    ):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
     return float(value)
 
@@ -120,7 +132,7 @@ def _interval(low: float | None, high: float | None, low_open: bool, high_open: 
 
 def check_bool(value: object, name: str, *, who: str | None = None) -> bool:
     """Exactly ``True`` or ``False`` (not 0/1, not a string)."""
-    if not isinstance(value, bool | np.bool_):
+    if not (isinstance(value, bool) or _is_numpy_bool(value)):
         raise fail(name, value, "True or False", who=who)
     return bool(value)
 
