@@ -47,6 +47,12 @@ _RENDER_BOX: Final = 80
 _LINE_SPAN: Final = 0.6
 # ... and holding ink along at least this share of its length.
 _LINE_FILL: Final = 0.3
+# Hysteresis thresholds as shares of the darkest ink's darkness (99th percentile of what
+# stands out from the noise).
+_INK_HIGH: Final = 0.5
+_INK_LOW: Final = 0.25
+# On a ruled line, what is this dark is the pen's, not the line's.
+_INK_PEN: Final = 0.6
 # A stroke's core: darker than this share of the digit's usual darkness (90th percentile).
 _CORE: Final = 0.4
 _LINE_ANGLES: Final = np.radians(np.arange(-8.0, 8.01, 0.5))
@@ -153,7 +159,8 @@ def _line_bands(mask: _Bool) -> _Bool:
     for angle in _LINE_ANGLES:
         rows = np.rint(ys[::step] - xs[::step] * math.tan(angle)).astype(np.int64) + pad
         profile = np.bincount(rows).astype(np.float64)
-        score = float((profile**2).sum())
+        # lines make the sharpest steps in the profile; a shadow's broad hump does not
+        score = float((np.diff(profile) ** 2).sum())
         if score > best_score:
             best, best_score = float(angle), score
     rows = np.rint(ys - xs * math.tan(best)).astype(np.int64) + pad
@@ -179,12 +186,18 @@ def _line_bands(mask: _Bool) -> _Bool:
     return lines
 
 
-def _without_lines(mask: _Bool, candidates: _Bool) -> _Bool:
-    """``mask`` without ruled or squared lines; strokes crossing a line stay joined."""
+def _without_lines(mask: _Bool, candidates: _Bool, darkness: _Float, pen: float) -> _Bool:
+    """``mask`` without ruled or squared lines; strokes crossing a line stay joined.
+
+    On a line, ink darker than ``pen`` and than 1.5 times the line's own median darkness is
+    the pen's, and stays.
+    """
     closing = _skimage("morphology").closing
     lines = _line_bands(candidates) | _line_bands(candidates.T).T
     if not lines.any():
         return mask
+    printed = float(np.median(darkness[lines]))
+    lines &= darkness <= max(pen, 1.5 * printed)
     kept = mask & ~lines
     # a stroke crossing a line loses the crossing: close gaps across the line's thickness,
     # in the direction across the line, only where there was ink
@@ -196,8 +209,13 @@ def _without_lines(mask: _Bool, candidates: _Bool) -> _Bool:
 
 
 def _select(mask: _Bool, darkness: _Float) -> _Bool | None:
-    """The digit's ink: the strongest component and the pieces near it; specks, page edges
-    and what touches the border thinly are left out. ``None`` if nothing is digit-sized."""
+    """The digit's ink: the strongest component and the pieces near it that are not long
+    straight lines and do not make it more than 2.5 times as large.
+
+    Specks are too small to be kept; ink touching the border that is thin, solid or spans
+    the picture (the sheet's edge, the table beyond it) is left out, and other ink
+    touching the border counts a tenth. ``None`` if nothing is digit-sized.
+    """
     measure = _skimage("measure")
     height, width = mask.shape
     side = min(height, width)
@@ -209,7 +227,8 @@ def _select(mask: _Bool, darkness: _Float) -> _Bool | None:
         top, left, bottom, right = region.bbox
         touches = top == 0 or left == 0 or bottom == height or right == width
         long, short = max(bottom - top, right - left), min(bottom - top, right - left)
-        if touches and (short < 0.15 * long or region.extent > 0.5):
+        across = bottom - top >= 0.9 * height or right - left >= 0.9 * width
+        if touches and (short < 0.15 * long or region.extent > 0.5 or across):
             continue  # the edge of the sheet, the table beyond it, a shadow
         scored.append((float(mass[region.label]) * (0.1 if touches else 1.0), region))
     if not scored:
@@ -219,18 +238,25 @@ def _select(mask: _Bool, darkness: _Float) -> _Bool | None:
     if max(bottom - top, right - left) < 0.04 * side:
         return None
     kept = [main]
+    size = max(bottom - top, right - left)
     for _ in range(2):
         reach = 0.25 * max(bottom - top, right - left)
         for _, region in scored:
             if any(region is k for k in kept) or region.area < max(4, 0.02 * main.area):
                 continue
             r_top, r_left, r_bottom, r_right = region.bbox
-            if (
+            # a piece of the digit is within reach, and does not make it much larger
+            near = (
                 r_top < bottom + reach
                 and r_bottom > top - reach
                 and r_left < right + reach
                 and r_right > left - reach
-            ):
+            )
+            grown = max(bottom, r_bottom) - min(top, r_top), max(right, r_right) - min(left, r_left)
+            r_long = max(r_bottom - r_top, r_right - r_left)
+            r_short = min(r_bottom - r_top, r_right - r_left)
+            straight = r_short < 0.12 * r_long and r_long > 1.2 * size  # a sheet's edge
+            if near and max(grown) <= 2.5 * size and not straight:
                 kept.append(region)
                 top, left = min(top, r_top), min(left, r_left)
                 bottom, right = max(bottom, r_bottom), max(right, r_right)
@@ -331,8 +357,13 @@ def find_digit(work: _Float, *, min_contrast: float) -> Found | None:
     noise = _noise(darkness)
     low, high = max(3.0 * noise, 0.04), max(6.0 * noise, min_contrast)
     candidates = darkness > low
+    standing_out = darkness[darkness > high]
+    ink = float(np.percentile(standing_out, 99)) if standing_out.size else 1.0
+    # relative to the darkest ink: a pen beside faint printed lines and shading
+    high = max(high, _INK_HIGH * ink)
+    low = max(low, _INK_LOW * ink)
     mask = hysteresis(darkness, low, high)
-    mask = _without_lines(mask, candidates)
+    mask = _without_lines(mask, candidates, darkness, _INK_PEN * ink)
     selected = _select(mask, darkness)
     if selected is None:
         return None
