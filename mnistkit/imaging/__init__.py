@@ -519,9 +519,11 @@ def _through(
     found = _photo.find_digit(work, min_contrast=MIN_CONTRAST)
     if found is None:
         message = (
-            f"{source} contains no digit: no stroke stands out from the paper by at least "
-            f"{MIN_CONTRAST:.0%} once uneven light, ruled lines, specks and the sheet's edges "
-            "are set aside; expected a photo of one digit written on paper"
+            f"{source} contains no digit: once uneven light, ruled lines, specks and the "
+            "sheet's edges are set aside, no stroke is left at least "
+            f"{_photo.MIN_STROKE:.0%} darker than the paper around it and "
+            f"{_photo.MIN_DIGIT:.0%} of the picture's shorter side long; expected a photo of "
+            "one digit written on paper"
         )
         if not explain:
             raise ImageError(message)

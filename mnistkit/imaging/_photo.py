@@ -17,7 +17,16 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-__all__ = ["MIN_SIDE", "WORK_SIDE", "Found", "find_digit", "photo_reason", "shrink"]
+__all__ = [
+    "MIN_DIGIT",
+    "MIN_SIDE",
+    "MIN_STROKE",
+    "WORK_SIDE",
+    "Found",
+    "find_digit",
+    "photo_reason",
+    "shrink",
+]
 
 _Float = npt.NDArray[np.float32]
 _Bool = npt.NDArray[np.bool_]
@@ -53,6 +62,13 @@ _INK_HIGH: Final = 0.5
 _INK_LOW: Final = 0.25
 # On a ruled line, what is this dark is the pen's, not the line's.
 _INK_PEN: Final = 0.6
+# No digit is smaller than this share of the picture's shorter side (specks, a grid's
+# crossings are), nor are its strokes lighter than this darkness (90th percentile of the
+# kept ink). Measured on the tuning photos: digits' strokes from 0.68, the darkest marks
+# kept on 60 blank sheets (printed lines, shadows) up to 0.23; a pencil is about 0.45, less
+# where it is pressed lightly.
+MIN_DIGIT: Final = 0.08
+MIN_STROKE: Final = 0.25
 # A stroke's core: darker than this share of the digit's usual darkness (90th percentile).
 _CORE: Final = 0.4
 _LINE_ANGLES: Final = np.radians(np.arange(-8.0, 8.01, 0.5))
@@ -212,9 +228,10 @@ def _select(mask: _Bool, darkness: _Float) -> _Bool | None:
     """The digit's ink: the strongest component and the pieces near it that are not long
     straight lines and do not make it more than 2.5 times as large.
 
-    Specks are too small to be kept; ink touching the border that is thin, solid or spans
-    the picture (the sheet's edge, the table beyond it) is left out, and other ink
-    touching the border counts a tenth. ``None`` if nothing is digit-sized.
+    Specks are too small to be kept; ink touching the border that is thin, solid or longer
+    than half the picture's shorter side (the sheet's edge, the table beyond it) is left
+    out, and other ink touching the border counts a tenth. ``None`` if nothing is
+    digit-sized, or the largest mark is a long straight line.
     """
     measure = _skimage("measure")
     height, width = mask.shape
@@ -227,16 +244,17 @@ def _select(mask: _Bool, darkness: _Float) -> _Bool | None:
         top, left, bottom, right = region.bbox
         touches = top == 0 or left == 0 or bottom == height or right == width
         long, short = max(bottom - top, right - left), min(bottom - top, right - left)
-        across = bottom - top >= 0.9 * height or right - left >= 0.9 * width
-        if touches and (short < 0.15 * long or region.extent > 0.5 or across):
+        large = long > 0.5 * side
+        if touches and (short < 0.15 * long or region.extent > 0.5 or large):
             continue  # the edge of the sheet, the table beyond it, a shadow
         scored.append((float(mass[region.label]) * (0.1 if touches else 1.0), region))
     if not scored:
         return None
     _, main = max(scored, key=lambda pair: pair[0])
     top, left, bottom, right = main.bbox
-    if max(bottom - top, right - left) < 0.04 * side:
-        return None
+    long, short = max(bottom - top, right - left), min(bottom - top, right - left)
+    if long < MIN_DIGIT * side or (short < 0.12 * long and long > 0.8 * side):
+        return None  # a speck, a grid's crossing, or the sheet's edge: no digit
     kept = [main]
     size = max(bottom - top, right - left)
     for _ in range(2):
@@ -369,5 +387,7 @@ def find_digit(work: _Float, *, min_contrast: float) -> Found | None:
         return None
     # the strokes' cores: blur and noise widen what joins them at three times the noise
     strength = float(np.percentile(darkness[selected], 90))
+    if strength < max(MIN_STROKE, min_contrast):
+        return None  # printed lines, shading, a shadow's edge
     cores = selected & (darkness > max(low, _CORE * strength))
     return Found(ink=_redraw(cores), mask=cores, dark_ink=dark_ink)
