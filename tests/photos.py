@@ -412,3 +412,55 @@ def blank_photo(
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=int(rng.integers(*style.quality)))
     return buffer.getvalue()
+
+
+def controlled(
+    digit: int,
+    *,
+    seed: int = 0,
+    size: tuple[int, int] = (800, 600),
+    gradient: float = 0.0,
+    ruling: str = "plain",
+    specks: int = 0,
+    pen: float = 0.04,
+    digit_height: float = 0.3,
+    mark: bool = False,
+) -> _Float:
+    """A grey photo (float, [0, 1]) of ``digit`` where one factor at a time can change.
+
+    The digit, its place, the paper's noise and the specks' places come from streams of
+    their own, so pictures that differ in ``gradient`` (light falling from left to right by
+    that share), ``ruling`` ("plain", "ruled", "squared"), ``specks`` (dark dots), ``pen``
+    (stroke width, share of the digit's height) or ``mark`` (a smaller scribble far from
+    the digit) show the same digit at the same place.
+    """
+    streams = np.random.default_rng(seed).spawn(4)
+    width, height = size
+    strokes = _perturbed(digit_strokes(digit, 0), streams[0], TUNING)
+    tall = digit_height * min(size)
+    coverage = _draw_digit(
+        strokes, height=tall, width=pen * tall, pressure=(1.0, 1.0), rng=streams[0]
+    )
+    paper = np.full((height, width), 0.9, dtype=np.float32)
+    if ruling != "plain":
+        style = TUNING
+        paper *= 1.0 - 0.2 * _ruling(streams[1], (height, width), style, ruling)
+    y, x = height // 2 - coverage.shape[0] // 2, width // 3 - coverage.shape[1] // 2
+    paper[y : y + coverage.shape[0], x : x + coverage.shape[1]] *= 1.0 - 0.85 * coverage
+    if mark:
+        # a short scribble in a far corner, a fifth of the digit's size
+        small = _draw_digit(
+            strokes, height=tall / 5, width=pen * tall, pressure=(1.0, 1.0), rng=streams[0]
+        )
+        top, left = height - small.shape[0] - height // 10, width - small.shape[1] - width // 10
+        paper[top : top + small.shape[0], left : left + small.shape[1]] *= 1.0 - 0.85 * small
+    for _ in range(specks):
+        sy, sx = (
+            streams[2].integers(height // 10, height - height // 10),
+            streams[2].integers(width // 10, width - width // 10),
+        )
+        paper[sy - 2 : sy + 2, sx - 2 : sx + 2] *= 0.3
+    light = 1.0 - gradient * np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
+    picture = paper * light + streams[3].normal(0.0, 0.01, size=(height, width))
+    result: _Float = np.clip(picture, 0.0, 1.0).astype(np.float32)
+    return result

@@ -127,11 +127,13 @@ def _light(work: _Float) -> tuple[_Float, bool]:
     """
     morphology = _skimage("morphology")
     small = shrink(work, 2 * _TINY_SIDE)
-    residual = small - _skimage("filters").median(small, morphology.disk(4))
+    residual = small - _skimage("filters").median(small, morphology.disk(8))
     spread = 3.0 * 1.4826 * float(np.median(np.abs(residual)))
     darker = float(np.maximum(-residual - spread, 0.0).sum())
     lighter = float(np.maximum(residual - spread, 0.0).sum())
-    dark_ink = darker >= lighter
+    # paper between a bold digit's strokes is a light tail too: ink is dark unless the
+    # light tail is twice the dark one
+    dark_ink = 2.0 * darker >= lighter
     tiny = shrink(work, _TINY_SIDE)
     footprint = morphology.disk(_LIGHT_RADIUS)
     paper = morphology.closing(tiny, footprint) if dark_ink else morphology.opening(tiny, footprint)
