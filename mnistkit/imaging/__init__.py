@@ -41,32 +41,38 @@ stroke, once the digit is scaled to 20 pixels, is a hairline. So a picture is fi
 at (on a copy whose shorter side is at most 600 pixels) and sent down one of two paths:
 
 * **The clean path** -- the five steps above, exactly -- when the paper's level is even
-  (it varies by less than 12 % of the ink's contrast), there are no ruled lines and the
-  strokes are not hairlines. Scans, drawings on a canvas, MNIST digits and pictures smaller
-  than 96 pixels always take it; so does the "Draw a digit" page of the documentation,
-  whose JavaScript repeats this path.
+  (along the border frame it varies, 5th to 95th percentile, by less than 10 % of the
+  ink's contrast), there are no ruled lines among what it would take for ink and the
+  strokes do not become hairlines at the 20-pixel scale. Scans, drawings on a canvas,
+  MNIST digits and pictures smaller than 96 pixels take it; so does the "Draw a digit"
+  page of the documentation, whose JavaScript repeats this path.
 * **The photo path** otherwise, on the 600-pixel copy, with scikit-image:
 
-  1. *Light.*  On a 64-pixel thumbnail a grey closing wider than any stroke (an opening
-     for light ink on a dark ground, whichever removes more) wipes out the writing and
-     keeps the paper's brightness, shading and the table around the sheet.
+  1. *Light.*  The ink is dark unless the picture's light tail around its local median
+     is twice its dark one (chalk on a board).  On a 64-pixel thumbnail a grey closing
+     wider than any stroke (an opening for light ink) wipes out the writing and keeps
+     the paper's brightness, its shading and the table around the sheet.
   2. *Local threshold.*  Each pixel's darkness is measured against that local paper
-     level, as a fraction of it, so a shadow does not look like ink. Ink is what stands
-     out by at least six times the paper's noise and :data:`MIN_CONTRAST`, with what
-     joins it down to three times the noise (hysteresis).
-  3. *Ruled lines.*  Straight bands of ink across at least 60 % of the picture, near
-     horizontal or vertical (within 8 degrees), are removed; a stroke crossing one is
-     joined again.
-  4. *The digit.*  The connected ink with the most darkness is the digit; pieces of ink
-     near it are its other strokes. Specks, and long thin marks along the border (the
-     edge of the sheet), are left out.
-  5. *Strokes.*  The digit is redrawn at 80 pixels with MNIST's stroke width (2.6 pixels
-     at the 20-pixel scale): thin pen lines are thickened, marker strokes thinned to
-     their skeleton and redrawn. Then it is fitted and centred as in steps 4-5 above.
+     level, as a fraction of it, so a shadow does not look like ink.  Ink is what is
+     darker than half the darkest ink (and than six times the paper's noise and
+     :data:`MIN_CONTRAST`), with what joins it down to a quarter (hysteresis).
+  3. *Ruled lines.*  Three or more thin straight bands of ink across at least 60 % of
+     the picture, near horizontal or near vertical (within 8 degrees), are ruled lines
+     and removed; ink on them much darker than the lines stays, and a stroke crossing
+     one is joined again.
+  4. *The digit.*  The connected ink with the most darkness is the digit; pieces near
+     it that do not make it more than 2.5 times as large are its other strokes.
+     Specks, long straight lines, and what touches the border thinly, solidly or over
+     half the picture (the sheet's edge, the table) are left out.
+  5. *Strokes.*  The digit is redrawn at 80 pixels with MNIST's stroke width (2.6
+     pixels at the 20-pixel scale, the median over MNIST's test set): thin pen lines
+     are thickened, marker strokes redrawn along their skeleton.  Then it is fitted
+     and centred as in steps 4-5 above.
 
-  A photo where nothing digit-sized stands out from the paper contains no digit.
+  A photo holds no digit when nothing is left at least 25 % darker than the paper
+  around it and 8 % of the picture's shorter side long.
   :func:`explain_preprocessing` draws, per picture, the photo, the ink kept as the digit
-  and the 28x28 result. ``method="clean"`` or ``"photo"`` forces one path.
+  and the 28x28 result.  ``method="clean"`` or ``"photo"`` forces one path.
 
 Reading files is done by Pillow, restricted to :data:`SUPPORTED_FORMATS` so
 that no plug-in that runs external programs (Pillow's EPS reader calls
