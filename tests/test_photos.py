@@ -182,8 +182,7 @@ def test_held_out_photos_are_read_by_the_bundled_default_model() -> None:
     """Needs ``pretrained.load("default")`` (the bundled model the lead ships).
 
     Measured with a ``default`` recipe model trained here: 98/100 at this size (99/100 at
-    1200x900), against 9/100
-    for the clean path alone.
+    1200x900), against 9/100 for the clean path alone.
     """
     from mnistkit import pretrained
 
