@@ -180,24 +180,49 @@ def evaluate_command(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------------------------- predict
 def predict_command(args: argparse.Namespace) -> None:
-    """``mnistkit predict``: one line (or JSON object) per image file."""
-    from mnistkit.imaging import load_images
+    """``mnistkit predict``: one line (or JSON object) per image file.
+
+    A file that cannot be read or holds no digit gets its own error line and the others
+    are still answered; the command then fails (exit status 2) naming how many were not.
+    """
+    import torch
+
+    from mnistkit.exceptions import ImageError
+    from mnistkit.imaging import load_image
     from mnistkit.inference import predict_proba, with_test_time_augmentation
 
     files: list[Path] = args.images
     loaded = _load_model(args.model, device=args.device)
-    images = load_images(files)  # every file checked before any output
+    read: dict[int, torch.Tensor] = {}
+    failed: dict[int, str] = {}
+    for i, path in enumerate(files):
+        try:
+            read[i] = load_image(path, method=args.preprocessing)
+        except ImageError as exc:
+            failed[i] = str(exc)
     model = loaded.model
     if args.tta:
         model = with_test_time_augmentation(model, loaded.metadata.dataset)
-    probs = predict_proba(model, images, precision=args.precision)
+    batch = torch.stack(list(read.values())) if read else torch.empty(0, 1, 28, 28)
+    probs = predict_proba(model, batch, precision=args.precision) if read else batch
+    answered = iter(probs)  # one row per file that was read, in order
     classes = loaded.metadata.classes
 
     def label(i: int) -> str:
         return classes[i] if i < len(classes) else str(i)
 
-    for path, row in zip(files, probs, strict=True):
+    titles = []
+    for i, path in enumerate(files):
+        if i in failed:
+            titles.append(f"{path.name}: not read")
+            if args.json:
+                _out(json.dumps({"path": str(path), "error": failed[i]}))
+            else:
+                sys.stderr.write(f"mnistkit: error: {failed[i]}\n")
+            continue
+        row = next(answered)
         index = int(row.argmax())
+        titles.append(f"{path.name}: {label(index)} (p = {float(row[index]):.2f})")
         if not args.json:
             _out(f"{path} {label(index)} {float(row[index]):.4f}")
             continue
@@ -209,6 +234,27 @@ def predict_command(args: argparse.Namespace) -> None:
             "probabilities": {label(i): round(float(p), 6) for i, p in enumerate(row)},
         }
         _out(json.dumps(record))
+    if args.show is not None:
+        _save_explanation(args.show, files, titles, args.preprocessing)
+    if failed:
+        raise ImageError(f"{len(failed)} of {len(files)} image files could not be read")
+
+
+def _save_explanation(out: Path, files: list[Path], titles: list[str], method: str) -> None:
+    """``predict --show``: each picture, the ink kept and the 28x28 image the model saw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mnistkit._io import atomic_open
+    from mnistkit.imaging import explain_preprocessing
+
+    figure = explain_preprocessing(files, method=method, titles=titles)
+    with atomic_open(out, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    _out(f"wrote {out}")
 
 
 # ---------------------------------------------------------------------------------- export

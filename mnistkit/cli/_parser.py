@@ -393,6 +393,20 @@ def build_parser() -> argparse.ArgumentParser:
         "mnistkit",
     )
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    predict.add_argument(
+        "--show",
+        type=Path,
+        metavar="OUT.png",
+        help="also draw each picture, the ink kept as the digit and the 28x28 image the "
+        "model saw into this PNG file",
+    )
+    predict.add_argument(
+        "--preprocessing",
+        choices=["auto", "clean", "photo"],
+        default="auto",
+        help="how pictures become 28x28 digits: 'clean' for drawings and scans, 'photo' for "
+        "photographs of paper, 'auto' chooses per picture (default: %(default)s)",
+    )
     predict.add_argument("--json", action="store_true", help="print JSON lines")
 
     # ------------------------------------------------------------------ export
