@@ -82,12 +82,18 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--recipe",
         choices=list_recipes(),
-        default="default",
+        default=None,
         help="a named model + settings bundle; the flags below override its fields "
-        "(see 'mnistkit recipes'; default: %(default)s)",
+        "(see 'mnistkit recipes'; default: the --model's own recipe, else 'default')",
     )
     train.add_argument("--dataset", choices=list_datasets(), default="mnist")
-    train.add_argument("--model", choices=list_models(), default=None, help=recipe_help)
+    train.add_argument(
+        "--model",
+        choices=list_models(),
+        default=None,
+        help="alone: train the recipe of this name; with --recipe: that recipe's settings "
+        "with this model (default: the recipe's)",
+    )
     train.add_argument("--epochs", type=_positive_int, default=None, help=recipe_help)
     train.add_argument("--batch-size", type=_positive_int, default=None, help=recipe_help)
     train.add_argument("--lr", type=_positive_float, default=None, help=recipe_help)
@@ -336,12 +342,12 @@ def _train(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")  # the command writes figures to files; it never opens a window
 
     from mnistkit.callbacks import Callback, EpochLog
-    from mnistkit.recipes import get_recipe
+    from mnistkit.recipes import resolve_recipe
     from mnistkit.run import run_training
 
-    out = _run_folder(args.out, f"{args.dataset}-{args.model or args.recipe}")
+    out = _run_folder(args.out, f"{args.dataset}-{args.model or args.recipe or 'default'}")
     overrides = _flags_given(args, _RECIPE_FLAGS)
-    recipe = get_recipe(args.recipe).replace(
+    recipe = resolve_recipe(args.recipe, model=args.model).replace(
         progress=not args.quiet and sys.stderr.isatty(), **overrides
     )
     callbacks: list[Callback] = [EpochLog(sys.stdout)]
