@@ -327,8 +327,9 @@ register_recipe(
 # norm, unlike `default`) and trains it with AdamW and the one-cycle schedule; the number of
 # epochs was chosen on the validation split by benchmarks/select_model_recipes.py, whose
 # rule and table are in benchmarks/RESULTS.md, "A recipe for every model (issue 24)".
-# linear and mlp train in float32: they take seconds either way, and the result is then
-# the same on every CPU; the convolutional ones use bfloat16 where the CPU computes it.
+# linear and mlp train in float32: they take seconds either way, and then their result does
+# not depend on whether the CPU has bfloat16; the convolutional ones use bfloat16 where the
+# CPU computes it natively (their targets hold in float32 too: the same section).
 register_recipe(
     Recipe(
         name="linear",
