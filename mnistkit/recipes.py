@@ -9,6 +9,12 @@ resolved setting. From Python::
     run_training("runs/fast", recipe="fast")
     recipe = recipes.get_recipe("fast").replace(epochs=3)   # a changed copy
 
+Every registered model has a recipe of its own, under the model's name: ``mnistkit train
+--model mlp`` (``run_training(out, model="mlp")``) trains the ``mlp`` recipe, while
+``--recipe fast --model mlp`` trains the ``mlp`` network with the ``fast`` recipe's settings
+(:func:`resolve_recipe` is that rule). Ensembles are not among them: an ensemble is made of
+trained members (``mnistkit ensemble``), not trained itself.
+
 :func:`list_recipes` names them; :func:`register_recipe` adds your own.
 """
 
@@ -36,7 +42,7 @@ from mnistkit.exceptions import ConfigError
 from mnistkit.loaders import Augment
 from mnistkit.models import get_model, list_models
 
-__all__ = ["Recipe", "get_recipe", "list_recipes", "register_recipe"]
+__all__ = ["Recipe", "get_recipe", "list_recipes", "register_recipe", "resolve_recipe"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +218,47 @@ def get_recipe(name: str | Recipe) -> Recipe:
     return _RECIPES[check_choice(name, "recipe", list_recipes())]
 
 
+def resolve_recipe(recipe: str | Recipe | None = None, *, model: str | None = None) -> Recipe:
+    """The recipe a run trains, from the recipe and the model its caller named.
+
+    The rule ``mnistkit train --recipe/--model`` and :func:`mnistkit.run_training` follow:
+
+    - ``recipe`` given: that recipe; with ``model`` too, the recipe's settings with that
+      model (through :meth:`Recipe.replace`, so another model drops the recipe's model
+      settings and builds with its own defaults).
+    - only ``model``: the recipe named after the model (every built-in model has one); a
+      model without one (registered by you) trains with the ``default`` recipe's settings.
+    - neither: the ``default`` recipe.
+
+    Parameters
+    ----------
+    recipe : str or Recipe, optional
+        One of :func:`list_recipes`, or a recipe.
+    model : str, optional
+        A registered model (see :func:`mnistkit.list_models`).
+
+    Returns
+    -------
+    Recipe
+        Its ``name`` says whose settings it holds, its ``model`` what it builds.
+
+    Raises
+    ------
+    ConfigError
+        Unknown recipe or model; the message lists the known ones.
+    """
+    if model is not None:
+        check_choice(model, "model", list_models())
+    if recipe is None:
+        recipe = model if model in _RECIPES else "default"
+    chosen = get_recipe(recipe)
+    return chosen if model in (None, chosen.model) else chosen.replace(model=model)
+
+
 # `default`: batch norm after each stage's max-pool (half the CPU step time of batch norm
-# before it) and no dropout (another 8%; batch norm regularises enough in 3 epochs): seeds
-# 0/1/2 reached 99.42/99.30/99.44% (benchmarks/RESULTS.md).
+# before it: batch norm and ReLU see a quarter of the values) and no dropout (the random
+# numbers cost another 8%, and batch norm regularises enough in 3 epochs). The variants and
+# their seeds: benchmarks/RESULTS.md, "compare_reference.py ... (session 4, earlier)".
 register_recipe(
     Recipe(
         name="default",
@@ -237,10 +281,9 @@ register_recipe(
 )
 
 # `best`: the augmentation was chosen on the 10% validation split held out of MNIST's
-# training set (5-epoch runs, seed 0): random affine 10 degrees / 0.1 shift / 0.9-1.1 scale
-# reached 99.62%, a stronger one (15 / 0.12 / 0.85-1.15, shear 8) 99.58%, the same plus
-# elastic distortion 99.55%. The 20 epochs are what a 2-core CPU trains in about a quarter
-# of an hour; the test set chose nothing (benchmarks/RESULTS.md).
+# training set (5-epoch runs, seed 0; the test set chose nothing); the 20 epochs are what a
+# 2-core CPU trains in about a quarter of an hour, not an accuracy choice. The candidates
+# and the final runs: benchmarks/RESULTS.md, "Accuracy recipes (issue 12)".
 register_recipe(
     Recipe(
         name="best",
@@ -262,11 +305,9 @@ register_recipe(
 )
 
 # `fashion`: `best`'s network and optimiser (so the two cannot drift apart) with the
-# augmentation clothes allow and 40 epochs. Chosen on the 10% validation split held out of
-# Fashion-MNIST's training set (full schedules, seed 0): flips + 2-pixel crops for 20 epochs
-# 94.02%; with random erasing 94.17%; then, with erasing, a 1.5x wider network for 20
-# epochs 94.33% and the same network for 40 epochs 94.48% (kept). The test set chose nothing
-# (benchmarks/RESULTS.md).
+# augmentation clothes allow (mirror images, shifts, occlusion; no rotation) and 40 epochs,
+# both chosen on the 10% validation split held out of Fashion-MNIST's training set:
+# benchmarks/RESULTS.md, "Fashion-MNIST: the `fashion` recipe chosen on a validation split".
 register_recipe(
     get_recipe("best").replace(
         name="fashion",
@@ -277,5 +318,73 @@ register_recipe(
             RandomHorizontalFlip(0.5), RandomCrop(padding=2), RandomErasing(p=0.5, value="random")
         ),
         epochs=40,
+    )
+)
+
+# ----------------------------------------------------------------- a recipe for every model
+# What `mnistkit train --model X` trains. Each keeps the network its documentation
+# describes (the model's own defaults: the `cnn` recipe is the classic CNN without batch
+# norm, unlike `default`) and trains it with AdamW and the one-cycle schedule; the number of
+# epochs was chosen on the validation split by benchmarks/select_model_recipes.py, whose
+# rule and table are in benchmarks/RESULTS.md, "A recipe for every model (issue 24)".
+# linear and mlp train in float32: they take seconds either way, and then their result does
+# not depend on whether the CPU has bfloat16; the convolutional ones use bfloat16 where the
+# CPU computes it natively (their targets hold in float32 too: the same section).
+register_recipe(
+    Recipe(
+        name="linear",
+        summary="softmax regression on the pixels (7,850 parameters), float32",
+        model="linear",
+        config=TrainConfig(epochs=20),
+    )
+)
+
+register_recipe(
+    Recipe(
+        name="mlp",
+        summary="the multi-layer perceptron 784-256-128-10 with dropout 0.1, float32",
+        model="mlp",
+        config=TrainConfig(epochs=10),
+    )
+)
+
+register_recipe(
+    Recipe(
+        name="lenet5",
+        summary="LeNet-5 (LeCun et al., 1998) in its modern form: ReLU, max-pooling",
+        model="lenet5",
+        config=TrainConfig(epochs=15, precision="auto", channels_last=True),
+    )
+)
+
+register_recipe(
+    Recipe(
+        name="cnn",
+        summary="the classic CNN of the documentation (two convolution + max-pool stages, "
+        "dense layers, dropout 0.25, no batch norm)",
+        model="cnn",
+        config=TrainConfig(epochs=8, precision="auto", channels_last=True),
+    )
+)
+
+# deepcnn is the `best` network: its recipe is `best` under the model's name, the one
+# schedule measured for it on the test set (20 epochs; a shorter one would be a number
+# nobody measured).
+register_recipe(
+    get_recipe("best").replace(
+        name="deepcnn",
+        summary="the `best` recipe under the model's name: the VGG-style batch-norm CNN with "
+        "random affine augmentation, label smoothing, one-cycle AdamW, weight EMA",
+    )
+)
+
+# resnet: `best`'s schedule, which is what it was measured with (on the validation split,
+# as an ensemble partner: benchmarks/RESULTS.md, "Another network as partner: `resnet`").
+register_recipe(
+    get_recipe("best").replace(
+        name="resnet",
+        summary="the small residual network with the `best` recipe's settings (random affine "
+        "augmentation, label smoothing, one-cycle AdamW, weight EMA, 20 epochs)",
+        model="resnet",
     )
 )

@@ -191,6 +191,9 @@ EXPECTED: dict[str, dict[str, Row]] = {
         "--device": {"default": "auto"},
         "--json": {"action": "store_true"},
         "--precision": {"default": "auto", "choices": "32 bf16-mixed 16-mixed auto"},
+        # added for photographs (issue 31)
+        "--preprocessing": {"default": "auto", "choices": "auto clean photo"},
+        "--show": {"metavar": "OUT.png", "type": "Path"},
         "--tta": {"action": "store_true"},
         "-h --help": {"action": "help"},
         "images": {"nargs": "+", "metavar": "IMAGE", "required": True, "type": "Path"},
@@ -217,7 +220,8 @@ EXPECTED: dict[str, dict[str, Row]] = {
         "--out": {"type": "Path"},
         "--precision": {"choices": "32 bf16-mixed 16-mixed auto"},
         "--quiet": {"action": "store_true"},
-        "--recipe": {"default": "default", "choices": "<recipes>"},
+        # no --recipe: the --model's own recipe, else default (recipes.resolve_recipe)
+        "--recipe": {"choices": "<recipes>"},
         "--resume": {"action": "store_true"},
         "--schedule": {"choices": "none step cosine onecycle"},
         "--seed": {"type": "value"},

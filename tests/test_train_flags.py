@@ -72,8 +72,9 @@ def test_every_train_flag_reaches_metrics_json(
     assert (metrics["seed"], metrics["val_fraction"]) == (7, 0.25)
     assert (metrics["device"], metrics["precision"]) == ("cpu", "bf16-mixed")
     assert metrics["epochs"] == 2 and metrics["report"]["num_samples"] == 200
-    # the flags not given keep the recipe's values
-    recipe = get_recipe("default").config
+    # the flags not given keep the recipe's values: --model alone picks the model's recipe
+    assert metrics["recipe"] == "linear"
+    recipe = get_recipe("linear").config
     assert metrics["config"]["momentum"] == recipe.momentum
     assert metrics["config"]["channels_last"] == recipe.channels_last
 

@@ -68,11 +68,11 @@ def train_command(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")  # the command writes figures to files; it never opens a window
 
     from mnistkit.callbacks import Callback, EpochLog
-    from mnistkit.recipes import get_recipe
+    from mnistkit.recipes import resolve_recipe
     from mnistkit.run import run_training
 
-    out = _run_folder(args.out, f"{args.dataset}-{args.model or args.recipe}")
-    recipe = get_recipe(args.recipe).replace(
+    out = _run_folder(args.out, f"{args.dataset}-{args.model or args.recipe or 'default'}")
+    recipe = resolve_recipe(args.recipe, model=args.model).replace(
         progress=not args.quiet and sys.stderr.isatty(), **_recipe_overrides(args)
     )
     callbacks: list[Callback] = [EpochLog(sys.stdout)]

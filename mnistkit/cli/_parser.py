@@ -342,12 +342,19 @@ def build_parser() -> argparse.ArgumentParser:
         train,
         "--recipe",
         choices=recipes_,
-        default="default",
+        default=None,
         help="a named model + settings bundle; the training settings below override its "
-        "fields (see 'mnistkit recipes'; default: %(default)s)",
+        "fields (see 'mnistkit recipes'; default: the --model's own recipe, else 'default')",
     )
     _add_names(train, "--dataset", choices=datasets_, default="mnist")
-    _add_names(train, "--model", choices=models_, default=None, help="(default: the recipe's)")
+    _add_names(
+        train,
+        "--model",
+        choices=models_,
+        default=None,
+        help="alone: train the recipe of this name; with --recipe: that recipe's settings with "
+        "this model (default: the recipe's)",
+    )
     train.add_argument(
         "--val-fraction",
         type=_fraction,

@@ -20,7 +20,7 @@ from mnistkit.history import History
 from mnistkit.inference import evaluate_model
 from mnistkit.loaders import train_val_split
 from mnistkit.metrics import Report
-from mnistkit.recipes import Recipe, get_recipe
+from mnistkit.recipes import Recipe, resolve_recipe
 from mnistkit.run._records import draw_figures, machine_record, settings_record
 from mnistkit.trainer import Trainer
 
@@ -78,13 +78,17 @@ def run_training(
     out : path-like
         The output folder; removed again if the run fails before writing anything.
     recipe : str or Recipe, optional
-        Where the model and the training settings come from (see :mod:`mnistkit.recipes`);
-        ``"default"`` (the classic CNN) when omitted. ``model``, ``model_config`` and
-        ``config`` replace the recipe's.
+        Where the model and the training settings come from (see :mod:`mnistkit.recipes`).
+        When omitted: the recipe named after ``model`` if ``model`` is given (every
+        built-in model has one), else ``"default"`` (the classic CNN with batch norm).
+        ``model``, ``model_config`` and ``config`` replace the recipe's
+        (:func:`mnistkit.recipes.resolve_recipe`).
     dataset : {"mnist", "fashion-mnist"}, default="mnist"
         The data set (see :func:`mnistkit.datasets.load`).
     model : str, optional
-        A registered model name (see :func:`mnistkit.list_models`) instead of the recipe's.
+        A registered model name (see :func:`mnistkit.list_models`). Alone, it trains that
+        model's own recipe; with ``recipe``, the recipe's settings with this model (and
+        the model's own defaults).
     model_config : mapping, optional
         Keyword arguments of the model, e.g. ``{"channels": (16, 32)}``.
     config : TrainConfig, optional
@@ -132,10 +136,8 @@ def run_training(
     :class:`RunResult` names files they did not write.
     """
     out = Path(out)
-    base = get_recipe(recipe if recipe is not None else "default")
+    base = resolve_recipe(recipe, model=model)  # `model` alone: the model's own recipe
     changes: dict[str, Any] = {}
-    if model is not None:
-        changes["model"] = model
     if model_config is not None:
         changes["model_config"] = model_config
     if config is not None:
