@@ -216,3 +216,43 @@ def test_fashion_mnist_is_told_apart_from_digits(logits: Logits, kind: str, floo
     # (99%, less sampling noise: about 0.1 points each for 10,000 + 10,000 digits)
     assert report.kept_in is not None and report.kept_in >= 0.985, report
     assert report.rejected_out is not None and report.rejected_out > 0.05, report
+
+
+def test_plot_ood_scores_draws_two_histograms_and_the_threshold() -> None:
+    import matplotlib.pyplot as plt
+
+    from mnistkit import plotting
+
+    rng = np.random.default_rng(0)
+    digits, shoes = rng.normal(2.0, 1.0, 2000), rng.normal(0.0, 1.0, 500)
+    threshold = threshold_for_recall(digits, keep=0.99)
+    try:
+        ax = plotting.plot_ood_scores(
+            digits, torch.from_numpy(shoes), threshold=threshold, labels=("MNIST", "Fashion")
+        )
+        first, second = ax.containers[:2]
+        widths = [bar.get_width() for bar in first]
+        # unit area: both are densities over the same 50 bins
+        assert len(first) == len(second) == 50
+        assert sum(b.get_height() * w for b, w in zip(first, widths, strict=True)) == (
+            pytest.approx(1.0)
+        )
+        box = ax.get_legend()
+        assert box is not None
+        legend = [text.get_text() for text in box.get_texts()]
+        report = ood_report(digits, shoes, threshold=threshold)
+        assert legend[:2] == ["MNIST", "Fashion"]
+        assert legend[2] == (
+            f"threshold: keeps {report.kept_in:.1%} of MNIST, "
+            f"rejects {report.rejected_out:.1%} of Fashion"
+        )
+        assert np.asarray(ax.lines[0].get_xdata())[0] == threshold
+        assert f"AUROC {report.auroc:.4f}" in ax.get_title()
+        plain = plotting.plot_ood_scores(digits, shoes, bins=10)
+        assert len(plain.containers[0]) == 10 and not plain.lines
+        with pytest.raises(ConfigError, match="'bins' must be a positive integer"):
+            plotting.plot_ood_scores(digits, shoes, bins=0)
+        with pytest.raises(ConfigError, match="'labels' must be a pair of strings"):
+            plotting.plot_ood_scores(digits, shoes, labels=("only one",))  # type: ignore[arg-type]
+    finally:
+        plt.close("all")

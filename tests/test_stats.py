@@ -323,3 +323,39 @@ def test_compare_rejects_bad_input(models: object, labels: object, message: str)
     with pytest.raises(ConfigError) as caught:
         compare(models, labels)  # type: ignore[arg-type]
     assert message in str(caught.value)
+
+
+# --------------------------------------------------------------------------- figure
+
+
+def test_plot_comparison_draws_the_disagreements() -> None:
+    import matplotlib.pyplot as plt
+
+    from mnistkit import plotting
+
+    truth = torch.arange(1000) % 10
+    index = torch.arange(1000)
+    result = compare(
+        {
+            "a": _predictions(truth, index < 20),
+            "b": _predictions(truth, (index >= 10) & (index < 50)),
+            "c": _predictions(truth, (index >= 500) & (index < 521)),
+        },
+        truth,
+    )
+    try:
+        ax = plotting.plot_comparison(result)
+        left, right = ax.containers[:2]
+        # the first pair is drawn on top: bars are listed in pair order
+        assert [-bar.get_width() for bar in left] == [30, 21, 21]
+        assert [bar.get_width() for bar in right] == [10, 20, 40]
+        labels = [tick.get_text() for tick in ax.get_yticklabels()]
+        assert labels == [f"{p.a} vs {p.b}\n{p.verdict}" for p in result.pairs]
+        assert list(ax.get_yticks()) == [2, 1, 0]  # the first pair on top
+        assert "1,000 samples" in ax.get_title()
+        _, own = plt.subplots()
+        assert plotting.plot_comparison(result, ax=own) is own
+        with pytest.raises(ConfigError, match="must be a mnistkit.metrics.Comparison"):
+            plotting.plot_comparison(result.pairs[0])  # type: ignore[arg-type]
+    finally:
+        plt.close("all")
