@@ -164,7 +164,7 @@ def ood_scores(logits: ArrayLike, *, kind: str = "msp", temperature: float = 1.0
     >>> ood_scores(logits).round(decimals=3).tolist()
     [0.999, 0.344]
     >>> ood_scores(logits, kind="energy").round(decimals=3).tolist()
-    [8.001, 2.065]
+    [8.001, 2.066]
     """
     t = _checks.to_tensor(logits, "logits")
     if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
