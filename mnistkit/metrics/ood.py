@@ -19,11 +19,11 @@ Conventions
 
 References
 ----------
-.. [1] D. Hendrycks, K. Gimpel, "A baseline for detecting misclassified and
-   out-of-distribution examples in neural networks", ICLR 2017 (maximum softmax
-   probability, AUROC, AUPR).
-.. [2] W. Liu, X. Wang, J. Owens, Y. Li, "Energy-based out-of-distribution detection",
-   NeurIPS 2020 (the energy score).
+* D. Hendrycks, K. Gimpel, "A baseline for detecting misclassified and
+  out-of-distribution examples in neural networks", ICLR 2017 (maximum softmax
+  probability, AUROC, AUPR).
+* W. Liu, X. Wang, J. Owens, Y. Li, "Energy-based out-of-distribution detection",
+  NeurIPS 2020 (the energy score).
 """
 
 from __future__ import annotations
@@ -138,8 +138,8 @@ def ood_scores(logits: ArrayLike, *, kind: str = "msp", temperature: float = 1.0
         The model's outputs before the softmax.
     kind : {"msp", "energy"}, default="msp"
         ``"msp"``: the maximum softmax probability ``max_c softmax(logits / T)_c``, in
-        ``(1/C, 1]`` [1]_. ``"energy"``: the negative free energy
-        ``T * logsumexp(logits / T)`` [2]_, i.e. minus the energy
+        ``(1/C, 1]`` (Hendrycks and Gimpel, 2017). ``"energy"``: the negative free energy
+        ``T * logsumexp(logits / T)`` (Liu et al., 2020), i.e. minus the energy
         ``E = -T logsumexp(logits / T)``, so that higher again means in-distribution. The
         energy keeps the logits' scale, which the softmax discards, and usually separates
         better.
@@ -263,7 +263,14 @@ class OODReport:
     rejected_out: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as a JSON-serialisable dict, one key per field."""
+        """The report as JSON-serialisable built-in objects.
+
+        Returns
+        -------
+        dict
+            One key per field; the threshold and its two rates are None when the report
+            was made without a threshold.
+        """
         return {
             "num_in": self.num_in,
             "num_out": self.num_out,

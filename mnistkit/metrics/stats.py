@@ -19,15 +19,15 @@ standard library); nothing needs SciPy.
 
 References
 ----------
-.. [1] E. B. Wilson, "Probable inference, the law of succession, and statistical
-   inference", J. Am. Stat. Assoc. 22 (1927), 209-212.
-.. [2] Q. McNemar, "Note on the sampling error of the difference between correlated
-   proportions or percentages", Psychometrika 12 (1947), 153-157.
-.. [3] R. G. Newcombe, "Improved confidence intervals for the difference between
-   binomial proportions based on paired data", Stat. Med. 17 (1998), 2635-2650
-   (method 10).
-.. [4] M. W. Fagerland, S. Lydersen, P. Laake, "Statistical Analysis of Contingency
-   Tables", CRC Press (2017), chapter 8 (the Newcombe square-and-add interval).
+* E. B. Wilson (1927), "Probable inference, the law of succession, and statistical
+  inference", J. Am. Stat. Assoc. 22 (1927), 209-212.
+* Q. McNemar (1947), "Note on the sampling error of the difference between correlated
+  proportions or percentages", Psychometrika 12 (1947), 153-157.
+* R. G. Newcombe, "Improved confidence intervals for the difference between
+  binomial proportions based on paired data", Stat. Med. 17 (1998), 2635-2650
+  (method 10).
+* M. W. Fagerland, S. Lydersen, P. Laake, "Statistical Analysis of Contingency
+  Tables", CRC Press (2017), chapter 8 (the Newcombe square-and-add interval).
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def wilson_interval(
     """Wilson score confidence interval for a proportion such as an accuracy.
 
     The set of proportions ``p`` that a two-sided score test at level ``1 - confidence``
-    would not reject given ``successes`` out of ``n`` [1]_. Unlike the textbook
+    would not reject given ``successes`` out of ``n`` (Wilson, 1927). Unlike the textbook
     ``p ± z sqrt(p (1 - p) / n)`` it stays inside [0, 1] and does not shrink to a point
     when there are no errors (100% accuracy on 10,000 images gives 99.96-100%). It
     equals ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
@@ -200,7 +200,7 @@ def mcnemar_p_value(only_a: int, only_b: int) -> float:
     Of the samples on which exactly one of the two classifiers is right, ``only_a`` favour
     A and ``only_b`` favour B. If both were equally accurate, each such sample would go
     either way with probability 1/2; the p-value is the two-sided binomial test of
-    ``only_a`` out of ``only_a + only_b`` against 1/2 [2]_, the exact form recommended
+    ``only_a`` out of ``only_a + only_b`` against 1/2 (McNemar, 1947), the exact form recommended
     for the small numbers of disagreements that good classifiers have. Samples on which
     both are right or both wrong carry no information about the difference and do not
     enter. The result equals ``scipy.stats.binomtest(only_a, only_a + only_b).pvalue``
@@ -244,11 +244,11 @@ def paired_difference_interval(
     """Confidence interval for ``accuracy(A) - accuracy(B)`` measured on the same samples.
 
     Newcombe's hybrid score ("square-and-add") interval for the difference of two paired
-    proportions, method 10 of [3]_ (as in [4]_, section 8): the Wilson intervals of the
-    two accuracies are combined, allowing for their correlation through the phi
-    coefficient of the 2x2 table. Its coverage stays close to the nominal level with few
-    disagreements, where the Wald interval ``(b - c) / n ± z sqrt(...)`` is too narrow,
-    and it never leaves ``[-1, 1]``.
+    proportions, method 10 of Newcombe (1998), as in Fagerland et al. (2017, chapter 8):
+    the Wilson intervals of the two accuracies are combined, allowing for their
+    correlation through the phi coefficient of the 2x2 table. Its coverage stays close to
+    the nominal level with few disagreements, where the Wald interval
+    ``(b - c) / n ± z sqrt(...)`` is too narrow, and it never leaves ``[-1, 1]``.
 
     Parameters
     ----------
@@ -458,6 +458,17 @@ class Comparison:
     def pair(self, a: str, b: str) -> PairedComparison:
         """The comparison of ``a`` with ``b``, in either order (differences are ``a - b``).
 
+        Parameters
+        ----------
+        a, b : str
+            Two different names of :attr:`names`.
+
+        Returns
+        -------
+        PairedComparison
+            With ``a`` as A and ``b`` as B: the counts are swapped if the pair was
+            compared the other way round.
+
         Raises
         ------
         ConfigError
@@ -579,6 +590,8 @@ def compare(
     Returns
     -------
     Comparison
+        Each classifier's errors and every pair's 2x2 table, p-value, interval and
+        verdict; ``str()`` of it is a table.
 
     Raises
     ------
