@@ -317,3 +317,23 @@ def test_the_command_line_answers_without_torch(argv: list[str]) -> None:
         "print('torch' in sys.modules, 'numpy' in sys.modules)\n"
     )
     assert out.split() == ["False", "False"]
+
+
+#: Libraries the tests check the statistics against; the library computes them itself.
+REFERENCE_LIBRARIES = ("scipy", "statsmodels", "sklearn")
+
+
+def test_metrics_compute_their_statistics_without_scipy_statsmodels_or_sklearn() -> None:
+    metrics = ROOT / "mnistkit" / "metrics"
+    for path in sorted(metrics.glob("*.py")):
+        imported = _imported_modules(path)
+        assert not any(n.split(".")[0] in REFERENCE_LIBRARIES for n in imported), path.name
+    out = _python(
+        "import sys\n"
+        "from mnistkit import metrics\n"
+        "metrics.compare({'a': [0, 1, 1], 'b': [0, 0, 1]}, [0, 1, 1])\n"
+        "metrics.ood_report(metrics.ood_scores([[2.0, 0.0], [0.1, 0.0]]), [0.5])\n"
+        "metrics.Report.from_predictions([0, 1], [0, 1]).to_dict()\n"
+        f"print(*[name in sys.modules for name in {REFERENCE_LIBRARIES!r}])\n"
+    )
+    assert out.split() == ["False"] * len(REFERENCE_LIBRARIES)

@@ -451,6 +451,12 @@ def test_str_is_a_classification_table(fitted: tuple[FloatArray, IntArray]) -> N
     assert any(line.split() == ["nll", f"{report.nll:.4f}"] for line in lines)
     assert any(line.strip().startswith("top-5 accuracy") for line in lines)
     assert any(line.split() == ["ece", f"{report.ece:.4f}"] for line in lines)
+    low, high = report.accuracy_interval
+    errors = f"{report.errors:,} error" + ("" if report.errors == 1 else "s")
+    assert (
+        f"{errors} of {len(y):,}: accuracy {report.accuracy:.2%}, "
+        f"95% CI {100 * low:.2f}-{100 * high:.2f}%"
+    ) in lines
 
     hard = str(Report.from_predictions(probs.argmax(axis=1), y, classes=names))
     assert "accuracy" in hard
@@ -473,6 +479,8 @@ def test_str_layout_is_exact() -> None:
         "      accuracy                        0.6667         3\n"
         "     macro avg    0.6667    0.5000    0.5556         3\n"
         "  weighted avg    1.0000    0.6667    0.7778         3\n"
+        "\n"
+        "1 error of 3: accuracy 66.67%, 95% CI 20.77-93.85%\n"
         "\n"
         "           nll    0.5946\n"
         "top-1 accuracy    0.6667\n"
@@ -746,6 +754,13 @@ def test_to_dict_and_json_layout_are_exact() -> None:
     assert report.to_dict() == {
         "num_samples": 3,
         "accuracy": 2 / 3,
+        "errors": 1,
+        "accuracy_interval": {
+            "confidence": 0.95,
+            "method": "wilson",
+            "low": pytest.approx(0.2076596008),
+            "high": pytest.approx(0.9385080553),
+        },
         "classes": ["cat", "dog"],
         "confusion_matrix": [[1, 1], [0, 1]],
         "per_class": {
@@ -781,7 +796,8 @@ def test_html_layout_is_exact() -> None:
         )
 
     assert report._repr_html_() == (
-        '<div><table class="mnistkit"><caption>Report: accuracy 66.67% on 3 samples</caption>'
+        '<div><table class="mnistkit"><caption>Report: accuracy 66.67% on 3 samples '
+        "(1 error; 95% CI 20.77-93.85%)</caption>"
         "<thead><tr><th></th><th>precision</th><th>recall</th><th>f1-score</th>"
         "<th>support</th></tr></thead><tbody>"
         + cells("0", "1.0000", "0.5000", "0.6667", "2")

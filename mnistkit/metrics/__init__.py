@@ -6,6 +6,14 @@ always consistent with each other. Probability-based metrics (negative
 log-likelihood, top-k accuracy, expected calibration error) are computed from
 an ``(N, C)`` matrix of class probabilities.
 
+How sure an accuracy is (:mod:`mnistkit.metrics.stats`): every :class:`Report` gives its
+number of errors and a 95% interval for its accuracy (:func:`wilson_interval`), and
+:func:`compare` tests whether classifiers evaluated on the same images differ
+(:func:`mcnemar_p_value`, :func:`paired_difference_interval`). Whether an image is a
+digit at all (:mod:`mnistkit.metrics.ood`): :func:`ood_scores` scores images from a
+model's logits, :func:`ood_report` measures how well the scores separate two sets, and
+:func:`threshold_for_recall` picks a rejection threshold.
+
 Conventions
 -----------
 * ``confusion[i, j]`` counts samples whose **true** class is ``i`` and whose
@@ -42,17 +50,36 @@ from mnistkit.metrics.functional import (
     negative_log_likelihood,
     top_k_accuracy,
 )
+from mnistkit.metrics.ood import OODReport, ood_report, ood_scores, threshold_for_recall
 from mnistkit.metrics.report import Report
+from mnistkit.metrics.stats import (
+    Comparison,
+    PairedComparison,
+    compare,
+    mcnemar_p_value,
+    paired_difference_interval,
+    wilson_interval,
+)
 
 __all__ = [
     "ArrayLike",
     "CalibrationBins",
+    "Comparison",
+    "OODReport",
+    "PairedComparison",
     "Report",
     "calibration_bins",
+    "compare",
     "confusion_matrix",
     "expected_calibration_error",
+    "mcnemar_p_value",
     "negative_log_likelihood",
+    "ood_report",
+    "ood_scores",
+    "paired_difference_interval",
+    "threshold_for_recall",
     "top_k_accuracy",
+    "wilson_interval",
 ]
 
 # Assigned here rather than only imported, so that Sphinx finds the docstring below on the

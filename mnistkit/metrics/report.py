@@ -20,6 +20,10 @@ from mnistkit.exceptions import ConfigError
 from mnistkit.metrics import _checks, _format, _kernels
 from mnistkit.metrics._checks import ArrayLike
 from mnistkit.metrics.functional import DEFAULT_TOP_K, NLL_EPS, CalibrationBins
+from mnistkit.metrics.stats import wilson_interval
+
+#: The confidence level of :attr:`Report.accuracy_interval`.
+ACCURACY_CONFIDENCE = 0.95
 
 __all__ = ["Report"]
 
@@ -224,6 +228,22 @@ class Report:
         return int(self.confusion_matrix.diagonal().sum()) / self.num_samples
 
     @property
+    def errors(self) -> int:
+        """Number of misclassified samples (off the diagonal of the confusion matrix)."""
+        return self.num_samples - int(self.confusion_matrix.diagonal().sum())
+
+    @property
+    def accuracy_interval(self) -> tuple[float, float]:
+        """``(low, high)``: the 95% Wilson score interval of :attr:`accuracy`.
+
+        How far the accuracy on these samples may lie from the accuracy on the population
+        they were drawn from; see :func:`~mnistkit.metrics.wilson_interval`, which gives
+        other confidence levels.
+        """
+        correct = self.num_samples - self.errors
+        return wilson_interval(correct, self.num_samples, confidence=ACCURACY_CONFIDENCE)
+
+    @property
     def precision(self) -> torch.Tensor:
         """``float64`` tensor ``(C,)``: ``TP / (TP + FP)`` per class, 0.0 if never predicted."""
         cm = self.confusion_matrix
@@ -290,7 +310,9 @@ class Report:
         Returns
         -------
         dict
-            Keys ``"num_samples"``, ``"accuracy"``, ``"classes"`` (list of str),
+            Keys ``"num_samples"``, ``"accuracy"``, ``"errors"`` (int),
+            ``"accuracy_interval"`` (``{"confidence": 0.95, "method": "wilson", "low",
+            "high"}``, see :attr:`accuracy_interval`), ``"classes"`` (list of str),
             ``"confusion_matrix"`` (nested lists of int), ``"per_class"`` (class name
             to ``{"precision", "recall", "f1", "support"}``), ``"macro_avg"`` and
             ``"weighted_avg"`` (same keys, support = number of samples), ``"nll"``,
@@ -303,9 +325,17 @@ class Report:
         f1 = self.f1.tolist()
         support = self.support.tolist()
         n = self.num_samples
+        low, high = self.accuracy_interval
         return {
             "num_samples": n,
             "accuracy": self.accuracy,
+            "errors": self.errors,
+            "accuracy_interval": {
+                "confidence": ACCURACY_CONFIDENCE,
+                "method": "wilson",
+                "low": low,
+                "high": high,
+            },
             "classes": list(self.classes),
             "confusion_matrix": self.confusion_matrix.tolist(),
             "per_class": {
@@ -354,7 +384,8 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent)
 
     def __str__(self) -> str:
-        """A classification-report table: per-class rows, averages, probability metrics."""
+        """A classification-report table: per-class rows, averages, errors with the accuracy's
+        95% interval, probability metrics."""
         return _format.report_table(self)
 
     def _repr_html_(self) -> str:

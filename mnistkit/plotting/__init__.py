@@ -19,6 +19,8 @@ function                         draws
 :func:`plot_history`             training and validation curves per epoch
 :func:`plot_probabilities`       the class probabilities of one prediction as bars
 :func:`plot_calibration`         a reliability diagram with the expected calibration error
+:func:`plot_comparison`          the disagreements of classifiers compared on the same images
+:func:`plot_ood_scores`          histograms of in- and out-of-distribution scores, a threshold
 :func:`plot_weights`             the weights of a linear layer, one 28×28 image per output
 :func:`plot_filters`             the kernels of a convolution layer
 :func:`plot_feature_maps`        the output channels of a convolution layer for one image
@@ -41,8 +43,10 @@ from __future__ import annotations
 
 from mnistkit.plotting.evaluation import (
     plot_calibration,
+    plot_comparison,
     plot_confusion_matrix,
     plot_history,
+    plot_ood_scores,
     plot_probabilities,
 )
 from mnistkit.plotting.explain import plot_attributions
@@ -57,10 +61,12 @@ from mnistkit.plotting.layers import plot_feature_maps, plot_filters, plot_weigh
 __all__ = [
     "plot_attributions",
     "plot_calibration",
+    "plot_comparison",
     "plot_confusion_matrix",
     "plot_feature_maps",
     "plot_filters",
     "plot_history",
+    "plot_ood_scores",
     "plot_probabilities",
     "plot_weights",
     "show_misclassified",

@@ -1,4 +1,5 @@
-"""Plots of results: confusion matrix, learning curves, probabilities, calibration."""
+"""Plots of results: confusion matrix, learning curves, probabilities, calibration,
+paired comparisons and out-of-distribution scores."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy.typing as npt
 
 from mnistkit._validation import as_int, fail
 from mnistkit.exceptions import ConfigError
-from mnistkit.metrics import ArrayLike, Report, calibration_bins
+from mnistkit.metrics import ArrayLike, Comparison, Report, calibration_bins, ood_report
 from mnistkit.plotting._common import (
     _HIGHLIGHT,
     _MUTED,
@@ -33,7 +34,14 @@ if TYPE_CHECKING:
 
     from mnistkit.history import History
 
-__all__ = ["plot_calibration", "plot_confusion_matrix", "plot_history", "plot_probabilities"]
+__all__ = [
+    "plot_calibration",
+    "plot_comparison",
+    "plot_confusion_matrix",
+    "plot_history",
+    "plot_ood_scores",
+    "plot_probabilities",
+]
 
 # --------------------------------------------------------------------------- #
 # evaluation plots
@@ -432,5 +440,140 @@ def plot_calibration(
         title=f"Reliability diagram (ECE = {bins.ece:.2%})",
     )
     axes.set_aspect("equal")
+    axes.legend(loc="upper left", fontsize="small")
+    return axes
+
+
+def plot_comparison(comparison: Comparison, *, ax: Axes | None = None) -> Axes:
+    """The disagreements of each pair of classifiers, as bars on either side of zero.
+
+    One row per pair of :attr:`Comparison.pairs <mnistkit.metrics.Comparison.pairs>`: to the
+    left, the samples only the first classifier (A) gets right; to the right, those only
+    the second (B) gets right. Only these samples tell the two apart, so equal bars mean no
+    difference whatever the accuracies. Each row is labelled with the pair and the verdict
+    of the exact McNemar test.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        What :func:`mnistkit.metrics.compare` returns.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; default: a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Its two bar containers hold, per pair in order, ``-only_a`` (label ``"only A
+        right"``) and ``only_b`` (label ``"only B right"``).
+
+    Raises
+    ------
+    ConfigError
+        If ``comparison`` is not a :class:`~mnistkit.metrics.Comparison`.
+    """
+    if not isinstance(comparison, Comparison):
+        raise ConfigError(
+            "Argument 'comparison' must be a mnistkit.metrics.Comparison (from "
+            f"metrics.compare), but got {type(comparison).__name__}"
+        )
+    pairs = comparison.pairs
+    axes = _ax(ax)
+    if axes is None:
+        fig = _figure(6.4, 1.0 + 0.75 * len(pairs))
+        axes = fig.subplots()
+    rows = list(range(len(pairs)))[::-1]  # the first pair on top
+    only_a = [p.only_a for p in pairs]
+    only_b = [p.only_b for p in pairs]
+    axes.barh(rows, [-v for v in only_a], color=_HIGHLIGHT, label="only A right")
+    axes.barh(rows, only_b, color="#ff7f0e", label="only B right")
+    widest = max([*only_a, *only_b, 1])
+    for row, pair in zip(rows, pairs, strict=True):
+        axes.text(-pair.only_a - 0.02 * widest, row, f"{pair.only_a:,}", ha="right", va="center")
+        axes.text(pair.only_b + 0.02 * widest, row, f"{pair.only_b:,}", ha="left", va="center")
+    axes.axvline(0.0, color="#595959", linewidth=0.8)
+    axes.set_yticks(rows, labels=[f"{p.a} vs {p.b}\n{p.verdict}" for p in pairs])
+    axes.set_xlim(-1.25 * widest, 1.25 * widest)
+    axes.xaxis.set_major_formatter(lambda value, _: f"{abs(value):,.0f}")
+    axes.set(
+        xlabel="samples only A right  |  samples only B right",
+        title=f"Disagreements on {comparison.num_samples:,} samples",
+    )
+    return axes
+
+
+def plot_ood_scores(
+    in_scores: ArrayLike,
+    out_scores: ArrayLike,
+    *,
+    threshold: float | None = None,
+    labels: tuple[str, str] = ("in-distribution", "out-of-distribution"),
+    bins: int = 50,
+    ax: Axes | None = None,
+) -> Axes:
+    """Histograms of the scores of in- and out-of-distribution samples, and a threshold.
+
+    Both histograms share their bins and are normalised to unit area, so sets of
+    different sizes compare. The title gives the AUROC
+    (:func:`mnistkit.metrics.ood_report`); a threshold, when given, is drawn as a dashed
+    line labelled with the share of each set it keeps or rejects.
+
+    Parameters
+    ----------
+    in_scores, out_scores : tensor, ndarray or sequence of float, shape (N,)
+        Scores from :func:`mnistkit.metrics.ood_scores`; higher means in-distribution.
+    threshold : float, optional
+        A rejection threshold, e.g. from :func:`mnistkit.metrics.threshold_for_recall`.
+    labels : tuple of str, default=("in-distribution", "out-of-distribution")
+        Legend names of the two sets, e.g. ``("MNIST", "Fashion-MNIST")``.
+    bins : int, default=50
+        Number of equal-width bins over the range of all scores.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; default: a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Its first two containers are the histograms, in the order of ``labels``.
+
+    Raises
+    ------
+    ConfigError
+        If the scores are not non-empty finite vectors, ``labels`` is not two strings or
+        ``bins`` is not a positive integer.
+    """
+    report = ood_report(in_scores, out_scores, threshold=threshold)
+    if (
+        not isinstance(labels, tuple | list)
+        or len(labels) != 2
+        or not all(isinstance(label, str) for label in labels)
+    ):
+        raise fail("labels", labels, "a pair of strings")
+    count = as_int(bins)
+    if count is None or count < 1:
+        raise fail("bins", bins, "a positive integer")
+    pos = _array(in_scores, "in_scores").astype(np.float64).ravel()
+    neg = _array(out_scores, "out_scores").astype(np.float64).ravel()
+    edges = np.histogram_bin_edges(np.concatenate([pos, neg]), bins=count).tolist()
+    axes = _ax(ax)
+    if axes is None:
+        fig = _figure(6.0, 3.6)
+        axes = fig.subplots()
+    axes.hist(pos, bins=edges, density=True, alpha=0.6, color=_HIGHLIGHT, label=labels[0])
+    axes.hist(neg, bins=edges, density=True, alpha=0.6, color=_WRONG, label=labels[1])
+    if report.threshold is not None and report.kept_in is not None:
+        axes.axvline(
+            report.threshold,
+            color="#262626",
+            linestyle="--",
+            label=(
+                f"threshold: keeps {report.kept_in:.1%} of {labels[0]}, "
+                f"rejects {report.rejected_out:.1%} of {labels[1]}"
+            ),
+        )
+    axes.set(
+        xlabel="score (higher = more in-distribution)",
+        ylabel="density",
+        title=f"Out-of-distribution scores (AUROC {report.auroc:.4f})",
+    )
     axes.legend(loc="upper left", fontsize="small")
     return axes
