@@ -434,7 +434,8 @@ def controlled(
     (stroke width, share of the digit's height) or ``mark`` (a smaller scribble far from
     the digit) show the same digit at the same place.
     """
-    streams = np.random.default_rng(seed).spawn(4)
+    # the streams Generator.spawn(4) gives (NumPy >= 1.25), made as NumPy 1.24 can
+    streams = [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(4)]
     width, height = size
     strokes = _perturbed(digit_strokes(digit, 0), streams[0], TUNING)
     tall = digit_height * min(size)

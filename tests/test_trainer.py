@@ -315,28 +315,6 @@ def test_early_stopping_needs_the_monitored_key(small: tuple[Split, Split]) -> N
         trainer.fit(train.subset(slice(0, 256)))
 
 
-# ------------------------------------------------------------------------------ accuracy
-@pytest.mark.slow
-def test_cnn_one_epoch_reaches_98_5_percent(mnist: DatasetSplits) -> None:
-    """The default CNN, one epoch over all 60,000 images (about 25 s on two cores)."""
-    seed_everything(0)
-    trainer = Trainer(get_model("cnn"), TrainConfig(epochs=1, device="cpu", progress=False))
-    trainer.fit(mnist.train)
-    assert trainer.evaluate(mnist.test).accuracy >= 0.985
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("name", "target"), [("linear", 0.92), ("mlp", 0.98)])
-def test_default_training_reaches_the_documented_accuracy(
-    mnist: DatasetSplits, name: str, target: float
-) -> None:
-    """`mnistkit train --model linear|mlp` defaults: 5 epochs of AdamW with one-cycle."""
-    seed_everything(0)
-    trainer = Trainer(get_model(name), TrainConfig(device="cpu", progress=False))
-    trainer.fit(mnist.train)
-    assert trainer.evaluate(mnist.test).accuracy >= target
-
-
 def test_gradient_scaler_path_runs_on_cpu(small: tuple[Split, Split]) -> None:
     """CUDA's '16-mixed' path (float16 autocast + loss scaling), exercised on the CPU."""
     from mnistkit.devices import PrecisionPlan

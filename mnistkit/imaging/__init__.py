@@ -417,8 +417,18 @@ def _open(file: Path, source: str, *, draft: bool) -> tuple[Image.Image, bool]:
             f"{source} is not an image in a supported format; "
             f"expected one of: {', '.join(SUPPORTED_FORMATS)}"
         ) from error
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as error:
-        # Pillow reports truncated or malformed data with any of these, depending on the codec.
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        struct.error,
+        AttributeError,
+        IndexError,
+        TypeError,
+    ) as error:
+        # Pillow reports truncated or malformed data with any of these, depending on the codec
+        # and its release (Pillow 9 fails on some corrupt TIFF headers with AttributeError)
         raise ImageError(
             f"{source} could not be decoded, it is truncated or corrupt ({error}); "
             "pass a complete PNG or JPEG file"
