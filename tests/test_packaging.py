@@ -57,7 +57,7 @@ def test_wheel_contents(dist: Path) -> None:
     assert extras == {"tensorboard", "explain", "tune", "notebook", "export"}
     assert not any(n.startswith(("tests/", "docs/", "examples/", "benchmarks/")) for n in names)
     assert f"Version: {VERSION}\n" in metadata
-    assert "Requires-Dist: torch>=2.3.1" in metadata
+    assert "Requires-Dist: torch>=2.4.1" in metadata
     assert "Requires-Python: >=3.10" in metadata
     assert "mnistkit = mnistkit.cli:main" in entry_points
 
