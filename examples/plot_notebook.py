@@ -35,7 +35,7 @@ val
 # --------
 #
 # In a notebook, :class:`~mnistkit.Trainer` shows a progress bar by default (a widget
-# when ``ipywidgets`` is installed: ``pip install "mnistkit[notebook]"``), as it does in a
+# when ``ipywidgets`` is installed: ``pip install ".[notebook]"``), as it does in a
 # terminal. The :class:`~mnistkit.History` it returns displays one row per epoch.
 trainer = mnistkit.Trainer(mnistkit.get_model("linear"), mnistkit.TrainConfig(epochs=2))
 history = trainer.fit(train, val=val)

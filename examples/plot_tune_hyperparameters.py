@@ -4,7 +4,7 @@ Search hyper-parameters with Optuna
 ===================================
 
 Which learning rate, weight decay, width and dropout suit a multi-layer perceptron? We
-let `Optuna <https://optuna.org>`_ search (``pip install "mnistkit[tune]"``): each *trial*
+let `Optuna <https://optuna.org>`_ search (``pip install ".[tune]"``): each *trial*
 trains a model with settings Optuna suggests and scores it on a validation split held out
 from the training data; :class:`mnistkit.tune.PruningCallback` stops trials that fall
 behind after an epoch. The winner is trained again on all the training data and measured

@@ -6,7 +6,7 @@ Why did the model say 7?
 Attribution methods give every pixel a share of the model's decision. They answer
 different questions, and a picture from one of them is easily misread. We ask a small
 CNN why it called some digits 7 with four methods from `Captum <https://captum.ai>`_
-(through :mod:`mnistkit.explain`, ``pip install "mnistkit[explain]"``), fall into the
+(through :mod:`mnistkit.explain`, ``pip install ".[explain]"``), fall into the
 classic trap of saliency maps on MNIST's black background, and see how the *baseline* of
 integrated gradients decides what the picture can show.
 """

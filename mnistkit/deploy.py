@@ -28,7 +28,7 @@ anyone. A ``.pt2`` file is not: :func:`torch.export.load` may unpickle objects s
 and unpickling can run code, so load only ``.pt2`` files you made yourself; mnistkit itself
 only ever loads the one it has just written, to check it.
 
-ONNX export needs the ``export`` extra (``pip install "mnistkit[export]"``: onnx, onnxscript,
+ONNX export needs the ``export`` extra (``pip install ".[export]"``: onnx, onnxscript,
 ONNX Runtime); ``.pt2`` export needs only PyTorch.
 """
 

@@ -115,7 +115,7 @@ class WriteError(MnistkitError, OSError):
 class MissingExtraError(MnistkitError, ImportError):
     """A feature needs an optional library that is not installed.
 
-    The message names the ``pip install "mnistkit[EXTRA]"`` command that brings it.
+    The message names the extra and the ``pip install`` commands that bring it.
     """
 
 

@@ -5,7 +5,7 @@ Each function takes a model and a batch of digits and returns one number per pix
 (positive) or down (negative). The work is done by `Captum <https://captum.ai>`_, PyTorch's
 library for model interpretability; it needs the ``explain`` extra::
 
-    pip install "mnistkit[explain]"
+    pip install ".[explain]"
 
 ==================================  ==========================================================
 function                            what it measures

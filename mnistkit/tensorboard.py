@@ -4,7 +4,7 @@
 :class:`~mnistkit.Trainer` (or pass ``--tensorboard DIR`` to ``mnistkit train``) and open the
 folder with ``tensorboard --logdir DIR``. It needs the ``tensorboard`` extra::
 
-    pip install "mnistkit[tensorboard]"
+    pip install ".[tensorboard]"
 
 What it writes, into one run folder:
 
@@ -94,7 +94,7 @@ class TensorBoardLogger(Callback):
     Raises
     ------
     MissingExtraError
-        TensorBoard is not installed (``pip install "mnistkit[tensorboard]"``).
+        TensorBoard is not installed (``pip install ".[tensorboard]"``).
 
     Examples
     --------
@@ -273,7 +273,7 @@ def read_scalars(log_dir: str | os.PathLike[str]) -> Mapping[str, list[tuple[int
     Raises
     ------
     MissingExtraError
-        TensorBoard is not installed (``pip install "mnistkit[tensorboard]"``).
+        TensorBoard is not installed (``pip install ".[tensorboard]"``).
     """
     accumulator_module = require(
         "tensorboard",

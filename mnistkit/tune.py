@@ -6,7 +6,7 @@ reports that score to the trial after every epoch, so that Optuna's pruner can s
 trial that does worse than earlier ones did at the same epoch. It needs the ``tune``
 extra::
 
-    pip install "mnistkit[tune]"
+    pip install ".[tune]"
 
 A sketch of an objective (the gallery example "Search hyper-parameters with Optuna" runs a
 whole study)::
@@ -57,7 +57,7 @@ class PruningCallback(Callback):
     Raises
     ------
     MissingExtraError
-        Optuna is not installed (``pip install "mnistkit[tune]"``).
+        Optuna is not installed (``pip install ".[tune]"``).
 
     Notes
     -----

@@ -217,7 +217,7 @@ def test_missing_onnxruntime_names_the_extra(
     import sys
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
-    with pytest.raises(MissingExtraError, match=r'pip install "mnistkit\[export\]"'):
+    with pytest.raises(MissingExtraError, match=r'pip install "\.\[export\]"'):
         load_onnx(tmp_path / "m.onnx")
 
 

@@ -180,7 +180,7 @@ def test_without_captum_the_error_names_the_extra(
     with pytest.raises(mnistkit.MissingExtraError) as caught:
         explain.saliency(cnn, digits)
     message = str(caught.value)
-    assert 'pip install "mnistkit[explain]"' in message and "\n" not in message
+    assert 'pip install ".[explain]"' in message and "\n" not in message
     assert isinstance(caught.value, ImportError)
 
 

@@ -75,5 +75,5 @@ def test_an_unknown_monitor_lists_the_record_keys(splits: tuple[Split, Split]) -
 
 def test_without_optuna_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "optuna", None)
-    with pytest.raises(mnistkit.MissingExtraError, match=r'pip install "mnistkit\[tune\]"'):
+    with pytest.raises(mnistkit.MissingExtraError, match=r'pip install "\.\[tune\]"'):
         PruningCallback(object())

@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="also log the run for TensorBoard into DIR (needs mnistkit[tensorboard])",
+        help="also log the run for TensorBoard into DIR (needs the tensorboard extra)",
     )
 
     sub.add_parser("recipes", help="list the recipes 'train --recipe' accepts")
