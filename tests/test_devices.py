@@ -102,12 +102,14 @@ if sys.argv[1] == "tuned":
     from mnistkit.devices import retain_freed_memory
     assert retain_freed_memory()
 x = torch.randn(128, 32, 28, 28)
-for step in range(101):  # what a training step does: large buffers freed and taken again
-    if step == 1:  # after the first round, which touches its memory for the first time
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    y = torch.relu(x * 2.0)
-    z = y.sum(dim=0, keepdim=True) + y
-    del y, z
+def rounds(count):  # what a training step does: large buffers freed and taken again
+    for _ in range(count):
+        y = torch.relu(x * 2.0)
+        z = y.sum(dim=0, keepdim=True) + y
+        del y, z
+rounds(20)  # the first rounds touch the buffers' memory for the first time
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+rounds(100)  # the steady state, as in a training run's later steps
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
@@ -122,8 +124,10 @@ def test_retained_memory_ends_the_page_fault_churn() -> None:
         )
         return int(done.stdout.strip())
 
-    plain, tuned = faults("plain"), faults("tuned")
-    # 100 rounds of 12.8 MB buffers: faulted in again and again by default (at least one
-    # buffer's 3,125 pages in most rounds), reused when tuned (a few pages, once)
-    assert plain > 50_000  # measured 109,000 to 940,000
-    assert tuned < 10_000  # measured 0 or 6,272
+    # 100 rounds of 12.8 MB buffers after a warm-up: when tuned, the freed buffers are kept
+    # and reused, so not one buffer's 3,125 pages is faulted in again (measured 0 in six
+    # runs). Untuned, glibc returns them and faults them in again in most runs (937,600
+    # pages), but its own sliding mmap threshold sometimes ends the churn by itself (0), so
+    # only the tuned process is held to a bound; the untuned count is shown beside it.
+    tuned = faults("tuned")
+    assert tuned < 3_000, f"tuned {tuned} page faults (untuned: {faults('plain')})"
