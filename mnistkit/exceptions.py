@@ -16,7 +16,7 @@ catch them all with ``except mnistkit.MnistkitError``::
     ├── FolderLockedError                          another run is writing into the folder
     ├── DistributedError                           a data-parallel run's process failed
     ├── ExportError                                an export failed or differs from PyTorch
-    ├── WriteError           (also an OSError)     a file could not be written (disk full...)
+    ├── WriteError           (also an OSError)     a file could not be written (disk full)
     └── MissingExtraError    (also an ImportError) an optional extra is not installed
 
     MnistkitWarning (UserWarning)

@@ -221,7 +221,7 @@ EXPECTED: dict[str, dict[str, Row]] = {
         "--precision": {"choices": "32 bf16-mixed 16-mixed auto"},
         "--quiet": {"action": "store_true"},
         # no --recipe: the --model's own recipe, else default (recipes.resolve_recipe)
-        "--recipe": {"choices": "<recipes>"},
+        "--recipe": {"choices": "<recipes>", "metavar": "RECIPE"},
         "--resume": {"action": "store_true"},
         "--schedule": {"choices": "none step cosine onecycle"},
         "--seed": {"type": "value"},

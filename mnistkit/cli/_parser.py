@@ -343,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--recipe",
         choices=recipes_,
         default=None,
+        metavar="RECIPE",  # the names are many: 'mnistkit recipes' lists them
         help="a named model + settings bundle; the training settings below override its "
         "fields (see 'mnistkit recipes'; default: the --model's own recipe, else 'default')",
     )
