@@ -245,15 +245,10 @@ def _save_explanation(out: Path, files: list[Path], titles: list[str], method: s
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from mnistkit._io import atomic_open
     from mnistkit.imaging import explain_preprocessing
+    from mnistkit.plotting._common import save_png
 
-    figure = explain_preprocessing(files, method=method, titles=titles)
-    with atomic_open(out, "wb") as handle:
-        figure.savefig(handle, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
+    save_png(explain_preprocessing(files, method=method, titles=titles), out)
     _out(f"wrote {out}")
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
+from mnistkit._io import atomic_open
 from mnistkit._validation import class_names
 from mnistkit.exceptions import ConfigError
 from mnistkit.metrics import ArrayLike
@@ -284,3 +286,13 @@ def _labelled_grid(
 
 def _percent(p: float) -> str:
     return f"{p:.0%}"
+
+
+def save_png(figure: Figure, path: Path) -> None:
+    """Write ``figure`` to ``path`` as a PNG (atomically, as every file mnistkit writes) and
+    close it, so a run that draws many figures does not keep them all in memory."""
+    import matplotlib.pyplot as plt
+
+    with atomic_open(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)

@@ -9,7 +9,6 @@ from typing import Any
 import torch
 
 from mnistkit import datasets
-from mnistkit._io import atomic_open
 from mnistkit.devices import describe_hardware
 from mnistkit.history import History
 from mnistkit.metrics import Report
@@ -24,9 +23,8 @@ FIGURES = ("predictions.png", "misclassified.png", "confusion_matrix.png", "hist
 def draw_figures(
     out: Path, test: datasets.Split, probs: Any, report: Report, history: History | None
 ) -> None:
-    import matplotlib.pyplot as plt
-
     from mnistkit import plotting
+    from mnistkit.plotting._common import save_png
 
     shown = 36
     drawn = {
@@ -49,9 +47,7 @@ def draw_figures(
     for name, figure in drawn.items():
         if figure is None:  # e.g. nothing misclassified
             continue
-        with atomic_open(out / name, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=100, bbox_inches="tight")
-        plt.close(figure)
+        save_png(figure, out / name)
 
 
 def machine_record(device: torch.device) -> dict[str, Any]:
