@@ -38,10 +38,11 @@ assert report.accuracy > 0.9, report.accuracy
 # :func:`mnistkit.explain.attributions` runs several methods on the same digits, each
 # explaining the score (logit) of the predicted class, and
 # :func:`mnistkit.plotting.plot_attributions` draws each digit with every method's heat
-# map and the map laid over the digit. Red pixels push the score of 7 up, blue ones down.
+# map and the map laid over the digit. For integrated gradients and occlusion, red pixels
+# push the score of 7 up and blue ones down.
 #
-# * **saliency**: the size of the gradient, how much the score *would* change if the pixel
-#   changed;
+# * **saliency**: the size of the gradient (its absolute value, so never blue), how much the
+#   score *would* change if the pixel changed, in either direction;
 # * **integrated gradients**: the gradient averaged along the way from a black image to
 #   the digit, times the pixel's change on that way;
 # * **occlusion**: how much the score drops when a 5×5 patch is painted black;
@@ -64,9 +65,12 @@ fig = plotting.plot_attributions(
 #
 # The saliency map is speckled all over the black background, and it is tempting to
 # read it as "the model looks there". It does not say that. A gradient measures
-# *sensitivity*: how the score would move if a pixel changed. On the background the pixel
-# holds 0, so it contributed nothing to this score; gradient × input and integrated
-# gradients from black are exactly zero there.
+# *sensitivity*: how the score would move if a pixel changed, not what the pixel
+# contributed. A black pixel does contribute: the model normalises its 0 to
+# (0 − 0.1307) / 0.3081 ≈ −0.42, which its weights turn into a share of the score. What is
+# zero on the background is its contribution *compared with black*: gradient × input and
+# integrated gradients from a black baseline multiply by the pixel's difference from
+# black, 0, and are exactly zero there.
 background = digits.unsqueeze(1) == 0
 saliency = maps["saliency"]
 ig_black = maps["integrated_gradients"]
