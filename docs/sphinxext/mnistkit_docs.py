@@ -36,8 +36,13 @@ from sphinx.util.docutils import SphinxDirective
 #: lists its own in this order.
 GALLERY_ORDER: tuple[str, ...] = (
     # learn/
+    "plot_nearest_mean.py",
+    "plot_backprop_by_hand.py",
     "plot_backprop_from_scratch.py",
+    "plot_training_loop.py",
+    "plot_initialisation.py",
     "plot_what_a_cnn_sees.py",
+    "plot_batch_norm_and_augmentation.py",
     "plot_overfitting_and_dropout.py",
     # use/
     "plot_quickstart.py",
