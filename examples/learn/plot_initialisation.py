@@ -88,7 +88,7 @@ assert accuracy["random (default)"] > 0.9
 
 
 def unit_correlation(model):
-    """Mean correlation between the first-layer weights of two different hidden units."""
+    """Mean correlation of the first-layer weights of two different hidden units."""
     weight = next(m for m in model.modules() if isinstance(m, nn.Linear)).weight
     corr = torch.corrcoef(weight.detach())
     return (corr.sum() - corr.diagonal().sum()).item() / (len(corr) * (len(corr) - 1))
@@ -96,7 +96,8 @@ def unit_correlation(model):
 
 for name in ("random (default)", "all 0.01"):
     print(
-        f"{name:>16}: mean correlation of two units {unit_correlation(models[name]):.3f}"
+        f"{name:>16}: mean correlation of two units "
+        f"{unit_correlation(models[name]):.3f}"
     )
 assert unit_correlation(models["all 0.01"]) > 0.9
 assert abs(unit_correlation(models["random (default)"])) < 0.1
