@@ -144,12 +144,12 @@ assert trainer_accuracy > 0.95 and abs(trainer_accuracy - plain_accuracy) < 0.01
 # the weights of :ref:`softmax regression
 # <sphx_glr_auto_examples_learn_plot_nearest_mean.py>`, they are not templates of whole
 # digits. Most are strokes and blobs with an opposite-signed surround, parts that the
-# output layer combines into digits. Twenty of them:
+# output layer combines into digits. Twelve of them:
 weights = network[2].weight.detach()  # (100, 784)
 fig = mnistkit.plotting.plot_weights(
-    weights[:20], classes=[f"unit {i}" for i in range(20)], ncols=5
+    weights[:12], classes=[f"unit {i}" for i in range(12)], ncols=3
 )
-fig.suptitle("First-layer weights of 20 hidden units")
+fig.suptitle("First-layer weights of 12 hidden units")
 
 # %%
 # Training changed the weights over the middle of the image much more than those over the
