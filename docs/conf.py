@@ -4,7 +4,7 @@ Build it with::
 
     MNISTKIT_DATA_DIR=/path/to/data sphinx-build -W --keep-going -b html docs docs/_build/html
 
-The gallery (``../examples``) and the figures of the concepts page are computed during the
+The gallery (``../examples``) and the figures of the concepts pages are computed during the
 build from the real data sets, read from ``$MNISTKIT_DATA_DIR`` (or downloaded into the
 per-user cache when it is not set).
 
@@ -73,11 +73,12 @@ exclude_patterns = [
     "Thumbs.db",
     ".DS_Store",
     # sphinx-gallery writes these next to the sources; they are not pages of their own.
-    "auto_examples/*.ipynb",
-    "auto_examples/*.py",
     "auto_examples/*.zip",
     "auto_examples/*.md5",
-    "auto_examples/*.pickle",
+    "auto_examples/*/*.ipynb",
+    "auto_examples/*/*.py",
+    "auto_examples/*/*.md5",
+    "auto_examples/*/*.pickle",
 ]
 default_role = "py:obj"
 nitpicky = False
@@ -152,6 +153,9 @@ intersphinx_timeout = 30
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
+    # Two sections, each a folder of ../examples with its GALLERY_HEADER.rst: the examples
+    # that teach the ideas first, then those that use mnistkit as a tool.
+    "subsection_order": ["../examples/learn", "../examples/use"],
     # Every example runs during the build: plot_*.py and any other .py file.
     "filename_pattern": r"\.py$",
     "ignore_pattern": r"__init__\.py",
@@ -174,7 +178,7 @@ sphinx_gallery_conf = {
     "image_srcset": ["2x"],
 }
 
-# -- plot directive (figures of the concepts page) ---------------------------------------
+# -- plot directive (figures of the concepts pages) --------------------------------------
 plot_include_source = False
 plot_html_show_source_link = False
 plot_html_show_formats = False

@@ -36,8 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 KEY_PAGES = [
     ("index.html", "index", False),
     ("auto_examples/index.html", "gallery", True),
-    ("auto_examples/plot_quickstart.html", "example-quickstart", False),
+    ("auto_examples/use/plot_quickstart.html", "example-quickstart", False),
     ("concepts.html", "concepts", False),
+    ("concepts/network.html", "concepts-network", False),
     ("api/generated/mnistkit.Trainer.html", "api-trainer", False),
 ]
 
@@ -259,6 +260,10 @@ def test_site_has_the_expected_pages(site: Path) -> None:
         "index.html",
         "getting_started.html",
         "concepts.html",
+        "concepts/network.html",
+        "concepts/learning.html",
+        "concepts/convolution.html",
+        "concepts/generalisation.html",
         "changelog.html",
         "user_guide/index.html",
         "user_guide/datasets.html",
@@ -285,7 +290,8 @@ def test_site_has_the_expected_pages(site: Path) -> None:
         "api/mnistkit.html",
         "api/generated/mnistkit.Trainer.html",
         "auto_examples/index.html",
-        "auto_examples/plot_quickstart.html",
+        "auto_examples/learn/plot_backprop_by_hand.html",
+        "auto_examples/use/plot_quickstart.html",
     ]
     missing = [page for page in expected if not (site / page).is_file()]
     assert not missing, f"pages missing from {site}: {missing}; {BUILD_HINT}"
@@ -325,12 +331,16 @@ def test_page_renders_in_chromium(
         if path == "auto_examples/index.html":
             thumbnails = page.locator(".sphx-glr-thumbcontainer")
             assert thumbnails.count() >= 6, f"gallery has {thumbnails.count()} thumbnails"
+            # two sections, the examples that teach first
+            headings = [h.strip() for h in page.locator("h2").all_inner_texts()]
+            sections = [h.split(":")[0] for h in headings if h.startswith(("Learn", "Use"))]
+            assert sections == ["Learn", "Use"], f"gallery sections: {headings}"
             assert len(images) >= thumbnails.count()
-        if path.startswith("auto_examples/plot_"):
+        if path.startswith("auto_examples/") and "/plot_" in path:
             assert page.locator("img.sphx-glr-single-img, img.sphx-glr-multi-img").count() >= 1
-        if path == "concepts.html":
+        if path == "concepts/network.html":
             # the figures of the plot directive, and equations typeset by the local MathJax
-            assert len(images) >= 8, f"concepts page has {len(images)} images"
+            assert len(images) >= 6, f"{path} has {len(images)} images"
             page.wait_for_selector("mjx-container", timeout=20_000)
 
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -410,7 +420,7 @@ def test_code_fits_88_columns(site: Path) -> None:
 
 
 def test_every_example_offers_python_and_notebook_downloads(site: Path, base_url: str) -> None:
-    examples = sorted((site / "auto_examples").glob("plot_*.html"))
+    examples = sorted((site / "auto_examples").glob("*/plot_*.html"))
     assert len(examples) >= 6, f"only {len(examples)} example pages in {site / 'auto_examples'}"
     problems = []
     for html_file in examples:

@@ -1,6 +1,6 @@
 """Notebook display: the HTML of the public objects, and a gallery notebook executed for real.
 
-The notebook test converts ``examples/plot_notebook.py`` with sphinx-gallery's own
+The notebook test converts ``examples/use/plot_notebook.py`` with sphinx-gallery's own
 converter (what the site's "Download Jupyter notebook" button serves), runs it on a
 python3 kernel through nbclient on the real data, and reads the outputs.
 """
@@ -23,7 +23,7 @@ from mnistkit.checkpoints import ModelMetadata
 from mnistkit.datasets import DatasetSplits
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "plot_notebook.py"
+EXAMPLE = ROOT / "examples" / "use" / "plot_notebook.py"
 
 
 def test_report_html_holds_every_class_and_the_averages() -> None:

@@ -1,7 +1,8 @@
 """Small Sphinx helpers for the mnistkit documentation.
 
-* :class:`ExampleOrder` orders the gallery: the examples named in :data:`GALLERY_ORDER` first,
-  in that order, then any others by file name.
+* :class:`ExampleOrder` orders the examples within each section of the gallery: those named
+  in :data:`GALLERY_ORDER` first, in that order, then any others by file name. The sections
+  themselves are ordered by ``subsection_order`` in ``conf.py``.
 * The ``cli-help`` directive inserts the ``--help`` text of ``mnistkit`` or one of its
   commands, produced by the installed command line itself, so the page cannot drift from
   the code.
@@ -30,19 +31,29 @@ from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.util.docutils import SphinxDirective
 
-#: File names of the gallery examples, in reading order.
+#: File names of the gallery examples, in reading order: those of the "Learn" section
+#: (``examples/learn/``), then those of the "Use" section (``examples/use/``). Each section
+#: lists its own in this order.
 GALLERY_ORDER: tuple[str, ...] = (
+    # learn/
+    "plot_nearest_mean.py",
+    "plot_backprop_by_hand.py",
+    "plot_backprop_from_scratch.py",
+    "plot_training_loop.py",
+    "plot_initialisation.py",
+    "plot_what_a_cnn_sees.py",
+    "plot_batch_norm_and_augmentation.py",
+    "plot_overfitting_and_dropout.py",
+    # use/
     "plot_quickstart.py",
     "plot_compare_models.py",
-    "plot_overfitting_and_dropout.py",
     "plot_confusion_and_top_losses.py",
-    "plot_what_a_cnn_sees.py",
     "plot_why_seven.py",
     "plot_custom_module_and_callback.py",
     "plot_fashion_mnist.py",
-    "plot_backprop_from_scratch.py",
     "plot_tune_hyperparameters.py",
     "plot_notebook.py",
+    "plot_photos.py",
 )
 
 

@@ -27,8 +27,9 @@ import mnistkit
 from mnistkit import pretrained
 from mnistkit.imaging import explain_preprocessing, load_images
 
-folder = Path("../docs/_static/photos")
-if not folder.is_dir():  # run from the repository's root rather than examples/
+# the docs build runs the example from its folder, examples/use/
+folder = Path("../../docs/_static/photos")
+if not folder.is_dir():  # run from the repository's root
     folder = Path("docs/_static/photos")
 files = sorted(folder.glob("digit-*.jpg"))
 labels = torch.tensor([int(path.stem[-1]) for path in files])
