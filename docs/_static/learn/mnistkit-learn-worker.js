@@ -16,7 +16,8 @@
  * Initialisation as NumpyMLP's for activation="relu": the hidden layer's weights from He
  * normal N(0, 2 / 784), the output layer's from Glorot uniform U(-r, r) with
  * r = sqrt(6 / (hidden + 10)), biases zero. The random numbers come from a seeded generator
- * of this file (not NumPy's), so equal seeds give equal runs in every browser. Weights are
+ * of this file (not NumPy's), so equal seeds give equal runs (in one browser: engines may
+ * round Math.log and Math.cos differently in the last bit). Weights are
  * stored as NumpyMLP stores them: W1 is (784, hidden) and W2 is (hidden, 10), row-major.
  *
  * Batches are drawn as NumpyMLP.fit draws them: each epoch a fresh random order of the
