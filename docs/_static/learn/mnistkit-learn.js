@@ -15,7 +15,8 @@
  * of a fresh network: {before, gradients, loss, after}, each of weights [W1 (784 x hidden),
  * W2 (hidden x 10)] and biases [b1, b2] as flat row-major arrays; .weights() -> Promise of
  * the page network's current weights and biases; .predict(pixels) -> Promise of its ten
- * probabilities for 784 values in [0, 1]; .pause().
+ * probabilities for 784 values in [0, 1]; .pause(); .tryDrawing() -> Promise of the
+ * probabilities for what is drawn on the pad (null when nothing is), once it is read.
  */
 (function () {
   "use strict";
