@@ -63,6 +63,8 @@ extensions = [
     "mnistkit_docs",
     # The draw-a-digit page: trains and exports its model, bundles ONNX Runtime Web.
     "mnistkit_demo",
+    # The watch-a-network-learn page: ships MNIST digits for training in the browser.
+    "mnistkit_learn",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

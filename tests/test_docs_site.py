@@ -45,6 +45,13 @@ KEY_PAGES = [
 #: A phone's screen in CSS pixels (390 wide, as an iPhone 12 to 15) and its pixel density.
 PHONE = {"width": 390, "height": 844}
 PHONE_SCALE = 2
+#: The smallest a figure may be shrunk to fit a phone's screen, as a fraction of its width.
+#: Below it, the text in the figure gets too small to read (a figure made 7 inches wide or
+#: less passes; one of 11 inches or several rows of 9 panels does not).
+MIN_FIGURE_SCALE = 0.4
+#: Pages drawn by their own scripts (canvases rather than figures), checked at a phone's
+#: width too.
+SCRIPTED_PAGES = ("demo.html", "learn.html")
 #: The longest line a code box shows on a desktop without scrolling sideways.
 MAX_CODE_COLUMNS = 88
 
@@ -125,6 +132,20 @@ _OVERFLOW_JS = """
   }
   return {limit, scrollWidth: document.documentElement.scrollWidth, offenders};
 }
+"""
+
+# The figures of the article, with the width they are shown at and their own width, both
+# in CSS pixels (for an image chosen from a srcset, the browser divides its pixels by the
+# density it was chosen for, so a 2x image's own width is half its pixel count).
+_FIGURE_SCALE_JS = """
+() => Array.from(document.querySelectorAll("article img"))
+  .filter((img) => img.getAttribute("src").includes("_images/")
+    && !img.getAttribute("src").includes("_thumb"))
+  .map((img) => ({
+    src: img.getAttribute("src"),
+    shown: img.getBoundingClientRect().width,
+    own: img.naturalWidth,
+  }))
 """
 
 # The images a high-density screen is offered through srcset, and which one it chose.
@@ -355,15 +376,20 @@ def test_page_renders_in_chromium(
 def test_pages_with_figures_fit_a_phone(browser: Any, site: Path, base_url: str) -> None:
     """At a phone's width, nothing sticks out sideways, and figures come at 2x resolution.
 
-    Every page with figures is opened at 390 CSS pixels and a pixel density of 2. The page
-    must not scroll sideways, no element may reach past the screen's edge (except inside a
-    box that scrolls, such as a code block), every image must decode, and every image that
-    offers a high-resolution version through ``srcset`` must be shown in it. A screenshot
-    of each whole page is written for a person to judge the rest: whether the text of the
-    figures can be read.
+    Every page with figures, and every page drawn by its own scripts (``SCRIPTED_PAGES``),
+    is opened at 390 CSS pixels and a pixel density of 2. The page must not scroll
+    sideways, no element may reach past the screen's edge (except inside a box that
+    scrolls, such as a code block), every image must decode, every image that offers a
+    high-resolution version through ``srcset`` must be shown in it, and no figure may be
+    shrunk below ``MIN_FIGURE_SCALE`` of its width to fit (a figure for a phone is laid
+    out narrower: fewer columns, more rows). A screenshot of each whole page is written
+    for a person to judge the rest: whether the text of the figures can be read.
     """
     pages = _pages_with_figures(site)
     assert len(pages) >= 10, f"only {len(pages)} pages with figures: {pages}"
+    pages += [path for path in SCRIPTED_PAGES if path not in pages]
+    missing = [path for path in SCRIPTED_PAGES if not (site / path).is_file()]
+    assert not missing, f"pages missing from {site}: {missing}; {BUILD_HINT}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport=PHONE, device_scale_factor=PHONE_SCALE)
     problems: list[str] = []
@@ -383,6 +409,12 @@ def test_pages_with_figures_fit_a_phone(browser: Any, site: Path, base_url: str)
                     f"{path}: {img['src']} shown at 1x on a 2x screen"
                     for img in page.evaluate(_SRCSET_JS)
                     if img["chosen"].endswith(img["src"].rsplit("/", 1)[-1])
+                ]
+                problems += [
+                    f"{path}: {img['src']} shrunk to {img['shown'] / img['own']:.0%} of its "
+                    f"width ({img['own']} px shown in {img['shown']:.0f} px)"
+                    for img in page.evaluate(_FIGURE_SCALE_JS)
+                    if img["own"] > 0 and img["shown"] < MIN_FIGURE_SCALE * img["own"]
                 ]
                 layout = page.evaluate(_OVERFLOW_JS)
                 if layout["scrollWidth"] > layout["limit"]:

@@ -117,7 +117,19 @@ ax.get_legend().remove()
 # The slice plot puts each trial's score against each setting, coloured by trial number:
 # where the good scores gather, and how the sampler moved towards them.
 axes = optuna_plots.plot_slice(study, params=["lr", "weight_decay", "width", "dropout"])
-axes[0].figure.set_size_inches(11, 3.2)
+# Optuna puts the four panels in one row; two rows of two keep them readable on a phone.
+fig = axes[0].figure
+grid = fig.add_gridspec(
+    2, 2, left=0.1, right=0.81, top=0.9, bottom=0.1, hspace=0.4, wspace=0.08
+)
+for ax, spec in zip(axes, grid, strict=True):
+    ax.set_subplotspec(spec)
+    if spec.is_first_col():  # the shared y axis is labelled on the left of each row
+        ax.tick_params(labelleft=True)
+        ax.set_ylabel(axes[0].get_ylabel())
+colour_bar = next(ax for ax in fig.axes if ax not in list(axes))
+colour_bar.set_position((0.86, 0.1, 0.025, 0.8))
+fig.set_size_inches(7, 6)
 
 # %%
 # The winner, retrained and tested once

@@ -56,6 +56,31 @@ fig = plotting.plot_attributions(
     digits, maps, targets=predicted[sevens], labels=mnist.test.labels[sevens]
 )
 
+
+def fold(fig, columns=5):
+    """Fold each digit's row of panels into lines of two methods, for a phone's width.
+
+    The digit stays left of its first line; the panels themselves are unchanged.
+    """
+    rows, cols = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()
+    per_line = (columns - 1) // 2
+    lines = -(-((cols - 1) // 2) // per_line)
+    width, height = fig.get_size_inches()
+    cell = width / cols
+    grid = fig.add_gridspec(rows * lines, 1 + 2 * per_line)
+    for ax in fig.axes:
+        spec = ax.get_subplotspec()
+        row, col = spec.rowspan.start, spec.colspan.start
+        if col == 0:
+            ax.set_subplotspec(grid[row * lines, 0])
+        else:
+            line, slot = divmod((col - 1) // 2, per_line)
+            ax.set_subplotspec(grid[row * lines + line, 1 + 2 * slot + (col - 1) % 2])
+    fig.set_size_inches((1 + 2 * per_line) * cell, height + rows * (lines - 1) * cell)
+
+
+fold(fig)
+
 # %%
 # The three that look at the input agree on the strokes: the horizontal bar and the
 # diagonal. Grad-CAM is smoother because it sees the image at half the resolution.
@@ -126,6 +151,7 @@ fig = plotting.plot_attributions(
     targets=[7] * len(digits),
     title="Integrated gradients: the same digits, three baselines",
 )
+fold(fig)
 
 # %%
 # No picture is "the" explanation: each answers its own question, and a figure of
