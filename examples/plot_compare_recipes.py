@@ -3,7 +3,7 @@
 Is recipe B really better than recipe A?
 =========================================
 
-Two models score 97.7% on MNIST's 10,000 test images, a third 91.8%. Which
+Two models score about 97.7% on MNIST's 10,000 test images, a third about 91.8%. Which
 differences are real and which are the luck of one training run? Comparing the two
 accuracies, or their two confidence intervals, throws away what makes the question easy to
 answer: all the models were evaluated on the *same* images. :func:`mnistkit.metrics.compare`

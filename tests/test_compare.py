@@ -7,7 +7,6 @@ here the command is run on the bundled models, whose test errors the manifest re
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from scipy.stats import binomtest  # type: ignore[import-untyped]
 import mnistkit
 from mnistkit import pretrained
 from mnistkit.cli import main
+from mnistkit.models import Ensemble
 
 
 def test_compare_tells_the_fast_model_from_the_best(
@@ -54,8 +54,10 @@ def test_compare_tells_the_fast_model_from_the_best(
 def test_compare_a_model_with_itself_finds_no_difference(
     data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # the same bundled model as a file, by name, and by name again (evaluated once)
-    copy = shutil.copy(pretrained.resolve_path("fast"), tmp_path / "fast.safetensors")
+    # the bundled model by name, an ensemble file of two copies of it (the same mean
+    # probabilities), and the name again (evaluated once)
+    members = [pretrained.load("fast").model, pretrained.load("fast").model]
+    copy = mnistkit.save_model(Ensemble(members), tmp_path / "fast2.safetensors", dataset="mnist")
     args = ["compare", "pretrained:fast", str(copy), "pretrained:fast", "--precision", "32"]
     assert main([*args, "--data-dir", str(data_root)]) == 0
     lines = capsys.readouterr().out.splitlines()

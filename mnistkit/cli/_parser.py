@@ -503,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser(
         "compare",
         help="compare models on the same test images: each pair's disagreements, exact "
-        "McNemar test and the 95%% interval of the accuracy difference",
+        "McNemar test and the interval of the accuracy difference",
         parents=[data, inference],
     )
     compare.add_argument(
