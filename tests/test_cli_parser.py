@@ -137,6 +137,20 @@ EXPECTED: dict[str, dict[str, Row]] = {
         "-h --help": {"action": "help"},
         "-v --verbose": {"action": "store_true"},
     },
+    # added for paired comparisons (issue 26)
+    "compare": {
+        "--confidence": {"default": 0.95, "type": "value"},
+        "--data-dir": {"type": "Path"},
+        "--dataset": {"choices": "<datasets>"},
+        "--device": {"default": "auto"},
+        "--figure": {"metavar": "OUT.png", "type": "Path"},
+        "--json": {"action": "store_true"},
+        "--precision": {"default": "auto", "choices": "32 bf16-mixed 16-mixed auto"},
+        "--split": {"default": "test", "choices": "test train"},
+        "--tta": {"action": "store_true"},
+        "-h --help": {"action": "help"},
+        "models": {"nargs": "+", "metavar": "MODEL", "required": True, "type": "Path"},
+    },
     "datasets": {
         "--data-dir": {"type": "Path"},
         "-h --help": {"action": "help"},
@@ -349,7 +363,7 @@ def test_building_the_parser_reads_no_registry() -> None:
         for action in sub._actions
         if isinstance(action.choices, _Names)
     ]
-    assert len(lazy) == 8  # --recipe, --dataset, --model, and the other commands' ones
+    assert len(lazy) == 9  # --recipe, --dataset, --model, and the other commands' ones
     assert all(names._names is None for names in lazy)
     with pytest.raises(SystemExit):
         parser.parse_args(["--version"])

@@ -101,6 +101,10 @@ MCNEMAR_CASES = [
     (4999, 5001),
     (300, 700),
     (40_000, 40_500),
+    # the bundled models on the MNIST test set, float32 (fast/default, fast/best, default/best)
+    (19, 46),
+    (12, 74),
+    (12, 47),
 ]
 
 

@@ -354,6 +354,108 @@ def recipes_command(args: argparse.Namespace) -> None:
         )
 
 
+# ---------------------------------------------------------------------------------- compare
+def _distinct_names(specs: list[Path]) -> list[str]:
+    """Each model's name in the comparison: as given, with `` (2)``... for a repeat."""
+    names: list[str] = []
+    for spec in specs:
+        name, count = str(spec), 1
+        while name in names:
+            count += 1
+            name = f"{spec} ({count})"
+        names.append(name)
+    return names
+
+
+def _comparison_dataset(args: argparse.Namespace, trained: Mapping[str, str | None]) -> str:
+    """``--dataset``, else the one data set every model names (a clear error otherwise)."""
+    from mnistkit.exceptions import ConfigError
+
+    if args.dataset is not None:
+        return str(args.dataset)
+    known = sorted({name for name in trained.values() if name is not None})
+    if not known:
+        raise ConfigError("none of the model files names a data set; pass --dataset.")
+    if len(known) > 1:
+        each = ", ".join(f"{spec} on {name or 'an unnamed one'}" for spec, name in trained.items())
+        raise ConfigError(
+            f"the models were trained on different data sets ({each}); compare models of one "
+            "data set, or pass --dataset to evaluate them all on one."
+        )
+    return known[0]
+
+
+def compare_command(args: argparse.Namespace) -> None:
+    """``mnistkit compare``: models on the same images, every pair tested.
+
+    Each distinct model is evaluated once; :func:`mnistkit.metrics.compare` gives each pair's
+    disagreement table, exact McNemar p-value and interval of the accuracy difference.
+    """
+    from mnistkit import datasets
+    from mnistkit.exceptions import ConfigError
+    from mnistkit.inference import predict, with_test_time_augmentation
+    from mnistkit.metrics import compare
+
+    specs: list[Path] = args.models
+    if len(specs) < 2:
+        raise ConfigError(
+            f"Argument 'MODEL' must name at least two models to compare, but got {len(specs)}"
+        )
+    if args.figure is not None and args.figure.is_dir():
+        raise ConfigError(
+            f"Argument '--figure' must be a file, but {str(args.figure)!r} is a folder"
+        )
+    # load every file first: a wrong path or data set fails before any evaluation
+    loaded = {str(spec): _load_model(spec, device=args.device) for spec in specs}
+    name = _comparison_dataset(args, {s: m.metadata.dataset for s, m in loaded.items()})
+    split = getattr(datasets.load(name, root=args.data_dir), args.split)
+    for spec, model_file in loaded.items():
+        if len(model_file.metadata.classes) != len(split.classes):
+            raise ConfigError(
+                f"{spec}: the model has {len(model_file.metadata.classes)} classes but {name} "
+                f"has {len(split.classes)}; compare models of the same classes."
+            )
+    predictions = {}
+    for spec, model_file in loaded.items():
+        model = model_file.model
+        if args.tta:
+            model = with_test_time_augmentation(model, name)
+        predictions[spec] = predict(model, split.images, precision=args.precision)
+    names = _distinct_names(specs)
+    result = compare(
+        {n: predictions[str(spec)] for n, spec in zip(names, specs, strict=True)},
+        split.labels,
+        confidence=args.confidence,
+    )
+    if args.figure is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from mnistkit.plotting import plot_comparison
+        from mnistkit.plotting._common import save_png
+
+        figure = plot_comparison(result).get_figure(root=True)
+        if figure is not None:  # always, as plot_comparison drew a figure of its own
+            save_png(figure, args.figure)
+    if args.json:
+        facts = {"dataset": name, "split": args.split, "tta": args.tta}
+        _out(json.dumps({**facts, **result.to_dict()}, indent=2))
+    else:
+        views = ", test-time augmentation" if args.tta else ""
+        _out(
+            f"{len(names)} models on {name} {args.split} ({len(split):,} images{views}); "
+            f"exact McNemar test, {args.confidence:.0%} intervals"
+        )
+        _out(str(result))
+        if len(result.pairs) > 1:
+            _out(
+                f"Each of the {len(result.pairs)} pairs is tested on its own, without "
+                "correction for multiple comparisons."
+            )
+    if args.figure is not None:
+        _out(f"wrote {args.figure}")
+
+
 #: Each command's function, by the name the parser gives it.
 COMMANDS: Mapping[str, Callable[[argparse.Namespace], None]] = MappingProxyType(
     {
@@ -365,5 +467,6 @@ COMMANDS: Mapping[str, Callable[[argparse.Namespace], None]] = MappingProxyType(
         "datasets": datasets_command,
         "models": models_command,
         "recipes": recipes_command,
+        "compare": compare_command,
     }
 )

@@ -498,4 +498,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder (default: runs/<dataset>-<recipe>[+<recipe>...]-ensemble); run the "
         "same command again to continue an interrupted one",
     )
+
+    # ------------------------------------------------------------------ compare
+    compare = sub.add_parser(
+        "compare",
+        help="compare models on the same test images: each pair's disagreements, exact "
+        "McNemar test and the interval of the accuracy difference",
+        parents=[data, inference],
+    )
+    compare.add_argument(
+        "models", type=Path, nargs="+", metavar="MODEL", help=_MODEL_HELP + "; two or more"
+    )
+    _add_names(
+        compare,
+        "--dataset",
+        choices=datasets_,
+        default=None,
+        help="evaluate every model on this data set (default: the one the models were "
+        "trained on, which must be the same for all)",
+    )
+    compare.add_argument(
+        "--split",
+        choices=["test", "train"],
+        default="test",
+        help="the split whose images every model classifies (default: %(default)s)",
+    )
+    compare.add_argument(
+        "--confidence",
+        type=_number(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+        default=0.95,
+        help="level of the intervals; 1 - confidence is the test's significance level "
+        "(default: %(default)s)",
+    )
+    compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    compare.add_argument(
+        "--figure",
+        type=Path,
+        default=None,
+        metavar="OUT.png",
+        help="also draw each pair's disagreements into this PNG file",
+    )
     return parser
