@@ -47,6 +47,7 @@ GALLERY_ORDER: tuple[str, ...] = (
     # use/
     "plot_quickstart.py",
     "plot_compare_models.py",
+    "plot_compare_recipes.py",
     "plot_confusion_and_top_losses.py",
     "plot_why_seven.py",
     "plot_custom_module_and_callback.py",

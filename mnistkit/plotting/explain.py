@@ -75,7 +75,9 @@ def plot_attributions(
     classes : sequence of str, optional
         Names indexed by class; default: the class numbers.
     cmap : str, default="RdBu_r"
-        A diverging colormap: red raises the target's score, blue lowers it.
+        A diverging colormap: for signed methods (gradient x input, integrated
+        gradients, occlusion) red raises the target's score and blue lowers it; saliency
+        (``|gradient|``) and Grad-CAM are never negative, so they show red only.
     alpha : float, default=0.7
         Opacity of the strongest attribution in the overlay; weaker ones are more
         transparent, so the digit shows through where a method sees nothing.
