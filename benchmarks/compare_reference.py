@@ -15,6 +15,13 @@ other, so that its peak memory is its own and nothing it leaves behind slows the
   memory.
 * ``default`` and ``fast`` (and any other recipe, by name): ``mnistkit.get_recipe(NAME)``
   trained by the Trainer as ``mnistkit train --recipe NAME`` does, for the recipe's epochs.
+* ``lightning`` and ``skorch``: the reference's network and recipe (Adadelta, StepLR, batch
+  64, the same torchvision data and ``DataLoader``) trained by PyTorch Lightning's
+  ``Trainer`` (a ``LightningModule``, no logger, checkpoints or progress bar) and by skorch's
+  ``NeuralNetClassifier`` (``LRScheduler`` callback, no validation split), each through its
+  own loop, with its version recorded; capped and stopped at ``--target`` as the reference.
+  Not among the default methods (``--methods ... lightning skorch``); they need the
+  ``lightning`` and ``skorch`` packages.
 * ``fast-command``: the whole command ``python -m mnistkit train --recipe fast --quiet``,
   timed from start to exit (interpreter start, data loading, training, evaluation, files and
   figures included).
@@ -31,6 +38,8 @@ Usage::
     MNISTKIT_DATA_DIR=/path/to/data python benchmarks/compare_reference.py
     python benchmarks/compare_reference.py --quick                 # reference: at most 5 epochs
     python benchmarks/compare_reference.py --methods fast reference --device cuda
+    python benchmarks/compare_reference.py --quick --methods reference lightning skorch fast
+    python benchmarks/compare_reference.py --smoke --methods lightning skorch   # seconds: a check
 """
 
 from __future__ import annotations
@@ -61,13 +70,17 @@ from _common import (
     write_json,
 )
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 
 import mnistkit
 from mnistkit import Callback, RunView, Split, TrainConfig, Trainer
 
 DEFAULT_METHODS: tuple[str, ...] = ("reference", "mnistkit-0.1", "default", "fast", "fast-command")
+#: Other libraries' loops training the reference's network and recipe.
+PEERS: tuple[str, ...] = ("lightning", "skorch")
+#: ``--smoke``: the training and test images each method sees (a check that it runs).
+SMOKE_IMAGES = 512
 
 
 class ReferenceNet(nn.Module):
@@ -185,25 +198,51 @@ def run_mnistkit(method: str, args: argparse.Namespace, device: torch.device) ->
     return result
 
 
-def run_reference(args: argparse.Namespace, device: torch.device) -> Result:
-    data_root = resolve_data_root(args.data_dir)
-    result = Result("reference", "official PyTorch MNIST example recipe (torchvision + DataLoader)")
-    max_epochs = min(5, args.max_epochs) if args.quick else args.max_epochs
-    result.settings = {"max_epochs": max_epochs, "batch_size": 64, "optimizer": "adadelta"}
-    extra: dict[str, Any] = {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
-    with tempfile.TemporaryDirectory(prefix="mnistkit-bench-") as tmp:
-        root = str(prepare_torchvision_root(data_root, Path(tmp)))
+def _reference_epochs(args: argparse.Namespace) -> int:
+    return 1 if args.smoke else min(5, args.max_epochs) if args.quick else args.max_epochs
+
+
+class _ReferenceData:
+    """The reference's data: ``torchvision.datasets.MNIST`` with ``ToTensor`` + ``Normalize``,
+    laid out offline in a temporary folder (``--smoke``: the first images only)."""
+
+    def __init__(self, args: argparse.Namespace, device: torch.device) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="mnistkit-bench-")
+        root = str(prepare_torchvision_root(resolve_data_root(args.data_dir), Path(self._tmp.name)))
         transform = transforms.Compose(
             [transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]
         )
-        train: Dataset[Any] = torchvision.datasets.MNIST(
+        self.train: Dataset[Any] = torchvision.datasets.MNIST(
             root, train=True, transform=transform, download=False
         )
-        test = torchvision.datasets.MNIST(root, train=False, transform=transform, download=False)
-        result.train_images = len(train)  # type: ignore[arg-type]
+        self.test: Dataset[Any] = torchvision.datasets.MNIST(
+            root, train=False, transform=transform, download=False
+        )
+        if args.smoke:
+            self.train = Subset(self.train, range(SMOKE_IMAGES))
+            self.test = Subset(self.test, range(SMOKE_IMAGES))
+        #: the example's DataLoader settings: one worker and pinned memory on CUDA only
+        self.loader_options: dict[str, Any] = (
+            {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
+        )
+
+    def test_loader(self) -> DataLoader[Any]:
+        return DataLoader(self.test, batch_size=1000, shuffle=False, **self.loader_options)
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+
+def run_reference(args: argparse.Namespace, device: torch.device) -> Result:
+    result = Result("reference", "official PyTorch MNIST example recipe (torchvision + DataLoader)")
+    max_epochs = _reference_epochs(args)
+    result.settings = {"max_epochs": max_epochs, "batch_size": 64, "optimizer": "adadelta"}
+    data = _ReferenceData(args, device)
+    try:
+        result.train_images = len(data.train)  # type: ignore[arg-type]
         torch.manual_seed(args.seed)
-        train_loader = DataLoader(train, batch_size=64, shuffle=True, **extra)
-        test_loader = DataLoader(test, batch_size=1000, shuffle=False, **extra)
+        train_loader = DataLoader(data.train, batch_size=64, shuffle=True, **data.loader_options)
+        test_loader = data.test_loader()
         model = ReferenceNet().to(device)
         optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
@@ -224,6 +263,140 @@ def run_reference(args: argparse.Namespace, device: torch.device) -> Result:
             result.add(epoch, train_s, accuracy)
             if accuracy >= args.target:
                 break
+    finally:
+        data.close()
+    return result
+
+
+def run_lightning(args: argparse.Namespace, device: torch.device) -> Result:
+    """The reference's network and recipe in PyTorch Lightning's own loop."""
+    import lightning as L
+
+    class ReferenceModule(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = ReferenceNet()
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            images, labels = batch
+            return F.nll_loss(self.net(images), labels)
+
+        def configure_optimizers(self) -> Any:
+            optimizer = torch.optim.Adadelta(self.parameters(), lr=1.0)
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+            return [optimizer], [scheduler]
+
+    class EpochClock(L.Callback):
+        """Times each epoch; the test accuracy is measured outside the timed span."""
+
+        def __init__(self, result: Result, test_loader: DataLoader[Any]) -> None:
+            self.result, self.test_loader, self.started = result, test_loader, 0.0
+
+        def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+            synchronize(device)
+            self.started = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+            synchronize(device)
+            train_s = time.perf_counter() - self.started
+            assert isinstance(module, ReferenceModule)
+            accuracy, rate = _reference_accuracy(module.net, self.test_loader, device)
+            module.net.train()
+            self.result.inference_images_per_s = rate
+            self.result.add(trainer.current_epoch + 1, train_s, accuracy)
+            if accuracy >= args.target:
+                trainer.should_stop = True
+
+    max_epochs = _reference_epochs(args)
+    result = Result("lightning", f"the reference's network and recipe in Lightning {L.__version__}")
+    result.settings = {
+        "max_epochs": max_epochs,
+        "batch_size": 64,
+        "optimizer": "adadelta",
+        "lightning": L.__version__,
+    }
+    data = _ReferenceData(args, device)
+    try:
+        result.train_images = len(data.train)  # type: ignore[arg-type]
+        L.seed_everything(args.seed, verbose=False)
+        train_loader = DataLoader(data.train, batch_size=64, shuffle=True, **data.loader_options)
+        trainer = L.Trainer(
+            accelerator="gpu" if device.type == "cuda" else device.type,
+            devices=1,
+            max_epochs=max_epochs,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[EpochClock(result, data.test_loader())],
+        )
+        trainer.fit(ReferenceModule(), train_dataloaders=train_loader)
+    finally:
+        data.close()
+    return result
+
+
+def run_skorch(args: argparse.Namespace, device: torch.device) -> Result:
+    """The reference's network and recipe in skorch's own loop."""
+    import skorch  # type: ignore[import-untyped]
+    from skorch.callbacks import Callback as SkorchCallback  # type: ignore[import-untyped]
+    from skorch.callbacks import LRScheduler
+
+    class EpochClock(SkorchCallback):  # type: ignore[misc]
+        """Times each epoch; the test accuracy is measured outside the timed span."""
+
+        def __init__(self, result: Result, test_loader: DataLoader[Any]) -> None:
+            self.result, self.test_loader, self.started = result, test_loader, 0.0
+
+        def on_epoch_begin(self, net: Any, **kwargs: Any) -> None:
+            synchronize(device)
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, net: Any, **kwargs: Any) -> None:
+            synchronize(device)
+            train_s = time.perf_counter() - self.started
+            accuracy, rate = _reference_accuracy(net.module_, self.test_loader, device)
+            self.result.inference_images_per_s = rate
+            self.result.add(len(net.history), train_s, accuracy)
+            if accuracy >= args.target:
+                raise KeyboardInterrupt  # how skorch's own EarlyStopping ends training
+
+    max_epochs = _reference_epochs(args)
+    result = Result("skorch", f"the reference's network and recipe in skorch {skorch.__version__}")
+    result.settings = {
+        "max_epochs": max_epochs,
+        "batch_size": 64,
+        "optimizer": "adadelta",
+        "skorch": skorch.__version__,
+    }
+    data = _ReferenceData(args, device)
+    try:
+        result.train_images = len(data.train)  # type: ignore[arg-type]
+        torch.manual_seed(args.seed)
+        net = skorch.NeuralNetClassifier(
+            ReferenceNet,
+            # the network ends in log_softmax; cross-entropy of log-probabilities is their NLL
+            # (log_softmax leaves them unchanged), while skorch's NLLLoss path would take the
+            # log of the output once more, since it expects probabilities
+            criterion=nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adadelta,
+            lr=1.0,
+            batch_size=64,
+            max_epochs=max_epochs,
+            train_split=None,
+            iterator_train__shuffle=True,
+            iterator_train__num_workers=data.loader_options.get("num_workers", 0),
+            iterator_train__pin_memory=data.loader_options.get("pin_memory", False),
+            device=str(device),
+            verbose=0,
+            callbacks=[
+                ("lr", LRScheduler(policy=torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.7)),
+                ("clock", EpochClock(result, data.test_loader())),
+            ],
+        )
+        net.fit(data.train, y=None)
+    finally:
+        data.close()
     return result
 
 
@@ -278,6 +451,10 @@ def _child(method: str, args: argparse.Namespace) -> None:
     device = mnistkit.resolve_device(args.device)
     if method == "reference":
         result = run_reference(args, device)
+    elif method == "lightning":
+        result = run_lightning(args, device)
+    elif method == "skorch":
+        result = run_skorch(args, device)
     elif method == "fast-command":
         result = run_command(args, device)
     else:
@@ -294,7 +471,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--target", type=float, default=0.99, help="test accuracy to reach")
     parser.add_argument("--max-epochs", type=int, default=14, help="the reference's epochs")
-    parser.add_argument("--quick", action="store_true", help="the reference: at most 5 epochs")
+    parser.add_argument(
+        "--quick", action="store_true", help="the reference and its peers: at most 5 epochs"
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a check that the methods run: the reference and its peers train one epoch on "
+        f"{SMOKE_IMAGES} images and are tested on {SMOKE_IMAGES} (numbers meaningless)",
+    )
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), metavar="METHOD")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
@@ -303,7 +488,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=RESULTS_DIR / "compare_reference.json")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    known = {"reference", "mnistkit-0.1", "fast-command", *mnistkit.list_recipes()}
+    known = {"reference", "mnistkit-0.1", "fast-command", *PEERS, *mnistkit.list_recipes()}
     unknown = sorted(set(args.methods) - known)
     if unknown:
         parser.error(f"unknown method(s) {unknown}; choose from {sorted(known)}")
@@ -342,9 +527,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in results:
         to_target = r.seconds_to(args.target)
         wall = r.wall_seconds
-        ratio = (
-            ref_to_target / (wall or to_target) if ref_to_target and (wall or to_target) else None
-        )
+        spent = wall or to_target
+        ratio = ref_to_target / spent if ref_to_target and spent else None
         rows.append(
             [
                 r.method,
@@ -396,6 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": args.seed,
             "device": str(device),
             "quick": args.quick,
+            "smoke": args.smoke,
             "max_epochs": args.max_epochs,
             "threads": torch.get_num_threads(),
         },

@@ -300,11 +300,19 @@ def load_model(
     if legacy_norm is not None:
         state = _upgrade_version_1(state, model, legacy_norm, path)
     _check_shapes(state, model, path)
-    if any(t.is_meta for t in model.state_dict().values()):
-        # the shapes match the file's tensors, so this allocates no more than the file holds
-        model = model.to_empty(device="cpu")
+    held = model.state_dict(keep_vars=True)
+    assign = any(t.is_meta for t in held.values())
+    if assign:
+        # The file's tensors become the model's, in the dtypes it was built with: no copy,
+        # and none of to_empty's meta kernels, whose first use imports sympy (0.4 s of
+        # `mnistkit predict`). A tensor the file cannot fill (a non-persistent buffer) would
+        # stay on the meta device, so such a model is given memory first, as before.
+        state = {name: tensor.to(held[name].dtype) for name, tensor in state.items()}
+        kept = {id(t) for t in held.values()}
+        if any(t.is_meta and id(t) not in kept for t in (*model.parameters(), *model.buffers())):
+            model, assign = model.to_empty(device="cpu"), False
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=assign)
     except RuntimeError as exc:
         raise CheckpointError(
             f"{path}: the weights do not fit the model {type(model).__name__}: {exc}"

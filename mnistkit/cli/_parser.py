@@ -6,10 +6,12 @@ field's ``choices`` metadata, its help from the field's ``help`` metadata, and t
 accepts from ``TrainConfig``'s own validation, so that a flag cannot drift from the setting
 it feeds. Flags that several commands share come from parent parsers.
 
-Only modules that do not need PyTorch are imported here at module level (``config`` still
-does, through ``_validation``), and the registries that give the choices of ``--model``,
-``--dataset`` and ``--recipe`` are looked up when argparse first reads those choices, so
-that ``--version`` and the program's ``--help`` need none of them.
+No module that needs PyTorch, NumPy or Matplotlib is imported here, so that ``--version``
+and every command's ``--help`` answer at once. The choices of ``--model``, ``--dataset``
+and ``--recipe`` come from :func:`mnistkit._choices.registered` (the built-in names, or a
+registry that is already loaded), read when argparse first needs them; a command that
+offers them uses :func:`_add_names` with ``datasets_``, ``models_`` or ``recipes_``, and
+``tests/test_cli_help.py`` checks every command's ``--help`` for those imports.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from types import MappingProxyType, NoneType
 from typing import NoReturn, overload
 
+from mnistkit._choices import registered
 from mnistkit._version import __version__
 from mnistkit.config import TrainConfig
 from mnistkit.exceptions import ConfigError
@@ -144,8 +147,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, names: Iterable[str]) -> 
 
 # ------------------------------------------------------------------------- other flags
 class _Names(Sequence[str]):
-    """A registry's names, looked up when argparse first needs them: the registries import
-    PyTorch, which ``mnistkit --version`` and ``mnistkit --help`` have no use for."""
+    """A registry's names, looked up when argparse first needs them (a registry loaded by
+    then, and what was registered into it from Python, is asked itself)."""
 
     def __init__(self, names: Callable[[], Sequence[str]]) -> None:
         self._lookup = names
@@ -186,21 +189,15 @@ def _add_names(
 
 
 def _datasets() -> Sequence[str]:
-    from mnistkit.datasets import list_datasets
-
-    return list_datasets()
+    return registered("datasets")
 
 
 def _models() -> Sequence[str]:
-    from mnistkit.models import list_models
-
-    return list_models()
+    return registered("models")
 
 
 def _recipes() -> Sequence[str]:
-    from mnistkit.recipes import list_recipes
-
-    return list_recipes()
+    return registered("recipes")
 
 
 def _number(

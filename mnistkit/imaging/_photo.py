@@ -354,10 +354,12 @@ def photo_reason(work: _Float, *, border_fraction: float, ink_threshold: float) 
         return None
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     box = max(crop.shape)
+    if box < 60:
+        return None  # too small for hairlines: no skeleton, and no scikit-image to import
     # a contiguous copy: scikit-image before 0.23 refuses a view (ValueError)
     skeleton = _skimage("morphology").skeletonize(np.ascontiguousarray(crop))
     stroke_width = float(crop.sum()) / max(1, int(skeleton.sum()))
-    if box >= 60 and stroke_width * 20 / box < _THIN:
+    if stroke_width * 20 / box < _THIN:
         return "thin strokes"
     return None
 
