@@ -38,6 +38,7 @@ _DEFAULT = ["pretrained:default"]
 
 _ACTIONS = {
     "_StoreAction": "store",
+    "_AppendAction": "append",
     "_StoreTrueAction": "store_true",
     "BooleanOptionalAction": "boolean_optional",
     "_VersionAction": "version",
@@ -226,8 +227,51 @@ EXPECTED: dict[str, dict[str, Row]] = {
         "--schedule": {"choices": "none step cosine onecycle"},
         "--seed": {"type": "value"},
         "--tensorboard": {"metavar": "DIR", "type": "Path"},
+        "--mlflow": {"nargs": "?", "metavar": "URI"},  # added by issue 28
         "--val-fraction": {"default": 0.1, "type": "value"},
         "--weight-decay": {"type": "value"},
+        "-h --help": {"action": "help"},
+    },
+    # the commands of issue 28
+    "lr-find": {
+        "--batch-size": {"type": "value"},
+        "--data-dir": {"type": "Path"},
+        "--dataset": {"choices": "<datasets>", "default": "mnist"},
+        "--device": {},
+        "--end-lr": {"default": 10.0, "type": "value"},
+        "--grad-clip": {"type": "value"},
+        "--label-smoothing": {"type": "value"},
+        "--model": {"choices": "<models>", "group": "--model --recipe"},
+        "--no-download": {"action": "store_true"},
+        "--optimizer": {"choices": "sgd momentum adam adamw adadelta"},
+        "--out": {"type": "Path"},
+        "--precision": {"choices": "32 bf16-mixed 16-mixed auto"},
+        "--recipe": {"choices": "<recipes>", "group": "--model --recipe", "metavar": "RECIPE"},
+        "--seed": {"type": "value"},
+        "--start-lr": {"default": 1e-07, "type": "value"},
+        "--steps": {"default": 300, "type": "value"},
+        "--weight-decay": {"type": "value"},
+        "-h --help": {"action": "help"},
+    },
+    "tune": {
+        "--batch-size": {"type": "value"},
+        "--data-dir": {"type": "Path"},
+        "--dataset": {"choices": "<datasets>", "default": "mnist"},
+        "--device": {},
+        "--epochs": {"type": "value"},
+        "--monitor": {"default": "val_accuracy"},
+        "--no-download": {"action": "store_true"},
+        "--no-retrain": {"action": "store_true"},
+        "--out": {"type": "Path"},
+        "--param": {"action": "append", "metavar": "SPEC"},
+        "--precision": {"choices": "32 bf16-mixed 16-mixed auto"},
+        "--recipe": {"choices": "<recipes>", "default": "default", "metavar": "RECIPE"},
+        "--seed": {"type": "value"},
+        "--storage": {"metavar": "URL"},
+        "--study": {},
+        "--subset": {"metavar": "N", "type": "value"},
+        "--trials": {"default": 20, "type": "value"},
+        "--val-fraction": {"default": 0.1, "type": "value"},
         "-h --help": {"action": "help"},
     },
 }
@@ -349,7 +393,8 @@ def test_building_the_parser_reads_no_registry() -> None:
         for action in sub._actions
         if isinstance(action.choices, _Names)
     ]
-    assert len(lazy) == 8  # --recipe, --dataset, --model, and the other commands' ones
+    # --recipe, --dataset, --model, and the other commands' ones (lr-find: 3, tune: 2)
+    assert len(lazy) == 13
     assert all(names._names is None for names in lazy)
     with pytest.raises(SystemExit):
         parser.parse_args(["--version"])
