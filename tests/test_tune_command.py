@@ -22,6 +22,7 @@ def _tune(data_root: Path, storage: str, out: Path, *extra: str) -> subprocess.P
     argv = [
         *("tune", "--recipe", "linear", "--trials", "2", "--subset", "600", "--epochs", "1"),
         *("--storage", storage, "--study", "shared", "--device", "cpu"),
+        *("--param", "lr=log:3e-3:3e-2"),  # rates that train the linear model in an epoch
         *("--data-dir", str(data_root), "--no-download", "--out", str(out), *extra),
     ]
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")

@@ -7,6 +7,7 @@ import dataclasses
 import math
 import os
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +201,30 @@ def _trial_records(study: Any) -> list[dict[str, Any]]:
     ]
 
 
+#: Tries at opening a storage that other processes may be creating at the same moment.
+_STORAGE_TRIES = 5
+
+
+def _storage(optuna: Any, url: str | None) -> Any:
+    """An Optuna storage for ``url`` (``None``: in memory).
+
+    Processes started together race to create the tables of a new database: the losers'
+    first try fails on a constraint or a lock, and a later one finds the tables made. A
+    SQLite connection waits up to 60 s for another process's lock (Python's default is 5 s,
+    too short for a busy machine).
+    """
+    if url is None:
+        return None
+    errors = require("tune", _FEATURE, "sqlalchemy.exc")
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    for attempt in range(1, _STORAGE_TRIES):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        except errors.SQLAlchemyError:
+            time.sleep(0.5 * attempt)
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine)  # the last try raises
+
+
 def search(
     recipe: str | Recipe = "default",
     *,
@@ -323,7 +348,7 @@ def search(
     direction = "minimize" if monitor.endswith("loss") else "maximize"
     study = optuna.create_study(
         study_name=study_name or f"mnistkit-{base.name}-{dataset}",
-        storage=storage,
+        storage=_storage(optuna, storage),
         load_if_exists=True,
         direction=direction,
         sampler=optuna.samplers.TPESampler(seed=seed),
