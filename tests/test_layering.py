@@ -320,7 +320,10 @@ def test_the_checkpoints_package_is_used_through_its_public_names() -> None:
     assert not bad, bad
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["predict", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["--help"], ["predict", "--help"], ["lr-find", "--help"], ["tune", "--help"]],
+)
 def test_the_command_line_answers_without_torch(argv: list[str]) -> None:
     # `mnistkit --version` and `--help` build the parser (TrainConfig's flags and their
     # checks) without loading PyTorch or NumPy (issue 30: they took 6.5 s)

@@ -433,9 +433,12 @@ def lr_find_command(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------- tune
 def tune_command(args: argparse.Namespace) -> None:
     """``mnistkit tune``: :func:`mnistkit.tune.search` over a recipe's fields."""
+    from mnistkit import datasets
     from mnistkit.cli._parser import TUNE_FIELDS
+    from mnistkit.recipes import get_recipe
     from mnistkit.tune import DEFAULT_SPACE, parse_param, search
 
+    get_recipe(args.recipe), datasets.get_info(args.dataset)  # unknown names fail first
     space = [parse_param(text) for text in args.param] if args.param else list(DEFAULT_SPACE)
     out = _run_folder(args.out, f"{args.dataset}-{args.recipe}-tune")
     changes = {name: getattr(args, name) for name in TUNE_FIELDS if getattr(args, name) is not None}

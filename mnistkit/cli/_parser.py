@@ -511,8 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
         "same command again to continue an interrupted one",
     )
 
-    _add_lr_find(sub, data, recipes_, models_, datasets_, train_settings(LR_FIND_FIELDS))
-    _add_tune(sub, data, recipes_, datasets_, train_settings(TUNE_FIELDS))
+    _add_lr_find(sub, data, train_settings(LR_FIND_FIELDS))
+    _add_tune(sub, data, train_settings(TUNE_FIELDS))
     return parser
 
 
@@ -535,12 +535,7 @@ _positive_float = _number(float, lambda v: v > 0, "a number > 0")
 
 
 def _add_lr_find(
-    sub: argparse._SubParsersAction[_Parser],
-    data: _Parser,
-    recipes: _Names,
-    models: _Names,
-    datasets: _Names,
-    settings: _Parser,
+    sub: argparse._SubParsersAction[_Parser], data: _Parser, settings: _Parser
 ) -> None:
     """``mnistkit lr-find``: the learning-rate range test of a recipe or model."""
     lr_find = sub.add_parser(
@@ -548,23 +543,28 @@ def _add_lr_find(
         help="learning-rate range test: the loss against a rising rate, and a suggested rate",
         parents=[data, settings],
     )
+    # the names are checked by the command, not given as choices: argparse reads an option's
+    # choices to show its help, and the registries import PyTorch
     which = lr_find.add_mutually_exclusive_group()
-    _add_names(
-        which,  # type: ignore[arg-type]
+    which.add_argument(
         "--recipe",
-        choices=recipes,
         default=None,
         metavar="RECIPE",
-        help="test the rate for this recipe's model and settings (default: 'default')",
+        help="test the rate for this recipe's model and settings (see 'mnistkit recipes'; "
+        "default: 'default')",
     )
-    _add_names(
-        which,  # type: ignore[arg-type]
+    which.add_argument(
         "--model",
-        choices=models,
         default=None,
-        help="test the rate for this model's own recipe",
+        metavar="MODEL",
+        help="test the rate for this model's own recipe (see 'mnistkit models')",
     )
-    _add_names(lr_find, "--dataset", choices=datasets, default="mnist")
+    lr_find.add_argument(
+        "--dataset",
+        default="mnist",
+        metavar="DATASET",
+        help="mnist or fashion-mnist (default: %(default)s; see 'mnistkit datasets list')",
+    )
     lr_find.add_argument(
         "--steps", type=_positive_int, default=300, help="batches at most (default: %(default)s)"
     )
@@ -583,13 +583,7 @@ def _add_lr_find(
     lr_find.add_argument("--no-download", action="store_true", help="fail instead of downloading")
 
 
-def _add_tune(
-    sub: argparse._SubParsersAction[_Parser],
-    data: _Parser,
-    recipes: _Names,
-    datasets: _Names,
-    settings: _Parser,
-) -> None:
+def _add_tune(sub: argparse._SubParsersAction[_Parser], data: _Parser, settings: _Parser) -> None:
     """``mnistkit tune``: an Optuna search over a recipe's fields."""
     tune = sub.add_parser(
         "tune",
@@ -597,15 +591,20 @@ def _add_tune(
         "retrain the best and test it once",
         parents=[data, settings],
     )
-    _add_names(
-        tune,
+    # names checked by the command, as for lr-find (no registry, so no PyTorch, for --help)
+    tune.add_argument(
         "--recipe",
-        choices=recipes,
         default="default",
         metavar="RECIPE",
-        help="the recipe whose settings are searched (default: %(default)s)",
+        help="the recipe whose settings are searched (see 'mnistkit recipes'; default: "
+        "%(default)s)",
     )
-    _add_names(tune, "--dataset", choices=datasets, default="mnist")
+    tune.add_argument(
+        "--dataset",
+        default="mnist",
+        metavar="DATASET",
+        help="mnist or fashion-mnist (default: %(default)s; see 'mnistkit datasets list')",
+    )
     tune.add_argument(
         "--param",
         action="append",
