@@ -1,8 +1,9 @@
 """Optional libraries, imported when a feature first needs them (private).
 
-TensorBoard, Captum, Optuna and ONNX are optional extras: ``import mnistkit`` never loads them,
-and a feature that needs one calls :func:`require`, which maps the ImportError of a missing
-library to a one-line :class:`~mnistkit.MissingExtraError` naming the extra to install.
+TensorBoard, Captum, Optuna, ONNX, MLflow and scikit-learn are optional extras: ``import
+mnistkit`` never loads them, and a feature that needs one calls :func:`require`, which maps
+the ImportError of a missing library to a one-line :class:`~mnistkit.MissingExtraError`
+naming the extra to install.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "explain": ("Captum", "captum.attr"),
     "tune": ("Optuna", "optuna"),
     "export": ("ONNX and ONNX Runtime", "onnxruntime"),
+    "mlflow": ("MLflow", "mlflow"),
+    "sklearn": ("scikit-learn", "sklearn"),
 }
 
 

@@ -36,7 +36,15 @@ def _python(code: str) -> str:
 
 #: Heavy or optional libraries that ``import mnistkit`` must leave unloaded: pyplot and its
 #: backend until a figure is drawn, and the optional extras until a feature needs them.
-LAZY = ("matplotlib.pyplot", "torch.utils.tensorboard", "tensorboard", "captum", "optuna")
+LAZY = (
+    "matplotlib.pyplot",
+    "torch.utils.tensorboard",
+    "tensorboard",
+    "captum",
+    "optuna",
+    "mlflow",
+    "sklearn",
+)
 
 
 def test_import_mnistkit_does_not_load_pyplot_or_the_extras() -> None:
@@ -49,7 +57,7 @@ def test_import_mnistkit_does_not_load_pyplot_or_the_extras() -> None:
     )
     location, *before, after = out.split()
     assert Path(location).resolve().is_relative_to(ROOT)  # this checkout, not an installed copy
-    # import mnistkit leaves pyplot (and its backend), TensorBoard, Captum and Optuna alone
+    # import mnistkit leaves pyplot (and its backend) and the optional extras alone
     assert dict(zip(LAZY, before, strict=True)) == dict.fromkeys(LAZY, "False")
     assert after == "True"  # drawing a figure loads it
 
@@ -270,6 +278,13 @@ def test_no_import_cycles_at_run_time_counting_imports_inside_functions() -> Non
     graph = {name: _run_time_imports(path, modules) for name, path in paths.items()}
     cycle = _cycle(graph)
     assert cycle is None, f"import cycle at run time: {' -> '.join(cycle or [])}"
+    # the tools of issue 28 sit below the trainer and the recipes, beside tensorboard
+    for module in ("mnistkit.tune._lr_find", "mnistkit.tune._search", "mnistkit.sklearn"):
+        assert "mnistkit.cli" not in graph[module] and "mnistkit.run" not in graph[module]
+    assert "mnistkit.trainer" in graph["mnistkit.tune._search"]
+    assert "mnistkit.callbacks" in graph["mnistkit.mlflow"]
+    assert "mnistkit.mlflow" in graph["mnistkit.cli._commands"]
+    assert "mnistkit.mlflow" not in _top_level_imports(paths["mnistkit.cli._commands"], modules)
     # the imports inside functions are in the graph: TensorBoard logging draws figures lazily
     assert "mnistkit.plotting" in graph["mnistkit.tensorboard"]
     assert "mnistkit.plotting" not in _top_level_imports(paths["mnistkit.tensorboard"], modules)
@@ -305,7 +320,10 @@ def test_the_checkpoints_package_is_used_through_its_public_names() -> None:
     assert not bad, bad
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["predict", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["--help"], ["predict", "--help"], ["lr-find", "--help"], ["tune", "--help"]],
+)
 def test_the_command_line_answers_without_torch(argv: list[str]) -> None:
     # `mnistkit --version` and `--help` build the parser (TrainConfig's flags and their
     # checks) without loading PyTorch or NumPy (issue 30: they took 6.5 s)

@@ -51,6 +51,7 @@ GALLERY_ORDER: tuple[str, ...] = (
     "plot_confusion_and_top_losses.py",
     "plot_why_seven.py",
     "plot_custom_module_and_callback.py",
+    "plot_sklearn_pipeline.py",
     "plot_fashion_mnist.py",
     "plot_tune_hyperparameters.py",
     "plot_notebook.py",

@@ -2,7 +2,7 @@
 
 Commands: ``train``, ``ensemble``, ``evaluate``, ``predict``, ``export``,
 ``datasets list|download|verify``,
-``models``, ``recipes``, ``compare``.
+``models``, ``recipes``, ``compare``, ``lr-find``, ``tune``.
 Exit codes: 0 on success; 2 for bad arguments or bad input files (a one-line message on
 standard error, no traceback); 1 for anything else; 130 when interrupted.
 """

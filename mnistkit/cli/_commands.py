@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mnistkit.checkpoints import LoadedModel
+    from mnistkit.mlflow import MLflowLogger
+    from mnistkit.recipes import Recipe
 
 __all__ = ["COMMANDS"]
 
@@ -80,6 +82,9 @@ def train_command(args: argparse.Namespace) -> None:
         from mnistkit.tensorboard import TensorBoardLogger
 
         callbacks.append(TensorBoardLogger(args.tensorboard))
+    tracking = _mlflow_logger(args, recipe, out) if args.mlflow is not None else None
+    if tracking is not None:
+        callbacks.append(tracking)
     _out(f"mnistkit train: recipe {recipe.name!r}, {recipe.model} on {args.dataset} -> {out}/")
     try:
         result = run_training(
@@ -94,12 +99,41 @@ def train_command(args: argparse.Namespace) -> None:
             retain_freed_memory=True,  # the command owns its process (see devices)
         )
     except KeyboardInterrupt:
+        if tracking is not None:
+            tracking.end("KILLED")
         hint = f"interrupted; continue with: mnistkit train --resume --out {out} (same options)"
         raise KeyboardInterrupt(hint) from None
+    except BaseException:  # after training (testing, writing): the run failed all the same
+        if tracking is not None:
+            tracking.end("FAILED")
+        raise
+    if tracking is not None:
+        tested = {"test_accuracy": result.report.accuracy, "test_nll": result.report.nll}
+        tracking.log_folder(out, metrics={k: v for k, v in tested.items() if v is not None})
+        tracking.end()
+        _out(f"tracked with MLflow: run {tracking.run_id}")
     accuracy, seconds = result.report.accuracy, result.metrics["train_seconds"]
     _out(
         f"test accuracy {accuracy:.4f} ({accuracy:.2%})  train time {seconds:.1f}s  "
         f"-> {result.model_path}"
+    )
+
+
+def _mlflow_logger(args: argparse.Namespace, recipe: Recipe, out: Path) -> MLflowLogger:
+    """``train --mlflow [URI]``: a logger that stays open for the test metrics and files."""
+    from mnistkit.mlflow import MLflowLogger
+
+    described = recipe.to_dict()
+    return MLflowLogger(
+        args.mlflow or None,  # the flag alone: MLflow's default store
+        run_name=out.resolve().name,
+        params={
+            "recipe": {"name": recipe.name, "summary": recipe.summary},
+            "augment": described["augment"],
+            "val_fraction": args.val_fraction,
+        },
+        log_model=False,  # the run folder's model file is sent with the rest
+        end_on_fit_end=False,
     )
 
 
@@ -456,6 +490,93 @@ def compare_command(args: argparse.Namespace) -> None:
         _out(f"wrote {args.figure}")
 
 
+# ---------------------------------------------------------------------------------- lr-find
+def lr_find_command(args: argparse.Namespace) -> None:
+    """``mnistkit lr-find``: the learning-rate range test, written as a figure and JSON."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    from mnistkit import datasets
+    from mnistkit.devices import seed_everything
+    from mnistkit.plotting._common import save_png
+    from mnistkit.recipes import resolve_recipe
+    from mnistkit.tune import lr_find
+
+    recipe = resolve_recipe(args.recipe, model=args.model).replace(**_recipe_overrides(args))
+    name = args.model or args.recipe or "default"
+    out = _run_folder(args.out, f"{args.dataset}-{name}-lr-find")
+    data = datasets.load(args.dataset, root=args.data_dir, download=not args.no_download)
+    seed_everything(recipe.config.seed)  # the initial weights follow the seed, as in train
+    model = recipe.build_model(data.name, num_classes=len(data.classes))
+    _out(f"mnistkit lr-find: recipe {recipe.name!r}, {recipe.model} on {args.dataset} -> {out}/")
+    result = lr_find(
+        model,
+        data.train,
+        recipe.config,
+        start_lr=args.start_lr,
+        end_lr=args.end_lr,
+        num_steps=args.steps,
+        augment=recipe.augment,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    result.save(out / "lr_find.json")
+    save_png(result.plot(), out / "lr_find.png")
+    suggested = "none (the curve is too short)"
+    if result.suggestion is not None:
+        suggested = f"{result.suggestion:.3g}"
+    _out(
+        f"{len(result.lrs)} steps ({result.stop_reason}); lowest loss at lr "
+        f"{result.min_loss_lr:.3g}; suggested lr {suggested}"
+    )
+    _out(f"wrote {out / 'lr_find.png'} and {out / 'lr_find.json'}")
+
+
+# ---------------------------------------------------------------------------------- tune
+def tune_command(args: argparse.Namespace) -> None:
+    """``mnistkit tune``: :func:`mnistkit.tune.search` over a recipe's fields."""
+    from mnistkit import datasets
+    from mnistkit.cli._parser import TUNE_FIELDS
+    from mnistkit.recipes import get_recipe
+    from mnistkit.tune import DEFAULT_SPACE, parse_param, search
+
+    get_recipe(args.recipe), datasets.get_info(args.dataset)  # unknown names fail first
+    space = [parse_param(text) for text in args.param] if args.param else list(DEFAULT_SPACE)
+    out = _run_folder(args.out, f"{args.dataset}-{args.recipe}-tune")
+    changes = {name: getattr(args, name) for name in TUNE_FIELDS if getattr(args, name) is not None}
+    _out(
+        f"mnistkit tune: recipe {args.recipe!r} on {args.dataset}, {args.trials} trials over "
+        f"{', '.join(map(str, space))} -> {out}/"
+    )
+    result = search(
+        args.recipe,
+        space=space,
+        n_trials=args.trials,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        download=not args.no_download,
+        subset=args.subset,
+        val_fraction=args.val_fraction,
+        epochs=changes.pop("epochs", None),
+        monitor=args.monitor,
+        storage=args.storage,
+        study_name=args.study,
+        retrain=not args.no_retrain,
+        out=out,
+        config_changes={**changes, "progress": False},
+    )
+    states = [t.state.name for t in result.study.trials]
+    _out(
+        f"study {result.study.study_name!r}: {len(states)} trials ("
+        + ", ".join(f"{states.count(s)} {s.lower()}" for s in sorted(set(states)))
+        + f"); best {args.monitor} {result.best_value:.4f} with {result.best_params}"
+    )
+    if result.report is not None:
+        accuracy = result.report.accuracy
+        _out(f"best settings retrained: test accuracy {accuracy:.4f} ({accuracy:.2%})")
+    _out(f"wrote {out / 'search.json'}")
+
+
 #: Each command's function, by the name the parser gives it.
 COMMANDS: Mapping[str, Callable[[argparse.Namespace], None]] = MappingProxyType(
     {
@@ -468,5 +589,7 @@ COMMANDS: Mapping[str, Callable[[argparse.Namespace], None]] = MappingProxyType(
         "models": models_command,
         "recipes": recipes_command,
         "compare": compare_command,
+        "lr-find": lr_find_command,
+        "tune": tune_command,
     }
 )

@@ -32,7 +32,9 @@ from mnistkit.exceptions import ConfigError
 
 __all__ = [
     "ENSEMBLE_FIELDS",
+    "LR_FIND_FIELDS",
     "NOT_FLAGS",
+    "TUNE_FIELDS",
     "UsageError",
     "build_parser",
     "train_fields",
@@ -374,6 +376,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also log the run for TensorBoard into DIR (needs the tensorboard extra)",
     )
+    train.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URI",
+        help="also track the run with MLflow: settings, per-epoch metrics, model, metrics.json "
+        "and figures, at tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db "
+        "in the working folder; needs the mlflow extra)",
+    )
 
     sub.add_parser("recipes", help="list the recipes 'train --recipe' accepts")
 
@@ -535,4 +547,151 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT.png",
         help="also draw each pair's disagreements into this PNG file",
     )
+    _add_lr_find(sub, data, train_settings(LR_FIND_FIELDS))
+    _add_tune(sub, data, train_settings(TUNE_FIELDS))
     return parser
+
+
+# ------------------------------------------------------------------------- lr-find, tune
+#: ``TrainConfig`` fields that ``mnistkit lr-find`` takes as flags (its rate is its own).
+LR_FIND_FIELDS = (
+    "batch_size",
+    "optimizer",
+    "weight_decay",
+    "label_smoothing",
+    "grad_clip",
+    "seed",
+    "device",
+    "precision",
+)
+#: ``TrainConfig`` fields that ``mnistkit tune`` takes as flags, set in every trial.
+TUNE_FIELDS = ("epochs", "batch_size", "seed", "device", "precision")
+
+_positive_float = _number(float, lambda v: v > 0, "a number > 0")
+
+
+def _add_lr_find(
+    sub: argparse._SubParsersAction[_Parser], data: _Parser, settings: _Parser
+) -> None:
+    """``mnistkit lr-find``: the learning-rate range test of a recipe or model."""
+    lr_find = sub.add_parser(
+        "lr-find",
+        help="learning-rate range test: the loss against a rising rate, and a suggested rate",
+        parents=[data, settings],
+    )
+    # the names are checked by the command, not given as choices: argparse reads an option's
+    # choices to show its help, and the registries import PyTorch
+    which = lr_find.add_mutually_exclusive_group()
+    which.add_argument(
+        "--recipe",
+        default=None,
+        metavar="RECIPE",
+        help="test the rate for this recipe's model and settings (see 'mnistkit recipes'; "
+        "default: 'default')",
+    )
+    which.add_argument(
+        "--model",
+        default=None,
+        metavar="MODEL",
+        help="test the rate for this model's own recipe (see 'mnistkit models')",
+    )
+    lr_find.add_argument(
+        "--dataset",
+        default="mnist",
+        metavar="DATASET",
+        help="mnist or fashion-mnist (default: %(default)s; see 'mnistkit datasets list')",
+    )
+    lr_find.add_argument(
+        "--steps", type=_positive_int, default=300, help="batches at most (default: %(default)s)"
+    )
+    lr_find.add_argument(
+        "--start-lr", type=_positive_float, default=1e-7, help="first rate (default: %(default)s)"
+    )
+    lr_find.add_argument(
+        "--end-lr", type=_positive_float, default=10.0, help="last rate (default: %(default)s)"
+    )
+    lr_find.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for lr_find.png and lr_find.json (default: runs/<dataset>-<name>-lr-find)",
+    )
+    lr_find.add_argument("--no-download", action="store_true", help="fail instead of downloading")
+
+
+def _add_tune(sub: argparse._SubParsersAction[_Parser], data: _Parser, settings: _Parser) -> None:
+    """``mnistkit tune``: an Optuna search over a recipe's fields."""
+    tune = sub.add_parser(
+        "tune",
+        help="search a recipe's settings with Optuna (pruned on a validation split), then "
+        "retrain the best and test it once",
+        parents=[data, settings],
+    )
+    # names checked by the command, as for lr-find (no registry, so no PyTorch, for --help)
+    tune.add_argument(
+        "--recipe",
+        default="default",
+        metavar="RECIPE",
+        help="the recipe whose settings are searched (see 'mnistkit recipes'; default: "
+        "%(default)s)",
+    )
+    tune.add_argument(
+        "--dataset",
+        default="mnist",
+        metavar="DATASET",
+        help="mnist or fashion-mnist (default: %(default)s; see 'mnistkit datasets list')",
+    )
+    tune.add_argument(
+        "--param",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help="a search dimension, NAME=log:LOW:HIGH, NAME=float:LOW:HIGH, NAME=int:LOW:HIGH or "
+        "NAME=choice:A,B,...; NAME is a training setting or model_config.KEY; repeat for "
+        "more (default: lr=log:0.0001:0.03 and weight_decay=log:1e-06:0.1)",
+    )
+    tune.add_argument(
+        "--trials",
+        type=_number(int, lambda v: v >= 0, "an integer >= 0"),
+        default=20,
+        help="trials this process runs; 0 only retrains the study's best (default: %(default)s)",
+    )
+    tune.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="an Optuna storage URL (sqlite:///study.db, postgresql://..., mysql://...): "
+        "processes given the same URL and --study share one study (default: in memory)",
+    )
+    tune.add_argument(
+        "--study", default=None, help="the study's name (default: mnistkit-<recipe>-<dataset>)"
+    )
+    tune.add_argument(
+        "--subset",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="search and retrain on the first N training images only",
+    )
+    tune.add_argument(
+        "--val-fraction",
+        type=_number(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+        default=0.1,
+        help="share of each class the trials validate on (default: %(default)s)",
+    )
+    tune.add_argument(
+        "--monitor",
+        default="val_accuracy",
+        help="the score: a key of the epoch record; *loss is minimised (default: %(default)s)",
+    )
+    tune.add_argument(
+        "--no-retrain", action="store_true", help="only search (e.g. in a worker process)"
+    )
+    tune.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for search.json and the retrained model (default: "
+        "runs/<dataset>-<recipe>-tune)",
+    )
+    tune.add_argument("--no-download", action="store_true", help="fail instead of downloading")

@@ -1,31 +1,4 @@
-"""Hyper-parameter search with `Optuna <https://optuna.org>`_: prune poor trials per epoch.
-
-An Optuna *study* calls your objective once per *trial*; the objective trains a model with
-the settings the trial suggests and returns a validation score. :class:`PruningCallback`
-reports that score to the trial after every epoch, so that Optuna's pruner can stop a
-trial that does worse than earlier ones did at the same epoch. It needs the ``tune``
-extra::
-
-    pip install ".[tune]"
-
-A sketch of an objective (the gallery example "Search hyper-parameters with Optuna" runs a
-whole study)::
-
-    def objective(trial):
-        config = TrainConfig(epochs=3, lr=trial.suggest_float("lr", 1e-4, 1e-2, log=True))
-        pruning = PruningCallback(trial, monitor="val_accuracy")
-        trainer = Trainer(get_model("mlp"), config, callbacks=[pruning])
-        history = trainer.fit(train, val=val)   # val held out of the training set
-        pruning.raise_if_pruned()                # optuna.TrialPruned after a stop
-        return history.val_accuracy[-1]
-
-    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner())
-    study.optimize(objective, n_trials=20)
-
-Search on a validation split held out from the training set, and measure the chosen
-settings once on the test set at the end: a test score that picked the settings is no
-longer an estimate of how the model does on new digits.
-"""
+"""Pruning Optuna trials per epoch: :class:`PruningCallback` (private to :mod:`mnistkit.tune`)."""
 
 from __future__ import annotations
 
