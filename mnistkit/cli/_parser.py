@@ -388,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_names(
         evaluate, "--dataset", choices=datasets_, default=None, help="(default: the model's)"
     )
+    evaluate.add_argument(
+        "--split",
+        default="test",
+        help="which split of the data set: test (default), train, or one a data set adds "
+        "(qmnist: test10k, test50k, nist)",
+    )
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
 
     predict = sub.add_parser(
