@@ -311,12 +311,15 @@ def datasets_command(args: argparse.Namespace) -> None:
             there = [s for s in info.splits if datasets.files_present(info.name, root, s)]
             if not there:
                 state = "not downloaded"
-            elif len(there) < len(info.splits):
+            elif not {"train", "test"} <= set(there):
                 state = f"partly downloaded ({', '.join(there)})"
             else:
                 try:
                     datasets.verify(info.name, root=root)
                     state = "verified"
+                    if len(there) < len(info.splits):
+                        missing = sorted(set(info.splits) - set(there))
+                        state += f" (not downloaded: {', '.join(missing)})"
                 except DatasetNotFoundError:
                     state = "partly downloaded"
                 except Exception as exc:  # report, don't stop the listing

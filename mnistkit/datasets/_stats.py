@@ -75,8 +75,9 @@ def record(
     else measured on ``images`` and stored. ``verified`` says the files passed the
     registry's checks; only then are the numbers used for ``Normalize.for_dataset``."""
     stored = _read(info, base, source)
-    if stored is not None and stored[2] == verified:
-        mean, std = stored[0], stored[1]
+    # the same file (by size and time) that was verified before is still the verified file
+    if stored is not None and (stored[2] or not verified):
+        mean, std, verified = stored
     else:
         mean, std = pixel_stats(images)
         facts = {
