@@ -25,6 +25,7 @@ import numpy.typing as npt
 import pytest
 import torch
 from conftest import idx_bytes, write_gzip_bomb
+from packaging.version import Version
 from test_download import _Server
 
 import mnistkit
@@ -217,26 +218,32 @@ def test_the_family_is_registered_with_class_names_licences_and_citations() -> N
 
 def test_the_registry_agrees_with_torchvisions_family() -> None:
     # The published checksums, addresses and class names are torchvision's (0.29), kept as
-    # data; this keeps the copy honest without the library importing torchvision.
+    # data; this keeps the copy honest without the library importing torchvision. Older
+    # releases (the minimum-versions environment) may list addresses since moved.
+    import torchvision
     import torchvision.datasets as tv
 
+    current = Version(torchvision.__version__.split("+")[0]) >= Version("0.29")
     kmnist = datasets.get_info("kmnist")
-    assert kmnist.mirrors[0] == tv.KMNIST.mirrors[0]
     assert {f"{s}.gz": m for s, m in kmnist.md5.items()} == dict(tv.KMNIST.resources)
     assert list(kmnist.classes) == tv.KMNIST.classes
+    if current:
+        assert kmnist.mirrors[0] == tv.KMNIST.mirrors[0]
 
     qmnist = datasets.get_info("qmnist")
     for resources in tv.QMNIST.resources.values():
         for url, md5 in resources:
             base, _, file = url.rpartition("/")
-            assert base + "/" == qmnist.mirrors[0]
             assert qmnist.md5[file.removesuffix(".gz").removesuffix(".xz")] == md5
+            if current:
+                assert base + "/" == qmnist.mirrors[0]
 
     base, _, file = tv.EMNIST.url.rpartition("/")
     for variant in tv.EMNIST.splits:
         info = datasets.get_info(f"emnist-{variant}")
-        assert info.mirrors[0] == base + "/" and info.archive == file
-        assert info.md5 == {file: tv.EMNIST.md5}
+        assert info.archive == file and info.md5 == {file: tv.EMNIST.md5}
+        if current:
+            assert info.mirrors[0] == base + "/"
         theirs = tv.EMNIST.classes_split_dict[variant][info.label_offset :]
         if variant == "letters":  # torchvision keeps "N/A" at label 0 and lower case
             assert [c.split("/")[1] for c in info.classes] == theirs
