@@ -302,9 +302,20 @@ def datasets_command(args: argparse.Namespace) -> None:
     from mnistkit import datasets
     from mnistkit.exceptions import DatasetNotFoundError
 
-    names = args.names or datasets.list_datasets()
-    infos = [datasets.get_info(n) for n in names]
     root = datasets.data_dir(args.data_dir)
+    names = args.names
+    if not names and args.action == "download":
+        # the two it always fetched; the family's others (EMNIST is 560 MB) only by name
+        names = ["mnist", "fashion-mnist"]
+    elif not names and args.action == "verify":
+        names = [
+            n
+            for n in datasets.list_datasets()
+            if datasets.files_present(n, root, "train") and datasets.files_present(n, root, "test")
+        ] or ["mnist"]
+    elif not names:
+        names = datasets.list_datasets()
+    infos = [datasets.get_info(n) for n in names]
     if args.action == "list":
         for info in infos:
             folder = root / info.subfolder

@@ -460,7 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
     # ------------------------------------------------------------------ datasets, models
     datasets = sub.add_parser("datasets", help="list, download or verify data sets", parents=[data])
     datasets.add_argument("action", choices=["list", "download", "verify"])
-    datasets.add_argument("names", nargs="*", metavar="NAME", help="(default: all)")
+    datasets.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="(default: list all; download mnist and fashion-mnist; verify those present)",
+    )
 
     models = sub.add_parser("models", help="list models, or show one's layers and parameters")
     _add_names(models, "name", nargs="?", choices=models_)
