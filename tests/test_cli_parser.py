@@ -183,6 +183,7 @@ EXPECTED: dict[str, dict[str, Row]] = {
         "--device": {"default": "auto"},
         "--json": {"action": "store_true"},
         "--precision": {"default": "auto", "choices": "32 bf16-mixed 16-mixed auto"},
+        "--split": {"default": "test"},
         "--tta": {"action": "store_true"},
         "-h --help": {"action": "help"},
         "model": {"required": True, "type": "Path"},

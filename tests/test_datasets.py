@@ -32,9 +32,23 @@ FILES = (
 )
 
 
+FAMILY = [
+    "emnist-balanced",
+    "emnist-byclass",
+    "emnist-bymerge",
+    "emnist-digits",
+    "emnist-letters",
+    "emnist-mnist",
+    "fashion-mnist",
+    "kmnist",
+    "mnist",
+    "qmnist",
+]
+
+
 def test_list_datasets() -> None:
-    assert datasets.list_datasets() == ["fashion-mnist", "mnist"]
-    assert mnistkit.list_datasets() == ["fashion-mnist", "mnist"]
+    assert datasets.list_datasets() == FAMILY
+    assert mnistkit.list_datasets() == FAMILY
 
 
 def test_mnist_counts_and_types(mnist: DatasetSplits) -> None:
@@ -120,7 +134,7 @@ def test_env_variable_is_used(data_root: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_unknown_name() -> None:
-    with pytest.raises(mnistkit.ConfigError, match="'fashion-mnist', 'mnist'"):
+    with pytest.raises(mnistkit.ConfigError, match="'fashion-mnist', 'kmnist', 'mnist', 'qmnist'"):
         datasets.load("cifar10")
     with pytest.raises(mnistkit.ConfigError, match="but got 3"):
         datasets.get_info(3)  # type: ignore[arg-type]

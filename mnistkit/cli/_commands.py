@@ -190,25 +190,25 @@ def evaluate_command(args: argparse.Namespace) -> None:
     name = args.dataset or loaded.metadata.dataset
     if name is None:
         raise ConfigError(f"{args.model}: the model file names no data set; pass --dataset.")
-    data = datasets.load(name, root=args.data_dir)
-    if len(loaded.metadata.classes) != len(data.classes):
+    split = datasets.load_split(name, args.split, root=args.data_dir)
+    if len(loaded.metadata.classes) != len(split.classes):
         raise ConfigError(
             f"{args.model}: the model has {len(loaded.metadata.classes)} classes but {name} has "
-            f"{len(data.classes)}."
+            f"{len(split.classes)}."
         )
     model = with_test_time_augmentation(loaded.model, name) if args.tta else loaded.model
-    report = evaluate_model(model, data.test, precision=args.precision)
+    report = evaluate_model(model, split, precision=args.precision)
     tta = None
     if isinstance(model, TestTimeAugmentation):
         tta = {"shifts": [list(s) for s in model.shifts], "flip": model.flip}
     if args.json:
-        facts = {"model": str(args.model), "dataset": name, "tta": tta}
+        facts = {"model": str(args.model), "dataset": name, "split": args.split, "tta": tta}
         _out(json.dumps({**facts, **report.to_dict()}, indent=2))
         return
     views = ""
     if isinstance(model, TestTimeAugmentation):
         views = f", test-time augmentation over {model.num_views} views"
-    _out(f"{args.model} on {name} test ({len(data.test)} images{views})")
+    _out(f"{args.model} on {name} {args.split} ({len(split)} images{views})")
     _out(str(report))
 
 
@@ -336,24 +336,45 @@ def datasets_command(args: argparse.Namespace) -> None:
     from mnistkit import datasets
     from mnistkit.exceptions import DatasetNotFoundError
 
-    names = args.names or datasets.list_datasets()
-    infos = [datasets.get_info(n) for n in names]
     root = datasets.data_dir(args.data_dir)
+    names = args.names
+    if not names and args.action == "download":
+        # the two it always fetched; the family's others (EMNIST is 560 MB) only by name
+        names = ["mnist", "fashion-mnist"]
+    elif not names and args.action == "verify":
+        names = [
+            n
+            for n in datasets.list_datasets()
+            if datasets.files_present(n, root, "train") and datasets.files_present(n, root, "test")
+        ] or ["mnist"]
+    elif not names:
+        names = datasets.list_datasets()
+    infos = [datasets.get_info(n) for n in names]
     if args.action == "list":
         for info in infos:
-            folder = root / info.name
-            try:
-                datasets.verify(info.name, root=root)
-                state = "verified"
-            except DatasetNotFoundError:
+            folder = root / info.subfolder
+            there = [s for s in info.splits if datasets.files_present(info.name, root, s)]
+            if not there:
                 state = "not downloaded"
-            except Exception as exc:  # report, don't stop the listing
-                state = f"damaged: {exc}"
-            _out(f"{info.name:<15} {info.title:<35} {len(info.classes)} classes  {state}  {folder}")
+            elif not {"train", "test"} <= set(there):
+                state = f"partly downloaded ({', '.join(there)})"
+            else:
+                try:
+                    datasets.verify(info.name, root=root)
+                    state = "verified"
+                    if len(there) < len(info.splits):
+                        missing = sorted(set(info.splits) - set(there))
+                        state += f" (not downloaded: {', '.join(missing)})"
+                except DatasetNotFoundError:
+                    state = "partly downloaded"
+                except Exception as exc:  # report, don't stop the listing
+                    state = f"damaged: {exc}"
+            sizes = " + ".join(f"{n:,} {split}" for split, n in info.sizes.items())
+            _out(f"{info.name:<16} {len(info.classes):>2} classes  {sizes:<26}  {state}  {folder}")
     elif args.action == "download":
         for info in infos:
             data = datasets.load(info.name, root=root, download=True)
-            where = root / info.name
+            where = root / info.subfolder
             _out(f"{info.name}: {len(data.train)} train + {len(data.test)} test images in {where}")
     else:
         for info in infos:

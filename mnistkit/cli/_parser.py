@@ -397,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_names(
         evaluate, "--dataset", choices=datasets_, default=None, help="(default: the model's)"
     )
+    evaluate.add_argument(
+        "--split",
+        default="test",
+        help="which split of the data set: test (default), train, or one a data set adds "
+        "(qmnist: test10k, test50k, nist)",
+    )
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
 
     predict = sub.add_parser(
@@ -463,7 +469,12 @@ def build_parser() -> argparse.ArgumentParser:
     # ------------------------------------------------------------------ datasets, models
     datasets = sub.add_parser("datasets", help="list, download or verify data sets", parents=[data])
     datasets.add_argument("action", choices=["list", "download", "verify"])
-    datasets.add_argument("names", nargs="*", metavar="NAME", help="(default: all)")
+    datasets.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="(default: list all; download mnist and fashion-mnist; verify those present)",
+    )
 
     models = sub.add_parser("models", help="list models, or show one's layers and parameters")
     _add_names(models, "name", nargs="?", choices=models_)

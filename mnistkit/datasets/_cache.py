@@ -33,9 +33,10 @@ def data_dir(root: str | os.PathLike[str] | None = None) -> Path:
     return Path(cache).expanduser() / "mnistkit"
 
 
-def find_file(folder: Path, stem: str) -> Path | None:
-    """``folder/stem.gz`` or else ``folder/stem``, whichever is a file first; else ``None``."""
-    for candidate in (folder / f"{stem}.gz", folder / stem):
+def find_file(folder: Path, stem: str, suffix: str = ".gz") -> Path | None:
+    """``folder/stem + suffix`` or else ``folder/stem``, whichever is a file first; else
+    ``None``."""
+    for candidate in (folder / f"{stem}{suffix}", folder / stem):
         if candidate.is_file():
             return candidate
     return None

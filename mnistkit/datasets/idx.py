@@ -15,11 +15,14 @@ import contextlib
 import gzip
 import hashlib
 import io
+import lzma
 import math
 import os
+import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
@@ -63,7 +66,7 @@ def read_idx(
     Parameters
     ----------
     path : path-like
-        The file; a name ending in ``.gz`` is decompressed.
+        The file; a name ending in ``.gz`` (gzip) or ``.xz`` (LZMA) is decompressed.
     sha256 : str, optional
         Expected SHA-256 of the decompressed bytes.
     max_bytes : int, default=MAX_IDX_BYTES
@@ -89,7 +92,7 @@ def read_idx(
     """
     limit = check_int(max_bytes, "max_bytes", who="read_idx")
     path = Path(path)
-    with _open_content(path, compressed=path.suffix == ".gz") as content:
+    with _open_content(path, codec=codec_of(path.name)) as content:
         # Structural errors first: they say more than a hash.
         array = _parse_idx(content, path, max_bytes=limit)
     if sha256 is not None:
@@ -102,6 +105,19 @@ def read_idx(
     return array
 
 
+def codec_of(name: str) -> str:
+    """The compression a file name's suffix announces: ``"gz"``, ``"xz"`` or ``""``."""
+    for codec in ("gz", "xz"):
+        if name.endswith(f".{codec}"):
+            return codec
+    return ""
+
+
+# What a damaged compressed stream raises while being read: gzip's and zlib's errors, LZMA's,
+# and a zip member's failed CRC check (zipfile.BadZipFile).
+_STREAM_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
+
+
 class _Content:
     """The content of a data file, read in bounded steps and hashed (SHA-256) as it goes.
 
@@ -110,21 +126,29 @@ class _Content:
     truncated, a bad CRC) become :class:`CorruptFileError` naming the file.
     """
 
-    def __init__(self, stream: io.BufferedIOBase, *, label: str, compressed: bool) -> None:
+    def __init__(
+        self,
+        stream: io.BufferedIOBase | IO[bytes],
+        *,
+        label: str,
+        compressed: bool,
+        kind: str = "gzip",
+    ) -> None:
         self._stream = stream
         self._label = label
         self._compressed = compressed
+        self._kind = kind
         self._sha256 = hashlib.sha256()
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes of content; fewer only at its end."""
         try:
             data = self._stream.read(size)
-        except (OSError, EOFError, zlib.error) as exc:
+        except _STREAM_ERRORS as exc:
             if not self._compressed:
                 raise  # a real I/O error on an uncompressed file, not bad content
             raise CorruptFileError(
-                f"{self._label}: not a complete gzip file ({exc}); it may be truncated."
+                f"{self._label}: not a complete {self._kind} file ({exc}); it may be truncated."
             ) from None
         self._sha256.update(data)
         return data
@@ -156,8 +180,9 @@ class _Content:
 
 
 @contextlib.contextmanager
-def _open_content(path: Path, *, compressed: bool, label: str | None = None) -> Iterator[_Content]:
-    """Open ``path`` for :class:`_Content` reads; ``label`` names it in messages."""
+def _open_content(path: Path, *, codec: str, label: str | None = None) -> Iterator[_Content]:
+    """Open ``path`` for :class:`_Content` reads, decompressing ``codec`` (``"gz"``,
+    ``"xz"`` or ``""``); ``label`` names it in messages."""
     name = str(path) if label is None else label
     try:
         raw = path.open("rb")
@@ -168,14 +193,27 @@ def _open_content(path: Path, *, compressed: bool, label: str | None = None) -> 
     with raw:
         if os.fstat(raw.fileno()).st_size == 0:
             raise CorruptFileError(f"{name}: the file is empty (0 bytes); expected an IDX file.")
-        if not compressed:
-            yield _Content(raw, label=name, compressed=False)
-            return
+        with _decompressed(raw, codec=codec, label=name) as content:
+            yield content
+
+
+@contextlib.contextmanager
+def _decompressed(
+    raw: io.BufferedIOBase | IO[bytes], *, codec: str, label: str
+) -> Iterator[_Content]:
+    """A :class:`_Content` over the stream ``raw``, decompressed as ``codec`` says, step by
+    step as it is read (never all at once)."""
+    if codec == "gz":
         with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-            yield _Content(unzipped, label=name, compressed=True)
+            yield _Content(unzipped, label=label, compressed=True, kind="gzip")
+    elif codec == "xz":
+        with lzma.LZMAFile(raw, mode="rb") as unxz:  # type: ignore[arg-type]
+            yield _Content(unxz, label=label, compressed=True, kind="xz")
+    else:
+        yield _Content(raw, label=label, compressed=False)
 
 
-def _parse_idx(content: _Content, path: Path, *, max_bytes: int) -> np.ndarray:
+def _parse_idx(content: _Content, path: Path | str, *, max_bytes: int) -> np.ndarray:
     head = content.read(4)
     if len(head) < 4:
         raise CorruptFileError(f"{path}: {len(head)} bytes is too short for an IDX header.")

@@ -8,7 +8,7 @@ as a :class:`DatasetSplits`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,11 @@ class Split(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         ``"fashion-mnist"``), ``None`` for other data. :func:`~mnistkit.datasets.load` sets it,
         :meth:`subset` and :func:`~mnistkit.loaders.train_val_split` keep it, and a model
         trained on the split records it (see :class:`mnistkit.Trainer`).
+    label_columns : mapping of str to torch.Tensor, optional
+        Further labels of each example, as a table of named columns beside ``labels``, each
+        of shape (N,): QMNIST's extended labels (``"writer_id"``, ``"nist_series"``, ...).
+        ``pandas.DataFrame(split.label_columns)`` shows them as a table. Kept by
+        :meth:`subset`.
 
     Notes
     -----
@@ -56,6 +61,7 @@ class Split(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         name: str = "",
         *,
         dataset: str | None = None,
+        label_columns: Mapping[str, torch.Tensor] | None = None,
     ) -> None:
         if dataset is not None and not isinstance(dataset, str):
             raise ConfigError(
@@ -71,6 +77,14 @@ class Split(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
                 f"Argument 'labels' must be a 1-D tensor with one label per image "
                 f"({images.shape[0]}) but got shape {tuple(labels.shape)}."
             )
+        columns = dict(label_columns or {})
+        for column, values in columns.items():
+            if values.ndim != 1 or values.shape[0] != images.shape[0]:
+                raise ConfigError(
+                    f"Argument 'label_columns' must hold 1-D tensors with one value per image "
+                    f"({images.shape[0]}) but column {column!r} has shape {tuple(values.shape)}."
+                )
+        self.label_columns: dict[str, torch.Tensor] = columns
         self.images = images
         self.labels = labels.to(torch.int64)
         self.classes: tuple[str, ...] = tuple(classes)
@@ -143,10 +157,19 @@ class Split(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         """
         if isinstance(indices, slice):
             images, labels = self.images[indices].clone(), self.labels[indices].clone()
+            columns = {k: v[indices].clone() for k, v in self.label_columns.items()}
         else:
             index = torch.as_tensor(indices, dtype=torch.int64)
             images, labels = self.images[index], self.labels[index]
-        return Split(images, labels, self.classes, name=self.name, dataset=self.dataset)
+            columns = {k: v[index] for k, v in self.label_columns.items()}
+        return Split(
+            images,
+            labels,
+            self.classes,
+            name=self.name,
+            dataset=self.dataset,
+            label_columns=columns or None,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ class Linear(nn.Module):
         Number of outputs, one score per class.
     in_features : int, default=784
         Pixels per image (28 × 28).
-    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+    dataset : str, default="mnist"
         Whose pixel mean and standard deviation the first layer normalises with.
     """
 
@@ -111,7 +111,7 @@ class MLP(nn.Module):
         Number of outputs, one score per class.
     in_features : int, default=784
         Pixels per image (28 × 28).
-    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+    dataset : str, default="mnist"
         Whose pixel mean and standard deviation the first layer normalises with.
     """
 
@@ -196,7 +196,7 @@ class CNN(nn.Module):
         ReLU after the pooling, which computes the same function (the two commute).
     num_classes : int, default=10
         Number of outputs, one score per class.
-    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+    dataset : str, default="mnist"
         Whose pixel mean and standard deviation the first layer normalises with.
     """
 
@@ -284,7 +284,7 @@ class LeNet5(nn.Module):
         Max-pooling or average pooling after each convolution.
     num_classes : int, default=10
         Number of outputs, one score per class.
-    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+    dataset : str, default="mnist"
         Whose pixel mean and standard deviation the first layer normalises with.
     """
 
@@ -389,7 +389,7 @@ class DeepCNN(nn.Module):
         Dropout before the linear layer.
     num_classes : int, default=10
         Number of outputs, one score per class.
-    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+    dataset : str, default="mnist"
         Whose pixel mean and standard deviation the first layer normalises with.
     """
 
@@ -490,7 +490,7 @@ class ResNet(nn.Module):
         Dropout before the linear layer.
     num_classes : int, default=10
         Number of outputs, one score per class.
-    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+    dataset : str, default="mnist"
         Whose pixel mean and standard deviation the first layer normalises with.
     """
 

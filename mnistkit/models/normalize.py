@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from mnistkit._validation import check_number
-from mnistkit.datasets import get_info
+from mnistkit.datasets import normalization
 
 __all__ = ["Normalize"]
 
@@ -55,20 +55,22 @@ class Normalize(nn.Module):
 
     @classmethod
     def for_dataset(cls, name: str) -> Normalize:
-        """The normalisation of a registered data set (see :func:`mnistkit.datasets.get_info`).
+        """The normalisation of a registered data set (see :func:`mnistkit.datasets.normalization`).
 
         Parameters
         ----------
         name : str
-            ``"mnist"`` or ``"fashion-mnist"``.
+            A name from :func:`mnistkit.datasets.list_datasets`.
 
         Returns
         -------
         Normalize
-            With that data set's published training-set mean and standard deviation.
+            With the mean and standard deviation measured on that data set's training
+            images (for MNIST and Fashion-MNIST, the published values when the files are
+            not on this machine).
         """
-        info = get_info(name)
-        return cls(info.mean, info.std)
+        mean, std = normalization(name)
+        return cls(mean, std)
 
     @classmethod
     def from_images(cls, images: torch.Tensor) -> Normalize:

@@ -85,7 +85,7 @@ def run_training(
         built-in model has one), else ``"default"`` (the classic CNN with batch norm).
         ``model``, ``model_config`` and ``config`` replace the recipe's
         (:func:`mnistkit.recipes.resolve_recipe`).
-    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+    dataset : str, default="mnist"
         The data set (see :func:`mnistkit.datasets.load`).
     model : str, optional
         A registered model name (see :func:`mnistkit.list_models`). Alone, it trains that
