@@ -45,7 +45,18 @@ SCHEDULE_NAMES: tuple[str, ...] = ("none", "step", "cosine", "onecycle")
 MODEL_NAMES: tuple[str, ...] = ("cnn", "deepcnn", "lenet5", "linear", "mlp", "resnet")
 
 #: What :func:`mnistkit.datasets.list_datasets` returns.
-DATASET_NAMES: tuple[str, ...] = ("fashion-mnist", "mnist")
+DATASET_NAMES: tuple[str, ...] = (
+    "emnist-balanced",
+    "emnist-byclass",
+    "emnist-bymerge",
+    "emnist-digits",
+    "emnist-letters",
+    "emnist-mnist",
+    "fashion-mnist",
+    "kmnist",
+    "mnist",
+    "qmnist",
+)
 
 #: What :func:`mnistkit.recipes.list_recipes` returns before any recipe is registered.
 RECIPE_NAMES: tuple[str, ...] = (

@@ -53,6 +53,7 @@ GALLERY_ORDER: tuple[str, ...] = (
     "plot_custom_module_and_callback.py",
     "plot_sklearn_pipeline.py",
     "plot_fashion_mnist.py",
+    "plot_mnist_family.py",
     "plot_tune_hyperparameters.py",
     "plot_notebook.py",
     "plot_photos.py",

@@ -33,9 +33,9 @@ fig = plotting.show_samples(fashion.train, n=16, ncols=4)
 # The same network and configuration as in the quickstart, on the first 6,000 training
 # images for two epochs. Clothes are brighter on average than digits, so the model's first
 # layer has to shift and scale the pixels by other numbers: ``dataset="fashion-mnist"``
-# gives it Fashion-MNIST's mean and standard deviation (from the data set registry,
-# :func:`mnistkit.datasets.get_info`). Nothing else changes, and the model file will carry
-# them.
+# gives it Fashion-MNIST's mean and standard deviation (measured on its training images,
+# :func:`mnistkit.datasets.normalization`). Nothing else changes, and the model file will
+# carry them.
 model = mnistkit.get_model(
     "cnn", num_classes=len(fashion.classes), dataset="fashion-mnist"
 )
