@@ -150,10 +150,25 @@ def _scores(
     bank = F.normalize(train_features[torch.randperm(len(labels))[:20_000]], dim=1)
     out: dict[str, dict[str, torch.Tensor]] = {}
     for name, images in sets.items():
-        logits, features = _forward(model, images)
-        diff = features[:, None, :] - means[None]  # (N, C, D)
-        mahalanobis = torch.einsum("ncd,de,nce->nc", diff, precision, diff).amin(1)
-        cosine = F.normalize(features, dim=1) @ bank.T
+        if images is train.images:  # --split train: the training digits are held out
+            logits, features = train_logits, train_features
+        else:
+            logits, features = _forward(model, images)
+        # (x - m)^T P (x - m) for each class mean m: (N, C), without an (N, C, D) tensor
+        projected = features @ precision  # (N, D)
+        mahalanobis = (
+            (projected * features).sum(1, keepdim=True)
+            - 2 * projected @ means.T
+            + ((means @ precision) * means).sum(1)[None]
+        ).amin(1)
+        unit = F.normalize(features, dim=1)
+        # in chunks: 60,000 x 20,000 similarities at once would take 9.6 GB
+        knn = torch.cat(
+            [
+                (unit[i : i + 2000] @ bank.T).topk(10, dim=1).values[:, -1]
+                for i in range(0, len(unit), 2000)
+            ]
+        )
         out[name] = {
             "msp": ood_scores(logits, kind="msp"),
             "msp T=1000": ood_scores(logits, kind="msp", temperature=1000.0),
@@ -162,7 +177,7 @@ def _scores(
             "max logit": logits.amax(1),
             "feature norm": features.norm(dim=1),
             "-Mahalanobis": -mahalanobis,
-            "kNN cosine (k=10)": cosine.topk(10, dim=1).values[:, -1],
+            "kNN cosine (k=10)": knn,
         }
     del train_logits
     return out
