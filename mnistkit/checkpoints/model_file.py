@@ -148,7 +148,7 @@ class ModelMetadata:
             ("dataset", self.dataset or "(unknown)"),
             ("classes", ", ".join(self.classes)),
             *((f"metrics.{k}", v) for k, v in self.metrics.items()),
-            ("rejection", str(self.rejection) if self.rejection else "(none)"),
+            *((("rejection", str(self.rejection)),) if self.rejection is not None else ()),
             ("written by mnistkit", self.mnistkit_version or "(unknown)"),
             ("file format version", self.format_version),
         ]

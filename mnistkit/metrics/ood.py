@@ -548,9 +548,9 @@ class RejectionThreshold:
 
     def __str__(self) -> str:
         """The rule in words."""
-        where = f", chosen on {self.chosen_on}" if self.chosen_on else ""
+        where = f": {self.chosen_on}" if self.chosen_on else ""
         temp = f" at temperature {self.temperature:g}" if self.temperature != 1.0 else ""
         return (
             f"not a digit when the {self.score} score{temp} is below {self.threshold:.4g} "
-            f"(keeps {self.keep:.1%} of in-distribution images{where})"
+            f"(it keeps {self.keep:.1%} of the images it was chosen on{where})"
         )
