@@ -246,7 +246,7 @@ def _out_of_distribution(
     }
     lines += [
         "",
-        f"telling {name} test images ({len(test):,}) from {args.ood} test images "
+        f"not a digit? {name} test ({len(test):,}) against {args.ood} test "
         f"({len(outside):,}), float32 scores:",
         f"  {'score':<8}{'AUROC':>8}{'AUPR-In':>9}{'AUPR-Out':>10}{'FPR at 95% TPR':>16}",
     ]
