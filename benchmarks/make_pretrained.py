@@ -7,9 +7,18 @@ the same answer, whatever precision trained it), and write the model file with t
 the recipe, seed and command in its metadata, plus ``manifest.json`` with each file's
 SHA-256. Prints a table and writes JSON like the other benchmarks.
 
+Each file also gets a "not a digit" threshold (``metadata.rejection``): the energy score
+that keeps 99% of the data set's *training* images. The bundled models trained on all of
+them, so no image they did not see is left to choose on without touching the test set; a
+model is surer of images it trained on, so on new images such a threshold keeps somewhat
+fewer than 99% (measured on the test images and printed; ``benchmarks/RESULTS.md``).
+``--thresholds-only`` adds or renews the thresholds of the files as they are, without
+training or rewriting the weights.
+
     export MNISTKIT_DATA_DIR=/path/to/data
     python benchmarks/make_pretrained.py --runs /tmp/pretrained-runs            # all four
     python benchmarks/make_pretrained.py --runs /tmp/pretrained-runs --only fast default
+    python benchmarks/make_pretrained.py --thresholds-only                     # weights kept
 
 Training ``best`` takes about 20 minutes and ``fashion`` about an hour on one core of a
 2-core CPU (``OMP_NUM_THREADS=1``); ``fast`` and ``default`` take seconds.
@@ -31,8 +40,9 @@ from _common import RESULTS_DIR, environment, format_table, write_json
 
 import mnistkit
 from mnistkit import datasets, pretrained
-from mnistkit.checkpoints import load_model, save_model
-from mnistkit.inference import predict_proba
+from mnistkit.checkpoints import load_model, save_model, set_rejection_threshold
+from mnistkit.inference import choose_rejection_threshold, predict_logits, predict_proba
+from mnistkit.metrics import RejectionThreshold
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "mnistkit" / "pretrained"
@@ -70,6 +80,36 @@ def _train(recipe: str, dataset: str, seed: int, out: Path) -> None:
     subprocess.run([sys.executable, "-m", "mnistkit", *argv[1:]], check=True)
 
 
+#: The share of training images the bundled models' thresholds keep.
+KEEP = 0.99
+
+
+def threshold(model: Any, dataset: str) -> tuple[RejectionThreshold, float]:
+    """The bundled model's rejection threshold, on all training images (float32), and the
+    share of the test images it keeps."""
+    data = datasets.load(dataset)
+    rule = choose_rejection_threshold(
+        model,
+        data.train.images,
+        keep=KEEP,
+        chosen_on=f"{dataset} training split ({len(data.train):,} images, all seen in "
+        "training: no held-out images are left for a model trained on all of them)",
+        device="cpu",
+    )
+    logits = predict_logits(model, data.test.images, device="cpu", precision="32")
+    return rule, 1.0 - float(rule.rejects(logits).double().mean())
+
+
+def add_threshold(entry: dict[str, Any]) -> dict[str, Any]:
+    """Store a threshold in a bundled file as it is (weights untouched); its new entry."""
+    path = PACKAGE / entry["file"]
+    loaded = load_model(path)
+    rule, kept = threshold(loaded.model, entry["dataset"])
+    set_rejection_threshold(path, rule)
+    print(f"{entry['name']}: {rule}; keeps {kept:.2%} of the test images", flush=True)
+    return {**entry, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
 def make(name: str, runs: Path, trained_with: str) -> dict[str, Any]:
     """Train (if needed), score in float32 and write one bundled model; its manifest entry."""
     recipe, dataset, seed = MODELS[name]
@@ -83,6 +123,8 @@ def make(name: str, runs: Path, trained_with: str) -> dict[str, Any]:
     trained = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
     command = shlex.join(_command(recipe, dataset, seed, Path(f"runs/{name}")))
     file = f"{name}.safetensors"
+    rule, kept = threshold(loaded.model, dataset)
+    print(f"{name}: {rule}; keeps {kept:.2%} of the test images", flush=True)
     save_model(
         loaded.model,
         PACKAGE / file,
@@ -98,6 +140,7 @@ def make(name: str, runs: Path, trained_with: str) -> dict[str, Any]:
             "command": command,
             "trained_with": trained_with,
         },
+        rejection=rule,
     )
     digest = hashlib.sha256((PACKAGE / file).read_bytes()).hexdigest()
     return {
@@ -115,7 +158,12 @@ def make(name: str, runs: Path, trained_with: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=Path, required=True, help="folder for the training runs")
+    parser.add_argument("--runs", type=Path, help="folder for the training runs")
+    parser.add_argument(
+        "--thresholds-only",
+        action="store_true",
+        help="only add the rejection thresholds to the files as they are (no training)",
+    )
     parser.add_argument("--only", nargs="+", choices=sorted(MODELS), help="remake only these")
     parser.add_argument(
         "--trained-with",
@@ -127,8 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     entries: dict[str, dict[str, Any]] = {}
     if manifest_path.is_file():
         entries = {e["name"]: e for e in json.loads(manifest_path.read_text())["models"]}
+    if not args.thresholds_only and args.runs is None:
+        parser.error("--runs is required unless --thresholds-only")
     for name in args.only or sorted(MODELS):
-        entries[name] = make(name, args.runs, args.trained_with)
+        if args.thresholds_only:
+            entries[name] = add_threshold(entries[name])
+        else:
+            entries[name] = make(name, args.runs, args.trained_with)
     manifest = {
         "about": "Trained models bundled with mnistkit; remade by benchmarks/make_pretrained.py. "
         "test_accuracy is measured in float32 on the data set's 10,000 test images.",

@@ -182,6 +182,9 @@ EXPECTED: dict[str, dict[str, Row]] = {
         "--dataset": {"choices": "<datasets>"},
         "--device": {"default": "auto"},
         "--json": {"action": "store_true"},
+        # "is this even a digit?" (issue 26)
+        "--ood": {"choices": "<datasets>", "metavar": "DATASET"},
+        "--ood-plot": {"metavar": "OUT.png", "type": "Path"},
         "--precision": {"default": "auto", "choices": "32 bf16-mixed 16-mixed auto"},
         "--split": {"default": "test"},
         "--tta": {"action": "store_true"},
@@ -209,6 +212,7 @@ EXPECTED: dict[str, dict[str, Row]] = {
         "--precision": {"default": "auto", "choices": "32 bf16-mixed 16-mixed auto"},
         # added for photographs (issue 31)
         "--preprocessing": {"default": "auto", "choices": "auto clean photo"},
+        "--reject": {"action": "store_true"},  # issue 26
         "--show": {"metavar": "OUT.png", "type": "Path"},
         "--tta": {"action": "store_true"},
         "-h --help": {"action": "help"},
@@ -218,6 +222,19 @@ EXPECTED: dict[str, dict[str, Row]] = {
     },
     "recipes": {
         "-h --help": {"action": "help"},
+    },
+    # a model file's "not a digit" threshold (issue 26)
+    "threshold": {
+        "--data-dir": {"type": "Path"},
+        "--dataset": {"choices": "<datasets>"},
+        "--keep": {"default": 0.99, "type": "value"},
+        "--out": {"type": "Path"},
+        "--score": {"choices": "msp energy"},
+        "--seed": {"default": 0, "type": "value"},
+        "--split": {"choices": "val train", "default": "val"},
+        "--val-fraction": {"default": 0.1, "type": "value"},
+        "-h --help": {"action": "help"},
+        "model": {"required": True, "type": "Path"},
     },
     "train": {
         "--batch-size": {"type": "value"},
@@ -408,7 +425,9 @@ def test_building_the_parser_reads_no_registry() -> None:
         for action in sub._actions
         if isinstance(action.choices, _Names)
     ]
-    assert len(lazy) == 9  # --recipe, --dataset, --model, and the other commands' ones
+    # --recipe, --dataset, --model, and the other commands' ones (compare --dataset;
+    # evaluate --ood and threshold --dataset: issue 26)
+    assert len(lazy) == 11
     assert all(names._names is None for names in lazy)
     with pytest.raises(SystemExit):
         parser.parse_args(["--version"])

@@ -6,12 +6,14 @@ tests compare the browser's answers with PyTorch's for that very model.
 
 ``tests/data/strokes.json`` holds one handwritten-style stroke path per digit (polylines in
 coordinates relative to the drawing area, 0 to 1, drawn for these tests); the test moves the
-mouse along them, as a person drawing would.
+mouse along them, as a person drawing would. :data:`SCRIBBLE` is a drawing that is no digit,
+which the page must answer with "not sure".
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,12 +28,19 @@ from PIL import Image
 import mnistkit
 from mnistkit.datasets import DatasetSplits
 from mnistkit.imaging import preprocess_image
+from mnistkit.inference import predict_with_rejection
 
 pytestmark = pytest.mark.docs
 
 STROKES = Path(__file__).parent / "data" / "strokes.json"
 #: Real test digits sent through the page's predict().
 DIGITS = 300
+#: A drawing that is no digit: a zigzag scribbled across the pad, then crossed by a wave
+#: (strokes as in strokes.json).
+SCRIBBLE = [
+    [[0.15 + 0.7 * i / 12, 0.2 if i % 2 == 0 else 0.8] for i in range(13)],
+    [[0.1 + 0.8 * t / 40, 0.5 + 0.3 * math.sin(t / 40 * 6 * math.pi)] for t in range(41)],
+]
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +89,11 @@ def test_page_states_how_its_model_was_trained(site: Path) -> None:
     assert f"{info['test_accuracy']:.2%}" in html
     assert f"in {info['train_seconds']} s" in html
     assert info["check"]["agreements"] == info["check"]["images"] == 10_000
+    # the "not sure" threshold: chosen on held-out training digits, and said on the page
+    rule = info["rejection"]
+    assert rule["keep"] == 0.99 and rule["num_images"] > 1000
+    assert f"Below an energy score of {rule['threshold']:.2f}" in html
+    assert info["test_kept"] >= 0.985
 
 
 def test_browser_predictions_match_pytorch(
@@ -101,6 +115,28 @@ def test_browser_predictions_match_pytorch(
     # and the model is the trained one: it reads the real digits correctly
     accuracy = float((got.argmax(1) == mnist.test.labels[:DIGITS].numpy()).mean())
     assert accuracy >= 0.97
+
+
+def test_browser_scores_match_mnistkit(
+    demo: dict[str, Any], demo_model: torch.nn.Module, mnist: DatasetSplits, site: Path
+) -> None:
+    """The page's "not sure" score is mnistkit's, with the model file's threshold."""
+    loaded = mnistkit.load_model(site / "_static" / "demo" / "model.safetensors")
+    rule = loaded.metadata.rejection
+    assert rule is not None
+    assert demo["page"].evaluate("() => window.mnistkitDemo.rejection") == rule.to_dict()
+    images = mnist.test.images[:DIGITS]
+    expected = predict_with_rejection(demo_model, images, rule)
+    pixels = (images.float() / 255).reshape(DIGITS, 784).tolist()
+    got = demo["page"].evaluate(
+        "(all) => Promise.all(all.map((p) => window.mnistkitDemo.classify(p)))", pixels
+    )
+    scores = np.array([answer["score"] for answer in got])
+    np.testing.assert_allclose(scores, expected.scores.numpy(), rtol=1e-3, atol=1e-3)
+    rejected = np.array([answer["rejected"] for answer in got])
+    # the same answers, but for a score within rounding of the threshold
+    assert (rejected != expected.rejected.numpy()).sum() <= 1
+    assert rejected.mean() <= 0.03  # real test digits: about 1% are "not sure"
 
 
 def _pictures(mnist: DatasetSplits) -> list[np.ndarray]:
@@ -161,8 +197,9 @@ def test_digits_drawn_with_the_mouse_are_recognised(demo: dict[str, Any]) -> Non
         result = page.evaluate("() => window.mnistkitDemo.settled()")
         assert result is not None, f"nothing recognised for {digit}"
         assert page.get_attribute("#mnistkit-demo", "data-prediction") == str(result["label"])
-        assert page.inner_text(".mnistkit-demo-label") == str(result["label"])
-        read[digit] = str(result["label"])
+        shown = "not sure" if result["rejected"] else str(result["label"])
+        assert page.inner_text(".mnistkit-demo-label") == shown
+        read[digit] = shown
         if digit == "3":
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.locator("#mnistkit-demo").screenshot(path=str(SCREENSHOTS / "demo-3.png"))
@@ -170,6 +207,28 @@ def test_digits_drawn_with_the_mouse_are_recognised(demo: dict[str, Any]) -> Non
     assert len(right) >= 8, read
     page.click(".mnistkit-demo-clear")
     assert page.inner_text(".mnistkit-demo-label") == "?"
+    assert demo["errors"] == []
+
+
+def test_a_scribble_is_not_sure(demo: dict[str, Any]) -> None:
+    """A drawing that is no digit gets "not sure", and a digit drawn next is read again."""
+    page = demo["page"]
+    page.click(".mnistkit-demo-clear")
+    _draw(page, SCRIBBLE)
+    result = page.evaluate("() => window.mnistkitDemo.settled()")
+    assert result is not None and result["rejected"] is True, result
+    assert result["score"] < page.evaluate("() => window.mnistkitDemo.rejection.threshold")
+    assert page.inner_text(".mnistkit-demo-label") == "not sure"
+    assert page.get_attribute("#mnistkit-demo", "data-rejected") == "true"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#mnistkit-demo").screenshot(path=str(SCREENSHOTS / "demo-not-sure.png"))
+    page.click(".mnistkit-demo-clear")
+    _draw(page, json.loads(STROKES.read_text())["3"])
+    again = page.evaluate("() => window.mnistkitDemo.settled()")
+    assert again["rejected"] is False and again["label"] == 3, again
+    assert page.inner_text(".mnistkit-demo-label") == "3"
+    assert page.get_attribute("#mnistkit-demo", "data-rejected") == "false"
+    page.click(".mnistkit-demo-clear")
     assert demo["errors"] == []
 
 

@@ -15,10 +15,19 @@
  * Arithmetic follows NumPy's float32 where the Python code computes in float32 (Math.fround),
  * and Python's round() (half to even) where it rounds.
  *
- * Test hooks: window.mnistkitDemo.ready (a Promise, resolves when the model is loaded),
- * .predict(pixels) (784 numbers in [0, 1], row-major, white ink on black -> Promise of ten
- * probabilities), .preprocess(grey, width, height) (-> Float32Array(784)), .settled()
- * (-> Promise of the canvas's current prediction, once drawing updates have finished).
+ * "Not sure": demo.json, written by the docs build beside the model, holds its rejection
+ * threshold (mnistkit.metrics.RejectionThreshold: a kind of score, a temperature and the
+ * threshold, chosen on held-out training digits). A drawing whose score is below it is
+ * answered "not sure" instead of a digit. The score is computed from the logits as
+ * mnistkit.metrics.ood_scores does: energy T * logsumexp(logits / T), or the maximum
+ * softmax probability at temperature T ("msp").
+ *
+ * Test hooks: window.mnistkitDemo.ready (a Promise, resolves when the model and its
+ * threshold are loaded), .predict(pixels) (784 numbers in [0, 1], row-major, white ink on
+ * black -> Promise of ten probabilities), .classify(pixels) (-> Promise of {probabilities,
+ * label, score, rejected}), .rejection (the threshold, once ready), .preprocess(grey, width,
+ * height) (-> Float32Array(784)), .settled() (-> Promise of the canvas's current answer,
+ * {label, probabilities, score, rejected}, once drawing updates have finished).
  */
 (function () {
   "use strict";
@@ -267,8 +276,22 @@
     });
   }
 
+  // The score of mnistkit.metrics.ood_scores: higher means more like the training digits.
+  function score(logits, rule) {
+    var t = rule.temperature;
+    var max = -Infinity;
+    for (var i = 0; i < logits.length; i++) max = Math.max(max, logits[i] / t);
+    var total = 0;
+    for (i = 0; i < logits.length; i++) total += Math.exp(logits[i] / t - max);
+    if (rule.score === "msp") {
+      return 1 / total; // exp(max - max) / sum
+    }
+    return t * (max + Math.log(total)); // energy: T * logsumexp(logits / T)
+  }
+
   var root = document.getElementById("mnistkit-demo");
   var session = null;
+  var rejection = null;
 
   var ready = new Promise(function (resolve, reject) {
     if (!root) {
@@ -288,13 +311,21 @@
     };
     ort.env.wasm.numThreads = 1; // no SharedArrayBuffer needed: the page is not isolated
     ort.env.logLevel = "error";
-    ort.InferenceSession.create(base + "model.onnx", { executionProviders: ["wasm"] }).then(
-      function (created) {
-        session = created;
-        resolve();
-      },
-      reject
-    );
+    var threshold = fetch(base + "demo.json").then(function (response) {
+      if (!response.ok) {
+        throw new Error("demo.json: HTTP " + response.status);
+      }
+      return response.json();
+    });
+    var model = ort.InferenceSession.create(base + "model.onnx", {
+      executionProviders: ["wasm"],
+    });
+    Promise.all([model, threshold]).then(function (loaded) {
+      session = loaded[0];
+      rejection = loaded[1].rejection;
+      window.mnistkitDemo.rejection = rejection;
+      resolve();
+    }, reject);
   });
 
   function predict(pixels) {
@@ -303,12 +334,37 @@
         new RangeError("predict: expected 784 pixel values, got " + (pixels && pixels.length))
       );
     }
+    return classify(pixels).then(function (answer) {
+      return answer.probabilities;
+    });
+  }
+
+  // The model's answer for 784 pixels: probabilities, best digit, score and whether the
+  // score is below the threshold ("not sure").
+  function classify(pixels) {
+    if (!pixels || pixels.length !== SIZE * SIZE) {
+      return Promise.reject(
+        new RangeError("classify: expected 784 pixel values, got " + (pixels && pixels.length))
+      );
+    }
     return ready.then(function () {
       var input = new ort.Tensor("float32", Float32Array.from(pixels), [1, 1, SIZE, SIZE]);
       var feeds = {};
       feeds[session.inputNames[0]] = input;
       return session.run(feeds).then(function (results) {
-        return softmax(Array.from(results[session.outputNames[0]].data));
+        var logits = Array.from(results[session.outputNames[0]].data);
+        var probabilities = softmax(logits);
+        var best = 0;
+        for (var k = 1; k < probabilities.length; k++) {
+          if (probabilities[k] > probabilities[best]) best = k;
+        }
+        var value = score(logits, rejection);
+        return {
+          probabilities: probabilities,
+          label: best,
+          score: value,
+          rejected: value < rejection.threshold,
+        };
       });
     });
   }
@@ -346,22 +402,23 @@
       show(null);
     }
 
-    function show(probabilities) {
-      var best = -1;
-      if (probabilities) {
-        best = 0;
-        for (var k = 1; k < probabilities.length; k++) {
-          if (probabilities[k] > probabilities[best]) best = k;
-        }
-      }
+    // answer: what classify() gives, or null for an empty pad
+    function show(answer) {
+      var probabilities = answer ? answer.probabilities : null;
+      var best = answer ? answer.label : -1;
+      var unsure = answer !== null && answer.rejected;
       for (var j = 0; j < rows.length; j++) {
         var p = probabilities ? probabilities[j] : 0;
         rows[j].querySelector(".mnistkit-demo-fill").style.width = (100 * p).toFixed(1) + "%";
         rows[j].querySelector(".mnistkit-demo-value").textContent = Math.round(100 * p) + "%";
         rows[j].classList.toggle("mnistkit-demo-best", j === best);
       }
-      label.textContent = best >= 0 ? String(best) : "?";
+      // below the threshold: "not sure", smaller, so that it fits where a digit stands
+      label.textContent = unsure ? "not sure" : best >= 0 ? String(best) : "?";
+      label.style.fontSize = unsure ? "2em" : "";
+      label.title = unsure ? "best guess " + best + " (too unlike the digits it learnt)" : "";
       root.setAttribute("data-prediction", best >= 0 ? String(best) : "");
+      root.setAttribute("data-rejected", unsure ? "true" : "false");
     }
 
     function drawPreview(pixels) {
@@ -374,7 +431,7 @@
       view.putImageData(image, 0, 0);
     }
 
-    function classify() {
+    function classifyCanvas() {
       var data = pad.getImageData(0, 0, canvas.width, canvas.height).data;
       var grey = new Float32Array(canvas.width * canvas.height);
       for (var k = 0; k < grey.length; k++) grey[k] = data[4 * k] / 255;
@@ -390,10 +447,9 @@
         throw error;
       }
       drawPreview(pixels);
-      return predict(pixels).then(function (probabilities) {
-        show(probabilities);
-        var best = Number(root.getAttribute("data-prediction"));
-        state.last = { label: best, probabilities: probabilities };
+      return classify(pixels).then(function (answer) {
+        show(answer);
+        state.last = answer;
         return state.last;
       });
     }
@@ -404,7 +460,7 @@
         state.dirty = true;
         return state.pending;
       }
-      state.pending = classify().then(
+      state.pending = classifyCanvas().then(
         function (result) {
           state.pending = null;
           if (state.dirty) {
@@ -518,6 +574,8 @@
   window.mnistkitDemo = {
     ready: ready,
     predict: predict,
+    classify: classify,
+    rejection: rejection,
     preprocess: preprocess,
     settled: settled,
   };

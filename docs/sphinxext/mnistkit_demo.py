@@ -3,11 +3,14 @@
 When an HTML build starts (``builder-inited``), this extension
 
 1. trains the demo model (see :func:`demo_recipe`) on the real MNIST
-   training set from ``$MNISTKIT_DATA_DIR``, evaluates it once on the test set, writes it as
-   ``model.safetensors`` and exports it with :func:`mnistkit.export` to ``model.onnx``,
-   checked with ONNX Runtime on all 10,000 test digits; the files and ``demo.json`` (the
-   figures the page quotes) are kept in ``<build>/demo/`` and reused while the recipe, the
-   mnistkit version and the torch version stay the same;
+   training set from ``$MNISTKIT_DATA_DIR`` less a validation split (``VAL_FRACTION``), on
+   which it chooses the "not sure" threshold (the energy score keeping ``KEEP`` of those
+   digits, :func:`mnistkit.inference.choose_rejection_threshold`), evaluates it once on
+   the test set, writes it as ``model.safetensors`` (threshold in its metadata) and exports
+   it with :func:`mnistkit.export` to ``model.onnx``, checked with ONNX Runtime on all
+   10,000 test digits; the files and ``demo.json`` (the figures the page quotes, and the
+   threshold, which the page reads) are kept in ``<build>/demo/`` and reused while the
+   recipe, the mnistkit version and the torch version stay the same;
 2. checks that ONNX Runtime Web is installed in ``docs/node_modules`` (``npm ci --prefix
    docs``: the version is pinned by ``docs/package-lock.json``).
 
@@ -54,6 +57,10 @@ ORT_DIST = Path(__file__).resolve().parents[1] / "node_modules" / "onnxruntime-w
 MODEL_FILES = ("model.onnx", "model.safetensors", "demo.json")
 #: Seed of the demo model's training.
 SEED = 0
+#: Share of MNIST's training digits held out to choose the "not sure" threshold on.
+VAL_FRACTION = 0.1
+#: Share of those held-out digits the threshold keeps.
+KEEP = 0.99
 
 
 def demo_recipe() -> Any:
@@ -80,6 +87,8 @@ def _key(recipe: Any) -> str:
         "mnistkit": mnistkit.__version__,
         "torch": torch.__version__,
         "seed": SEED,
+        "val_fraction": VAL_FRACTION,
+        "keep": KEEP,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -98,17 +107,32 @@ def _train(folder: Path) -> dict[str, Any]:
             log.info("[mnistkit_demo] reusing the demo model in %s", folder)
             return info
     log.info("[mnistkit_demo] training the demo model (%s recipe)", recipe.name)
+    from mnistkit.inference import choose_rejection_threshold, predict_with_rejection
+    from mnistkit.loaders import train_val_split
+
     mnistkit.seed_everything(SEED)
     data = mnistkit.datasets.load("mnist")
+    train, val = train_val_split(data.train, val_fraction=VAL_FRACTION, seed=SEED)
     model = recipe.build_model("mnist")
     trainer = mnistkit.Trainer(model, recipe.config, augment=recipe.augment)
     start = time.perf_counter()
-    trainer.fit(data.train)
+    trainer.fit(train)
     seconds = time.perf_counter() - start
     report = trainer.evaluate(data.test)
+    rule = choose_rejection_threshold(
+        trainer.inference_model,
+        val.images,
+        keep=KEEP,
+        chosen_on=f"{len(val):,} MNIST training digits held out of its training",
+    )
+    answers = predict_with_rejection(trainer.inference_model, data.test.images, rule)
     folder.mkdir(parents=True, exist_ok=True)
-    model_path = trainer.save_model(
-        folder / "model.safetensors", metrics={"test_accuracy": report.accuracy}
+    model_path = mnistkit.save_model(
+        trainer.inference_model,
+        folder / "model.safetensors",
+        dataset="mnist",
+        metrics={"test_accuracy": report.accuracy},
+        rejection=rule,
     )
     result = mnistkit.export(model_path, folder / "model.onnx", check_images=data.test.images)
     if result.check is None:  # pragma: no cover - check_images was given
@@ -119,9 +143,12 @@ def _train(folder: Path) -> dict[str, Any]:
         "recipe_settings": recipe.to_dict(),
         "augment": repr(recipe.augment) if recipe.augment is not None else None,
         "epochs": recipe.config.epochs,
-        "train_images": len(data.train),
+        "train_images": len(train),
         "train_seconds": round(seconds, 1),
         "test_accuracy": report.accuracy,
+        # what the page reads to say "not sure" (see mnistkit-demo.js)
+        "rejection": rule.to_dict(),
+        "test_kept": 1.0 - float(answers.rejected.double().mean()),
         "parameters": sum(p.numel() for p in model.parameters()),
         "onnx_bytes": result.size,
         "check": {
@@ -202,7 +229,14 @@ class DemoFacts(SphinxDirective):
             f"{check['agreements']:,}, and no probability differs from PyTorch's by more "
             f"than {check['max_difference']:.1e}."
         )
-        return [nodes.paragraph(text=text)]
+        rule = info["rejection"]
+        unsure = (
+            f"Below an energy score of {rule['threshold']:.2f} the page answers \"not sure\" "
+            f"instead of a digit: the score that keeps {rule['keep']:.0%} of "
+            f"{rule['num_images']:,} MNIST training digits held out of the model's training "
+            f"(it keeps {info['test_kept']:.2%} of the test digits)."
+        )
+        return [nodes.paragraph(text=text), nodes.paragraph(text=unsure)]
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

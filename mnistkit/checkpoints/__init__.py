@@ -33,6 +33,7 @@ from mnistkit.checkpoints.model_file import (
     ModelMetadata,
     load_model,
     save_model,
+    set_rejection_threshold,
 )
 from mnistkit.checkpoints.training_state import (
     FREE_ON_RESUME,
@@ -53,4 +54,5 @@ __all__ = [
     "resume_conflicts",
     "save_model",
     "save_training_state",
+    "set_rejection_threshold",
 ]

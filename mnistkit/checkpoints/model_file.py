@@ -27,11 +27,19 @@ from torch import nn
 from mnistkit._io import atomic_open
 from mnistkit._version import __version__
 from mnistkit.devices import DeviceLike, resolve_device
-from mnistkit.exceptions import CheckpointError
+from mnistkit.exceptions import CheckpointError, ConfigError
+from mnistkit.metrics.ood import RejectionThreshold
 from mnistkit.models._registry import architecture_of, get_model
 from mnistkit.models.normalize import Normalize
 
-__all__ = ["FORMAT_VERSION", "LoadedModel", "ModelMetadata", "load_model", "save_model"]
+__all__ = [
+    "FORMAT_VERSION",
+    "LoadedModel",
+    "ModelMetadata",
+    "load_model",
+    "save_model",
+    "set_rejection_threshold",
+]
 
 _METADATA_KEY = "mnistkit"
 #: Version of the model file format that :func:`save_model` writes.
@@ -58,6 +66,12 @@ class ModelMetadata:
         Free-form numbers, e.g. ``{"test_accuracy": 0.993}``.
     format_version : int
         Version of the file format (see :data:`FORMAT_VERSION`).
+    rejection : RejectionThreshold or None, default=None
+        When the model's answer is "not a digit" (see
+        :class:`~mnistkit.metrics.RejectionThreshold`): stored by ``mnistkit train`` when
+        it has a validation split, or later by ``mnistkit threshold`` /
+        :func:`set_rejection_threshold`; ``None`` in files without one. mnistkit versions
+        before 0.3 ignore it.
     """
 
     architecture: str | None
@@ -67,6 +81,7 @@ class ModelMetadata:
     mnistkit_version: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    rejection: RejectionThreshold | None = None
 
     @classmethod
     def from_module(
@@ -76,6 +91,7 @@ class ModelMetadata:
         dataset: str | None = None,
         classes: Sequence[str] | None = None,
         metrics: Mapping[str, Any] | None = None,
+        rejection: RejectionThreshold | None = None,
     ) -> ModelMetadata:
         """The metadata of ``model`` as this mnistkit writes it.
 
@@ -90,6 +106,8 @@ class ModelMetadata:
             Class names; ``"0"`` to ``"9"`` by default.
         metrics : mapping, optional
             Numbers to record, e.g. the test accuracy.
+        rejection : RejectionThreshold, optional
+            When the model's answer is "not a digit".
 
         Returns
         -------
@@ -104,6 +122,7 @@ class ModelMetadata:
             classes=tuple(classes) if classes is not None else tuple(str(i) for i in range(10)),
             mnistkit_version=__version__,
             metrics=dict(metrics or {}),
+            rejection=rejection,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,6 +135,7 @@ class ModelMetadata:
         """
         out = asdict(self)
         out["classes"] = list(self.classes)
+        out["rejection"] = self.rejection.to_dict() if self.rejection is not None else None
         return out
 
     def _repr_html_(self) -> str:
@@ -128,6 +148,7 @@ class ModelMetadata:
             ("dataset", self.dataset or "(unknown)"),
             ("classes", ", ".join(self.classes)),
             *((f"metrics.{k}", v) for k, v in self.metrics.items()),
+            *((("rejection", str(self.rejection)),) if self.rejection is not None else ()),
             ("written by mnistkit", self.mnistkit_version or "(unknown)"),
             ("file format version", self.format_version),
         ]
@@ -157,6 +178,7 @@ def save_model(
     dataset: str | None = None,
     classes: Sequence[str] | None = None,
     metrics: Mapping[str, Any] | None = None,
+    rejection: RejectionThreshold | None = None,
 ) -> Path:
     """Write ``model``'s weights and metadata to a safetensors file.
 
@@ -174,6 +196,9 @@ def save_model(
         Defaults to ``"0"`` … ``"9"`` for ten outputs.
     metrics : mapping, optional
         JSON-serialisable numbers to store, e.g. test accuracy.
+    rejection : RejectionThreshold, optional
+        When the model's answer is "not a digit" (see
+        :meth:`RejectionThreshold.from_scores <mnistkit.metrics.RejectionThreshold.from_scores>`).
 
     Returns
     -------
@@ -189,7 +214,14 @@ def save_model(
         ``path`` is left as it was.
     """
     path = Path(path)
-    metadata = ModelMetadata.from_module(model, dataset=dataset, classes=classes, metrics=metrics)
+    if rejection is not None and not isinstance(rejection, RejectionThreshold):
+        raise CheckpointError(
+            f"{path}: argument 'rejection' must be a RejectionThreshold or None, but got "
+            f"{type(rejection).__name__}"
+        )
+    metadata = ModelMetadata.from_module(
+        model, dataset=dataset, classes=classes, metrics=metrics, rejection=rejection
+    )
     try:
         header = json.dumps(metadata.to_dict())
     except TypeError as exc:
@@ -197,12 +229,67 @@ def save_model(
     tensors = {
         name: tensor.detach().to("cpu").contiguous() for name, tensor in model.state_dict().items()
     }
+    _write(path, tensors, header)
+    return path
+
+
+def _write(path: Path, tensors: dict[str, torch.Tensor], header: str) -> None:
     # the bytes go through a Python file object, so that a refused write is an OSError
     # (see mnistkit._io); a model file is small next to the model in memory
     data = safetensors.torch.save(tensors, metadata={_METADATA_KEY: header})
     with atomic_open(path, "wb") as handle:
         handle.write(data)
-    return path
+
+
+def set_rejection_threshold(
+    path: str | os.PathLike[str],
+    rejection: RejectionThreshold | None,
+    *,
+    out: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Store (or remove) a model file's rejection threshold, leaving the rest unchanged.
+
+    The weights and every other metadata field (its format version and the mnistkit
+    version that wrote it included) are copied as they are; only ``rejection`` changes.
+    The file is replaced atomically: a failed write leaves the old one.
+
+    Parameters
+    ----------
+    path : path-like
+        A model file written by :func:`save_model` (any format version).
+    rejection : RejectionThreshold or None
+        The new threshold; ``None`` removes the stored one.
+    out : path-like, optional
+        Write the result here instead of replacing ``path``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    CheckpointError
+        If ``path`` is not a readable model file or ``rejection`` is not a
+        :class:`~mnistkit.metrics.RejectionThreshold` or None.
+    WriteError
+        If the file cannot be written.
+    """
+    path = Path(path)
+    if rejection is not None and not isinstance(rejection, RejectionThreshold):
+        raise CheckpointError(
+            f"{path}: argument 'rejection' must be a RejectionThreshold or None, but got "
+            f"{type(rejection).__name__}"
+        )
+    header = _read_header(path)
+    try:
+        tensors = safetensors.torch.load_file(str(path), device="cpu")
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot read the weights ({exc}).") from None
+    header["rejection"] = rejection.to_dict() if rejection is not None else None
+    target = Path(out) if out is not None else path
+    _write(target, tensors, json.dumps(header))
+    return target
 
 
 def _read_header(path: Path) -> dict[str, Any]:
@@ -276,6 +363,7 @@ def load_model(
             mnistkit_version=str(header.get("mnistkit_version", "")),
             metrics=dict(header.get("metrics") or {}),
             format_version=version,
+            rejection=_rejection(header.get("rejection"), path),
         )
         legacy_norm = (float(header["mean"]), float(header["std"])) if version == 1 else None
     except (TypeError, ValueError, KeyError) as exc:
@@ -319,6 +407,17 @@ def load_model(
         ) from None
     model.to(resolve_device(device)).eval()
     return LoadedModel(model=model, metadata=metadata)
+
+
+def _rejection(value: object, path: Path) -> RejectionThreshold | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise CheckpointError(f"{path}: malformed rejection threshold {value!r} in the metadata.")
+    try:
+        return RejectionThreshold.from_dict(value)
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: malformed rejection threshold ({exc}).") from None
 
 
 #: Most numbers a model file's architecture configuration may hold (the registered models

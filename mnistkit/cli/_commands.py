@@ -15,10 +15,11 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mnistkit.checkpoints import LoadedModel
+    from mnistkit.datasets import Split
     from mnistkit.mlflow import MLflowLogger
     from mnistkit.recipes import Recipe
 
@@ -186,6 +187,8 @@ def evaluate_command(args: argparse.Namespace) -> None:
     from mnistkit.inference import evaluate_model, with_test_time_augmentation
     from mnistkit.models import TestTimeAugmentation
 
+    if args.ood_plot is not None and args.ood is None:
+        raise ConfigError("Argument '--ood-plot' needs --ood DATASET (the set to compare with)")
     loaded = _load_model(args.model, device=args.device)
     name = args.dataset or loaded.metadata.dataset
     if name is None:
@@ -201,15 +204,126 @@ def evaluate_command(args: argparse.Namespace) -> None:
     tta = None
     if isinstance(model, TestTimeAugmentation):
         tta = {"shifts": [list(s) for s in model.shifts], "flip": model.flip}
+    ood = _out_of_distribution(args, loaded, name, split)
     if args.json:
         facts = {"model": str(args.model), "dataset": name, "split": args.split, "tta": tta}
-        _out(json.dumps({**facts, **report.to_dict()}, indent=2))
+        _out(json.dumps({**facts, **report.to_dict(), **ood.pop("json")}, indent=2))
         return
     views = ""
     if isinstance(model, TestTimeAugmentation):
         views = f", test-time augmentation over {model.num_views} views"
     _out(f"{args.model} on {name} {args.split} ({len(split)} images{views})")
     _out(str(report))
+    for line in ood["lines"]:
+        _out(line)
+
+
+def _out_of_distribution(
+    args: argparse.Namespace, loaded: LoadedModel, name: str, test: Split
+) -> dict[str, Any]:
+    """``evaluate``'s "not a digit" part: the stored threshold on the test images, and with
+    ``--ood`` how well the scores separate them from another data set's test images.
+
+    Scores come from the model file's own model in float32 (never the test-time
+    augmentation, whose outputs are log-probabilities), as thresholds are chosen.
+    Returns ``{"json": {...}, "lines": [...]}``.
+    """
+    from mnistkit import datasets
+    from mnistkit.inference import default_score, predict_logits
+    from mnistkit.metrics import ood_report, ood_scores
+    from mnistkit.metrics.ood import SCORE_KINDS
+
+    rule = loaded.metadata.rejection
+    facts: dict[str, Any] = {}
+    lines: list[str] = []
+    if rule is None and args.ood is None:
+        return {"json": facts, "lines": lines}
+    logits = predict_logits(loaded.model, test.images, precision="32")  # (N, C)
+    if rule is not None:
+        rejected = rule.rejects(logits)
+        wrong = logits.argmax(1) != test.labels
+        count, errors = int(rejected.sum()), int((rejected & wrong).sum())
+        facts["rejection"] = {
+            **rule.to_dict(),
+            "test_rejected": count,
+            "test_kept": 1 - count / len(test),
+            "test_rejected_errors": errors,
+        }
+        lines += [
+            "",
+            f"rejection threshold: {rule}",
+            f"  rejects {count:,} of {len(test):,} {name} {args.split} images ({count / len(test):.2%}),"
+            f" {errors} of them misclassified",
+        ]
+    elif args.ood is not None:
+        lines += ["", "no rejection threshold stored (add one: mnistkit threshold MODEL)"]
+    if args.ood is None:
+        return {"json": facts, "lines": lines}
+    outside = datasets.load(args.ood, root=args.data_dir).test
+    out_logits = predict_logits(loaded.model, outside.images, precision="32")
+    # the energy of log-probabilities (an ensemble's output) is 0 for every image
+    kinds = SCORE_KINDS if default_score(loaded.model) == "energy" else ("msp",)
+    reports = {}
+    for kind in kinds:
+        stored = rule is not None and rule.score == kind
+        threshold = rule.threshold if rule is not None and stored else None
+        temperature = rule.temperature if rule is not None and stored else 1.0
+        scores_in = ood_scores(logits, kind=kind, temperature=temperature)
+        scores_out = ood_scores(out_logits, kind=kind, temperature=temperature)
+        found = ood_report(scores_in, scores_out, threshold=threshold)
+        reports[kind] = (found, scores_in, scores_out)
+    facts["ood"] = {
+        "dataset": args.ood,
+        "num_in": len(test),
+        "num_out": len(outside),
+        "scores": {kind: r.to_dict() for kind, (r, _, _) in reports.items()},
+    }
+    lines += [
+        "",
+        f"not a digit? {name} test ({len(test):,}) against {args.ood} test "
+        f"({len(outside):,}), float32 scores:",
+        f"  {'score':<8}{'AUROC':>8}{'AUPR-In':>9}{'AUPR-Out':>10}{'FPR at 95% TPR':>16}",
+    ]
+    for kind, (r, _, _) in reports.items():
+        lines.append(
+            f"  {kind:<8}{r.auroc:>8.4f}{r.aupr_in:>9.4f}{r.aupr_out:>10.4f}"
+            f"{r.fpr_at_95_tpr:>16.2%}"
+        )
+    if rule is not None and rule.score in reports:
+        r = reports[rule.score][0]
+        lines.append(
+            f"  at the stored threshold: keeps {r.kept_in:.2%} of {name}, rejects "
+            f"{r.rejected_out:.2%} of {args.ood}"
+        )
+    if args.ood_plot is not None:
+        _save_ood_plot(args.ood_plot, reports, (name, args.ood), rule)
+        lines.append(f"wrote {args.ood_plot}")
+    return {"json": facts, "lines": lines}
+
+
+def _save_ood_plot(
+    out: Path,
+    reports: Mapping[str, tuple[Any, Any, Any]],
+    labels: tuple[str, str],
+    rule: Any,
+) -> None:
+    """``evaluate --ood-plot``: one histogram pair per score, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mnistkit.plotting import plot_ood_scores
+    from mnistkit.plotting._common import save_png
+
+    figure, axes = plt.subplots(
+        1, len(reports), figsize=(6.0 * len(reports), 3.8), layout="constrained", squeeze=False
+    )
+    for ax, (kind, (_, scores_in, scores_out)) in zip(axes[0], reports.items(), strict=True):
+        threshold = rule.threshold if rule is not None and rule.score == kind else None
+        plot_ood_scores(scores_in, scores_out, threshold=threshold, labels=labels, ax=ax)
+        ax.set_xlabel(f"{kind} score (higher = more like the training images)")
+    save_png(figure, out)
 
 
 # ---------------------------------------------------------------------------------- predict
@@ -221,12 +335,24 @@ def predict_command(args: argparse.Namespace) -> None:
     """
     import torch
 
-    from mnistkit.exceptions import ImageError
+    from mnistkit.exceptions import ConfigError, ImageError
     from mnistkit.imaging import load_image
-    from mnistkit.inference import predict_proba, with_test_time_augmentation
+    from mnistkit.inference import predict_logits, with_test_time_augmentation
 
     files: list[Path] = args.images
     loaded = _load_model(args.model, device=args.device)
+    rule = loaded.metadata.rejection
+    if args.reject and rule is None:
+        out = " --out FILE.safetensors" if str(args.model).startswith("pretrained:") else ""
+        raise ConfigError(
+            f"{args.model}: the model file has no rejection threshold for --reject; add one "
+            f"with: mnistkit threshold {args.model}{out}"
+        )
+    if args.reject and args.tta:
+        raise ConfigError(
+            "Arguments '--reject' and '--tta' cannot be combined: the threshold was chosen "
+            "on the model's own scores, without test-time augmentation"
+        )
     read: dict[int, torch.Tensor] = {}
     failed: dict[int, str] = {}
     for i, path in enumerate(files):
@@ -238,8 +364,14 @@ def predict_command(args: argparse.Namespace) -> None:
     if args.tta:
         model = with_test_time_augmentation(model, loaded.metadata.dataset)
     batch = torch.stack(list(read.values())) if read else torch.empty(0, 1, 28, 28)
-    probs = predict_proba(model, batch, precision=args.precision) if read else batch
+    # float32 with --reject: the threshold was chosen on float32 scores
+    precision = "32" if args.reject else args.precision
+    logits = predict_logits(model, batch, precision=precision) if read else batch
+    probs = torch.softmax(logits, dim=1) if read else batch
+    rejected = rule.rejects(logits).tolist() if args.reject and rule is not None and read else []
+    scores = rule.scores(logits).tolist() if args.reject and rule is not None and read else []
     answered = iter(probs)  # one row per file that was read, in order
+    answer = 0  # index of the next answered file
     classes = loaded.metadata.classes
 
     def label(i: int) -> str:
@@ -256,18 +388,30 @@ def predict_command(args: argparse.Namespace) -> None:
             continue
         row = next(answered)
         index = int(row.argmax())
-        titles.append(f"{path.name}: {label(index)} (p = {float(row[index]):.2f})")
+        p = float(row[index])
+        refused = bool(rejected[answer]) if rejected else False
+        if refused:
+            titles.append(f"{path.name}: not a digit (best guess {label(index)}, p = {p:.2f})")
+        else:
+            titles.append(f"{path.name}: {label(index)} (p = {p:.2f})")
         if not args.json:
-            _out(f"{path} {label(index)} {float(row[index]):.4f}")
+            if refused:
+                _out(f"{path} not a digit (best guess {label(index)}, p={p:.2f})")
+            else:
+                _out(f"{path} {label(index)} {p:.4f}")
+            answer += 1
             continue
-        record = {
+        record: dict[str, Any] = {
             "path": str(path),
-            "label": label(index),
+            "label": None if refused else label(index),
             "index": index,
-            "probability": float(row[index]),
-            "probabilities": {label(i): round(float(p), 6) for i, p in enumerate(row)},
+            "probability": p,
+            "probabilities": {label(i): round(float(q), 6) for i, q in enumerate(row)},
         }
+        if args.reject:
+            record.update(rejected=refused, best_guess=label(index), score=scores[answer])
         _out(json.dumps(record))
+        answer += 1
     if args.show is not None:
         _save_explanation(args.show, files, titles, args.preprocessing)
     if failed:
@@ -284,6 +428,49 @@ def _save_explanation(out: Path, files: list[Path], titles: list[str], method: s
 
     save_png(explain_preprocessing(files, method=method, titles=titles), out)
     _out(f"wrote {out}")
+
+
+# ---------------------------------------------------------------------------------- threshold
+def threshold_command(args: argparse.Namespace) -> None:
+    """``mnistkit threshold``: choose a model file's rejection threshold and store it."""
+    from mnistkit import datasets, pretrained
+    from mnistkit.checkpoints import set_rejection_threshold
+    from mnistkit.exceptions import ConfigError
+    from mnistkit.inference import choose_rejection_threshold, predict_logits
+    from mnistkit.loaders import train_val_split
+
+    bundled = str(args.model).startswith(pretrained.PREFIX)
+    if bundled and args.out is None:
+        raise ConfigError(
+            f"{args.model}: a bundled model is not rewritten in place; pass --out FILE"
+        )
+    if args.out is not None and args.out.is_dir():
+        raise ConfigError(f"Argument '--out' must be a file, but {str(args.out)!r} is a folder")
+    loaded = _load_model(args.model)
+    name = args.dataset or loaded.metadata.dataset
+    if name is None:
+        raise ConfigError(f"{args.model}: the model file names no data set; pass --dataset.")
+    data = datasets.load(name, root=args.data_dir)
+    if args.split == "val":
+        _, held_out = train_val_split(data.train, val_fraction=args.val_fraction, seed=args.seed)
+        chosen_on = (
+            f"{name} validation split ({len(held_out):,} images, val_fraction "
+            f"{args.val_fraction}, seed {args.seed})"
+        )
+    else:
+        held_out = data.train
+        chosen_on = f"{name} training split ({len(held_out):,} images, seen in training)"
+    rule = choose_rejection_threshold(
+        loaded.model, held_out.images, keep=args.keep, score=args.score, chosen_on=chosen_on
+    )
+    source = pretrained.resolve_path(str(args.model)) if bundled else args.model
+    written = set_rejection_threshold(source, rule, out=args.out)
+    # what it keeps of new digits: the test images, which chose nothing
+    test_logits = predict_logits(loaded.model, data.test.images, precision="32")
+    kept = 1 - float(rule.rejects(test_logits).double().mean())
+    _out(f"{rule}")
+    _out(f"on the {len(data.test):,} {name} test images it keeps {kept:.2%}")
+    _out(f"wrote {written}")
 
 
 # ---------------------------------------------------------------------------------- export
@@ -605,6 +792,7 @@ COMMANDS: Mapping[str, Callable[[argparse.Namespace], None]] = MappingProxyType(
         "ensemble": ensemble_command,
         "evaluate": evaluate_command,
         "predict": predict_command,
+        "threshold": threshold_command,
         "export": export_command,
         "datasets": datasets_command,
         "models": models_command,

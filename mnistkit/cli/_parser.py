@@ -404,6 +404,23 @@ def build_parser() -> argparse.ArgumentParser:
         "(qmnist: test10k, test50k, nist)",
     )
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_names(
+        evaluate,
+        "--ood",
+        choices=datasets_,
+        default=None,
+        metavar="DATASET",
+        help="also measure how well the model tells its test images from this data set's "
+        "test images, e.g. fashion-mnist for 'is this even a digit?': AUROC, AUPR and FPR at "
+        "95%% TPR of the maximum-probability and energy scores (float32)",
+    )
+    evaluate.add_argument(
+        "--ood-plot",
+        type=Path,
+        default=None,
+        metavar="OUT.png",
+        help="with --ood: draw the distributions of both scores on the two sets into this PNG",
+    )
 
     predict = sub.add_parser(
         "predict", help="classify image files (PNG, JPEG, ...)", parents=[inference]
@@ -431,6 +448,64 @@ def build_parser() -> argparse.ArgumentParser:
         "photographs of paper, 'auto' chooses per picture (default: %(default)s)",
     )
     predict.add_argument("--json", action="store_true", help="print JSON lines")
+    predict.add_argument(
+        "--reject",
+        action="store_true",
+        help="answer 'not a digit' for a picture whose score is below the model file's "
+        "rejection threshold (stored by 'train' with a validation split, or by 'threshold')",
+    )
+
+    # ------------------------------------------------------------------ threshold
+    threshold = sub.add_parser(
+        "threshold",
+        help="choose a model file's 'not a digit' threshold on held-out images and store it",
+        parents=[data],
+    )
+    threshold.add_argument("model", type=Path, help=_MODEL_HELP)
+    _add_names(
+        threshold,
+        "--dataset",
+        choices=datasets_,
+        default=None,
+        help="whose training images to choose on (default: the model's)",
+    )
+    threshold.add_argument(
+        "--split",
+        choices=["val", "train"],
+        default="val",
+        help="'val': the validation split 'train' held out with --val-fraction and --seed "
+        "(give the values the model was trained with); 'train': all training images, for a "
+        "model trained on all of them (it keeps fewer than --keep of new digits then) "
+        "(default: %(default)s)",
+    )
+    threshold.add_argument(
+        "--val-fraction",
+        type=_number(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+        default=0.1,
+        help="with --split val (default: %(default)s)",
+    )
+    threshold.add_argument(
+        "--seed", type=_config_value("seed", int), default=0, help="with --split val (default: 0)"
+    )
+    threshold.add_argument(
+        "--keep",
+        type=_number(float, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+        default=0.99,
+        help="share of those images to keep as digits (default: %(default)s)",
+    )
+    threshold.add_argument(
+        "--score",
+        choices=["msp", "energy"],  # mnistkit.metrics.ood.SCORE_KINDS (a test holds them equal)
+        default=None,
+        help="maximum softmax probability or energy (default: energy; msp for an ensemble)",
+    )
+    threshold.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the model with its threshold here (default: replace MODEL, atomically; "
+        "required for pretrained:NAME)",
+    )
 
     # ------------------------------------------------------------------ export
     export = sub.add_parser(

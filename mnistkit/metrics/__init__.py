@@ -12,7 +12,8 @@ number of errors and a 95% interval for its accuracy (:func:`wilson_interval`), 
 (:func:`mcnemar_p_value`, :func:`paired_difference_interval`). Whether an image is a
 digit at all (:mod:`mnistkit.metrics.ood`): :func:`ood_scores` scores images from a
 model's logits, :func:`ood_report` measures how well the scores separate two sets, and
-:func:`threshold_for_recall` picks a rejection threshold.
+:func:`threshold_for_recall` picks a rejection threshold, which
+:class:`RejectionThreshold` keeps with its kind of score.
 
 Conventions
 -----------
@@ -50,7 +51,13 @@ from mnistkit.metrics.functional import (
     negative_log_likelihood,
     top_k_accuracy,
 )
-from mnistkit.metrics.ood import OODReport, ood_report, ood_scores, threshold_for_recall
+from mnistkit.metrics.ood import (
+    OODReport,
+    RejectionThreshold,
+    ood_report,
+    ood_scores,
+    threshold_for_recall,
+)
 from mnistkit.metrics.report import Report
 from mnistkit.metrics.stats import (
     Comparison,
@@ -67,6 +74,7 @@ __all__ = [
     "Comparison",
     "OODReport",
     "PairedComparison",
+    "RejectionThreshold",
     "Report",
     "calibration_bins",
     "compare",

@@ -29,6 +29,7 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,13 @@ from mnistkit.exceptions import ConfigError
 from mnistkit.metrics import _checks, _format
 from mnistkit.metrics._checks import ArrayLike
 
-__all__ = ["OODReport", "ood_report", "ood_scores", "threshold_for_recall"]
+__all__ = [
+    "OODReport",
+    "RejectionThreshold",
+    "ood_report",
+    "ood_scores",
+    "threshold_for_recall",
+]
 
 #: The kinds of score :func:`ood_scores` computes.
 SCORE_KINDS = ("msp", "energy")
@@ -354,3 +361,196 @@ def ood_report(
         kept_in=kept_in,
         rejected_out=rejected_out,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionThreshold:
+    """When a classifier's answer is "not a digit": a kind of score and a threshold.
+
+    An image whose score (:func:`ood_scores` of the model's logits, with :attr:`score`
+    and :attr:`temperature`) is below :attr:`threshold` is rejected. Made by
+    :meth:`from_scores` on held-out in-distribution images, so that a share :attr:`keep`
+    of such images is kept; ``mnistkit train`` stores one in the model file when it has a
+    validation split (:attr:`ModelMetadata.rejection
+    <mnistkit.checkpoints.ModelMetadata>`), and :func:`mnistkit.inference.predict` and
+    ``mnistkit predict --reject`` apply it.
+
+    Parameters
+    ----------
+    threshold : float
+        Scores below it are rejected.
+    score : {"msp", "energy"}, default="energy"
+        The kind of score (see :func:`ood_scores`).
+    temperature : float, default=1.0
+        The temperature of the score.
+    keep : float, default=0.99
+        The share of in-distribution images it was chosen to keep, in ``(0, 1]``.
+    chosen_on : str, default=""
+        Which images it was chosen on, in words, e.g. ``"mnist validation split
+        (val_fraction 0.1, seed 0)"``.
+    num_images : int, default=0
+        How many images that was (0: not recorded).
+
+    Raises
+    ------
+    ConfigError
+        For a threshold that is not a finite number, an unknown score, a temperature that
+        is not positive or a ``keep`` outside ``(0, 1]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> rule = RejectionThreshold(threshold=5.0)
+    >>> rule.rejects(torch.tensor([[9.0, 0.0], [1.0, 1.0]])).tolist()
+    [False, True]
+    """
+
+    threshold: float
+    score: str = "energy"
+    temperature: float = 1.0
+    keep: float = 0.99
+    chosen_on: str = ""
+    num_images: int = 0
+
+    def __post_init__(self) -> None:
+        who = "RejectionThreshold"
+        object.__setattr__(self, "threshold", check_number(self.threshold, "threshold", who=who))
+        if self.score not in SCORE_KINDS:
+            raise fail("score", self.score, "one of 'msp', 'energy'", who=who)
+        temperature = check_number(self.temperature, "temperature", low=0, low_open=True, who=who)
+        object.__setattr__(self, "temperature", temperature)
+        keep = check_number(self.keep, "keep", low=0, high=1, low_open=True, who=who)
+        object.__setattr__(self, "keep", keep)
+        if not isinstance(self.chosen_on, str):
+            raise fail("chosen_on", self.chosen_on, "a str", who=who)
+        if isinstance(self.num_images, bool) or not isinstance(self.num_images, int):
+            raise fail("num_images", self.num_images, "an integer >= 0", who=who)
+        if self.num_images < 0:
+            raise fail("num_images", self.num_images, "an integer >= 0", who=who)
+
+    @classmethod
+    def from_scores(
+        cls,
+        in_scores: ArrayLike,
+        *,
+        keep: float = 0.99,
+        score: str = "energy",
+        temperature: float = 1.0,
+        chosen_on: str = "",
+    ) -> RejectionThreshold:
+        """The threshold keeping a share ``keep`` of in-distribution images.
+
+        Parameters
+        ----------
+        in_scores : tensor, ndarray or sequence of float, shape (N,)
+            Scores of held-out in-distribution images (validation digits), computed with
+            ``score`` and ``temperature``.
+        keep : float, default=0.99
+            Share to keep, in ``(0, 1]`` (see :func:`threshold_for_recall`).
+        score : {"msp", "energy"}, default="energy"
+            The kind of the scores.
+        temperature : float, default=1.0
+            Their temperature.
+        chosen_on : str, default=""
+            Which images they are, in words.
+
+        Returns
+        -------
+        RejectionThreshold
+            With ``num_images`` the number of scores.
+        """
+        values = _scores(in_scores, "in_scores")
+        return cls(
+            threshold=_threshold(values, _share(keep, "keep")),
+            score=score,
+            temperature=temperature,
+            keep=keep,
+            chosen_on=chosen_on,
+            num_images=int(values.shape[0]),
+        )
+
+    def scores(self, logits: ArrayLike) -> torch.Tensor:
+        """The scores of this kind for a model's logits (:func:`ood_scores`).
+
+        Parameters
+        ----------
+        logits : tensor, ndarray or nested sequence, shape (N, C)
+            A model's outputs before the softmax.
+
+        Returns
+        -------
+        torch.Tensor
+            ``float64`` vector ``(N,)`` on the CPU.
+        """
+        return ood_scores(logits, kind=self.score, temperature=self.temperature)
+
+    def rejects(self, logits: ArrayLike) -> torch.Tensor:
+        """Which images are rejected: score below the threshold.
+
+        Parameters
+        ----------
+        logits : tensor, ndarray or nested sequence, shape (N, C)
+            A model's outputs before the softmax.
+
+        Returns
+        -------
+        torch.Tensor
+            bool vector ``(N,)`` on the CPU, True where rejected.
+        """
+        return self.scores(logits) < self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as JSON-serialisable built-in objects (what a model file stores).
+
+        Returns
+        -------
+        dict
+            One key per field.
+        """
+        return {
+            "threshold": self.threshold,
+            "score": self.score,
+            "temperature": self.temperature,
+            "keep": self.keep,
+            "chosen_on": self.chosen_on,
+            "num_images": self.num_images,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RejectionThreshold:
+        """Read back what :meth:`to_dict` wrote.
+
+        Parameters
+        ----------
+        data : mapping
+            Must hold ``threshold``; the other keys are optional.
+
+        Returns
+        -------
+        RejectionThreshold
+
+        Raises
+        ------
+        ConfigError
+            For a mapping without a threshold, with unknown keys or with invalid values.
+        """
+        if not isinstance(data, Mapping) or "threshold" not in data:
+            raise ConfigError(
+                f"A rejection threshold must be a mapping with a 'threshold' key, but got {data!r}"
+            )
+        unknown = sorted(set(data) - set(cls.__slots__))
+        if unknown:
+            raise ConfigError(
+                f"A rejection threshold has unknown keys {unknown}; expected some of "
+                f"{', '.join(cls.__slots__)}"
+            )
+        return cls(**dict(data))
+
+    def __str__(self) -> str:
+        """The rule in words."""
+        where = f": {self.chosen_on}" if self.chosen_on else ""
+        temp = f" at temperature {self.temperature:g}" if self.temperature != 1.0 else ""
+        return (
+            f"not a digit when the {self.score} score{temp} is below {self.threshold:.4g} "
+            f"(it keeps {self.keep:.1%} of the images it was chosen on{where})"
+        )

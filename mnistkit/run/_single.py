@@ -15,18 +15,22 @@ from typing import Any
 from mnistkit import datasets, devices, distributed
 from mnistkit._io import locked_folder, write_json
 from mnistkit.callbacks import Callback, TrainingStateCheckpoint
+from mnistkit.checkpoints import save_model
 from mnistkit.config import TrainConfig
 from mnistkit.devices import resolve_device, seed_everything
 from mnistkit.exceptions import CheckpointError, ConfigError
 from mnistkit.history import History
-from mnistkit.inference import evaluate_model
+from mnistkit.inference import choose_rejection_threshold, evaluate_model
 from mnistkit.loaders import train_val_split
-from mnistkit.metrics import Report
+from mnistkit.metrics import RejectionThreshold, Report
 from mnistkit.recipes import Recipe, resolve_recipe
 from mnistkit.run._records import draw_figures, machine_record, settings_record
 from mnistkit.trainer import Trainer
 
-__all__ = ["RunResult", "run_training"]
+__all__ = ["REJECTION_KEEP", "RunResult", "run_training"]
+
+#: The share of validation images the rejection threshold a run stores keeps.
+REJECTION_KEEP = 0.99
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +101,11 @@ def run_training(
         How to train, instead of the recipe's.
     val_fraction : float, default=0.0
         Hold out this share of the training set (stratified) and validate on it after
-        every epoch; 0 trains on all of it.
+        every epoch; 0 trains on all of it. With a validation split, the model file also
+        gets a rejection threshold (:attr:`ModelMetadata.rejection
+        <mnistkit.checkpoints.ModelMetadata>`): the energy score that keeps 99% of the
+        validation images, below which :func:`mnistkit.predict` answers "not a digit"
+        when asked to.
     data_dir : path-like, optional
         The data folder (default: ``$MNISTKIT_DATA_DIR``, then the per-user cache).
     download : bool, default=True
@@ -231,10 +239,30 @@ def _run(
         **settings_record(recipe),
         "report": report.to_dict(),
     }
+    rejection: RejectionThreshold | None = None
+    if val is not None:
+        # one more pass over the validation images (a small share of an epoch's work)
+        rejection = choose_rejection_threshold(
+            trainer.inference_model,
+            val.images,
+            keep=REJECTION_KEEP,
+            chosen_on=f"{data.name} validation split ({len(val):,} images, "
+            f"val_fraction {val_fraction}, seed {config.seed})",
+            device=trainer.device,
+            batch_size=config.eval_batch_size,
+        )
+        metrics["rejection"] = rejection.to_dict()
     model_path = out / "model.safetensors"
     if not writes:
         return RunResult(out, model_path, metrics, history, report, trainer)
-    trainer.save_model(model_path, metrics={"test_accuracy": report.accuracy})
+    save_model(
+        trainer.inference_model,
+        model_path,
+        dataset=data.name,
+        classes=data.classes,
+        metrics={"test_accuracy": report.accuracy},
+        rejection=rejection,
+    )
     write_json(out / "metrics.json", metrics)
     history.save(out / "history.json")
     if figures:
