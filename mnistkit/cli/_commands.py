@@ -252,7 +252,8 @@ def _out_of_distribution(
         lines += [
             "",
             f"rejection threshold: {rule}",
-            f"  rejects {count:,} of {len(test):,} {name} {args.split} images ({count / len(test):.2%}),"
+            f"  rejects {count:,} of {len(test):,} {name} {args.split} images "
+            f"({count / len(test):.2%}),"
             f" {errors} of them misclassified",
         ]
     elif args.ood is not None:
