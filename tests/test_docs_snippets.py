@@ -51,6 +51,7 @@ class Block:
     line: int  # 1-based line of the block's first line of code
     code: str
     fragment: bool
+    source: str = ""  # the included file the block is in; "" for the page itself
 
 
 def _indent(line: str) -> int:
@@ -130,10 +131,35 @@ def markdown_blocks(text: str) -> list[Block]:
     return blocks
 
 
+_INCLUDE = re.compile(r"^\.\. include::\s*(?P<name>\S+)\s*$")
+
+
 def page_blocks(path: Path) -> list[Block]:
-    """The Python code blocks of a page (``.rst`` or ``.md``)."""
+    """The Python code blocks of a page (``.rst`` or ``.md``), in reading order.
+
+    A reStructuredText ``.. include::`` brings the included file's blocks in at its place
+    (their lines are the included file's, named in :attr:`Block.source`).
+    """
     text = path.read_text(encoding="utf-8")
-    return markdown_blocks(text) if path.suffix == ".md" else rst_blocks(text)
+    if path.suffix == ".md":
+        return markdown_blocks(text)
+    blocks: list[Block] = []
+    lines = text.splitlines()
+    start = 0
+    for number, line in enumerate([*lines, ".. include:: <end>"]):
+        match = _INCLUDE.match(line)
+        if match is None:
+            continue
+        chunk = rst_blocks("\n".join(lines[start:number]))
+        blocks += [Block(b.line + start, b.code, b.fragment) for b in chunk]
+        if match["name"] != "<end>":
+            included = path.parent / match["name"]
+            blocks += [
+                Block(b.line, b.code, b.fragment, b.source or included.name)
+                for b in page_blocks(included)
+            ]
+        start = number + 1
+    return blocks
 
 
 def pages() -> list[Path]:
@@ -170,7 +196,11 @@ def run_page(path: Path, data_root: Path, cwd: Path, *, timeout: float = 120.0) 
     Returns the interpreter's standard error: each block's line and seconds.
     """
     page = str(path.relative_to(REPO))
-    blocks = [(block.line, block.code) for block in page_blocks(path) if not block.fragment]
+    blocks = [
+        (f"{block.source}:{block.line}" if block.source else block.line, block.code)
+        for block in page_blocks(path)
+        if not block.fragment
+    ]
     env = {
         **os.environ,
         "MNISTKIT_DATA_DIR": str(data_root),
@@ -191,7 +221,7 @@ def run_page(path: Path, data_root: Path, cwd: Path, *, timeout: float = 120.0) 
     except subprocess.TimeoutExpired as expired:
         err = expired.stderr or b""
         text = err.decode(errors="replace") if isinstance(err, bytes) else err
-        started = re.findall(r"running the block at line (\d+)", text)
+        started = re.findall(r"running the block at line (\S+)", text)
         where = f"the block at line {started[-1]}" if started else "before the first block"
         pytest.fail(f"{page}: {where} ran past {timeout} s", pytrace=False)
     if result.returncode != 0:
@@ -209,10 +239,11 @@ def test_page_code_blocks_run(path: Path, data_root: Path, tmp_path: Path) -> No
 
 
 def test_every_python_example_is_in_a_checked_block() -> None:
+    included = sorted(DOCS.rglob("*.inc"))
     stray = {
         str(path.relative_to(REPO)): lines
-        for path in pages()
-        if path.suffix == ".rst"
+        for path in [*pages(), *included]
+        if path.suffix in (".rst", ".inc")
         and (lines := literal_python_blocks(path.read_text(encoding="utf-8")))
     }
     assert not stray, (
@@ -256,6 +287,22 @@ def test_extraction_reads_options_fragments_and_fences() -> None:
     assert markdown_blocks(markdown) == [Block(4, "import mnistkit", False)]
     # a failing block is reported with its page and line
     assert len(_RUNNABLE) >= 10 and all(path.exists() for path in _RUNNABLE)
+
+
+def test_included_files_blocks_run_with_their_page(tmp_path: Path) -> None:
+    (tmp_path / "part.inc").write_text(".. code-block:: python\n\n   b = a + 1\n")
+    page = tmp_path / "page.rst"
+    page.write_text(
+        ".. code-block:: python\n\n   a = 1\n\n.. include:: part.inc\n\n"
+        ".. code-block:: python\n\n   c = b\n"
+    )
+    assert [(b.line, b.code, b.source) for b in page_blocks(page)] == [
+        (3, "a = 1\n", ""),
+        (3, "b = a + 1\n", "part.inc"),
+        (9, "c = b\n", ""),
+    ]
+    confidence = DOCS / "user_guide" / "confidence.rst"
+    assert any(b.source == "_ood.inc" and not b.fragment for b in page_blocks(confidence))
 
 
 def test_fragments_are_labelled_on_the_site() -> None:
