@@ -231,7 +231,7 @@ class DemoFacts(SphinxDirective):
         )
         rule = info["rejection"]
         unsure = (
-            f"Below an energy score of {rule['threshold']:.2f} the page answers \"not sure\" "
+            f'Below an energy score of {rule["threshold"]:.2f} the page answers "not sure" '
             f"instead of a digit: the score that keeps {rule['keep']:.0%} of "
             f"{rule['num_images']:,} MNIST training digits held out of the model's training "
             f"(it keeps {info['test_kept']:.2%} of the test digits)."
