@@ -360,9 +360,14 @@ def _percent(p: float) -> str:
 
 def save_png(figure: Figure, path: Path) -> None:
     """Write ``figure`` to ``path`` as a PNG (atomically, as every file mnistkit writes) and
-    close it, so a run that draws many figures does not keep them all in memory."""
+    close it, so a run that draws many figures does not keep them all in memory.
+
+    A figure laid out by a layout engine is cropped to what it shows ("tight", which draws
+    it twice); one without (a labelled grid, sized to its mosaic) is written as it is.
+    """
     import matplotlib.pyplot as plt
 
+    tight = figure.get_layout_engine() is not None
     with atomic_open(path, "wb") as handle:
-        figure.savefig(handle, format="png", dpi=100, bbox_inches="tight")
+        figure.savefig(handle, format="png", dpi=100, bbox_inches="tight" if tight else None)
     plt.close(figure)
