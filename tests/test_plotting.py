@@ -32,6 +32,7 @@ from mnistkit.datasets import DatasetSplits
 from mnistkit.exceptions import ConfigError
 from mnistkit.history import History
 from mnistkit.metrics import Report, calibration_bins
+from mnistkit.plotting._common import save_png
 
 #: Test images the trained model is evaluated on (enough for a few dozen mistakes).
 N_EVAL = 1000
@@ -262,6 +263,25 @@ def test_show_predictions_png_has_expected_size(trained: Trained, tmp_path: Path
         assert abs(png.size[0] - width) <= 1 and abs(png.size[1] - height) <= 1
         pixels = np.asarray(png.convert("RGB"))
     assert pixels.std() > 10  # digits were drawn, not a blank page
+
+
+def test_save_png_keeps_a_grid_whole_and_crops_a_laid_out_figure(
+    trained: Trained, tmp_path: Path
+) -> None:
+    grid = plotting.show_misclassified(trained.images, trained.probs, trained.labels, n=5)
+    width, height = grid.get_size_inches() * 100
+    save_png(grid, tmp_path / "grid.png")
+    with Image.open(tmp_path / "grid.png") as png:  # the grid is sized to its mosaic
+        assert abs(png.size[0] - width) <= 1 and abs(png.size[1] - height) <= 1
+    report = Report.from_probabilities(trained.probs, trained.labels)
+    matrix = plotting.plot_confusion_matrix(report)
+    figure = matrix.get_figure(root=True)
+    assert figure is not None
+    width, height = figure.get_size_inches() * 100
+    save_png(figure, tmp_path / "matrix.png")
+    with Image.open(tmp_path / "matrix.png") as png:  # cropped to what it shows
+        assert png.size[0] < width - 5 or png.size[1] < height - 5
+    assert not plt.get_fignums()  # both closed
 
 
 def test_show_predictions_rejects_bad_input(trained: Trained) -> None:
