@@ -6,6 +6,7 @@ annotations are compared with what the model and the data say they should be.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -194,6 +195,28 @@ def test_show_samples_floats_each_on_its_own_scale(mnist: DatasetSplits) -> None
         low, high = float(image.min()), float(image.max())
         np.testing.assert_allclose(cell.pixels, (image.numpy() - low) / (high - low))
     np.testing.assert_array_equal(cells[3].pixels, 0.0)
+
+
+def test_labelled_grid_keeps_long_titles_apart(fashion: DatasetSplits) -> None:
+    labels = fashion.test.labels[:6]
+    wrong = (labels + 3) % 10  # all wrong: bold titles such as "Pullover / Ankle boot"
+    probs = torch.full((6, 10), 0.02)
+    probs[torch.arange(6), wrong] = 0.82
+    fig = plotting.show_top_losses(
+        fashion.test.images[:6], probs, labels, classes=fashion.classes, ncols=6
+    )
+    cells = _cells(fig)
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = [cell.title.get_window_extent(renderer) for cell in cells]
+    for left, right in itertools.pairwise(boxes):
+        assert left.x1 < right.x0  # side by side, not overlapping
+    for box in boxes:  # and inside the figure
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+    for cell, box in zip(cells, boxes, strict=True):
+        x0 = cell.corner[0]
+        centre = cell.title.get_position()[0]
+        assert centre == pytest.approx(x0 + 14)  # over the middle of its 28-pixel image
+        assert box.y0 > 0
 
 
 def test_show_samples_rejects_bad_input(mnist: DatasetSplits) -> None:

@@ -297,15 +297,21 @@ def _labelled_grid(
     gap = math.ceil(_GAP / pixel)
     band = math.ceil((lines * _TITLE_LINE + _TITLE_PAD) / pixel) if any(titles) else gap
     top = math.ceil((0.1 + 0.24 * (title.count("\n") + 1)) / pixel) if title is not None else 0
-    cell_w, cell_h = width + gap, height + band
+    fontsize = 9 if lines > 1 else 10
+    # a cell is as wide as its image or its neighbours' widest title, whichever is wider
+    widest = max(
+        _text_width(text, fontsize, bold=bad) for text, bad in zip(titles, wrong, strict=True)
+    )
+    cell_w = max(width + gap, math.ceil((widest + _GAP / 2) / pixel))
+    cell_h = height + band
     mosaic_w = cols * cell_w + gap
-    total_w = max(mosaic_w, math.ceil(_MIN_WIDTH / pixel))
+    least = max(_MIN_WIDTH, _text_width(title, 12.0) + _GAP) if title is not None else _MIN_WIDTH
+    total_w = max(mosaic_w, math.ceil(least / pixel))
     total_h = top + rows * cell_h + gap
     left = (total_w - mosaic_w) // 2 + gap
 
     mosaic = np.full((total_h, total_w), np.nan)
     frames, edges, widths = [], [], []
-    fontsize = 9 if lines > 1 else 10
     import matplotlib.pyplot as plt
 
     fig = plt.figure(figsize=(total_w * pixel, total_h * pixel))
@@ -314,7 +320,7 @@ def _labelled_grid(
         zip(images, titles, colors, wrong, strict=True)
     ):
         row, col = divmod(index, cols)
-        x, y = left + col * cell_w, top + row * cell_h + band
+        x, y = left + col * cell_w + (cell_w - gap - width) // 2, top + row * cell_h + band
         if not unit:  # each image on its own scale, as an image's own axes would show it
             low, span = float(image.min()), float(np.ptp(image))
             image = (image - low) / span if span > 0 else np.zeros_like(image)
@@ -352,6 +358,21 @@ def _labelled_grid(
     if title is not None:
         fig.suptitle(title, y=1.0 - 0.08 / (total_h * pixel), va="top")
     return fig
+
+
+def _text_width(text: str, fontsize: float, *, bold: bool = False) -> float:
+    """Width in inches of ``text``'s widest line in Matplotlib's default font."""
+    if not text:
+        return 0.0
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    font = FontProperties(size=fontsize, weight="bold" if bold else "normal")
+    points = max(
+        text_to_path.get_text_width_height_descent(line, font, ismath=False)[0]
+        for line in text.split("\n")
+    )
+    return float(points) / 72.0
 
 
 def _percent(p: float) -> str:
