@@ -6,6 +6,7 @@ annotations are compared with what the model and the data say they should be.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from PIL import Image
 from torch import nn
 
@@ -31,6 +33,7 @@ from mnistkit.datasets import DatasetSplits
 from mnistkit.exceptions import ConfigError
 from mnistkit.history import History
 from mnistkit.metrics import Report, calibration_bins
+from mnistkit.plotting._common import save_png
 
 #: Test images the trained model is evaluated on (enough for a few dozen mistakes).
 N_EVAL = 1000
@@ -84,6 +87,47 @@ def _data(values: object) -> npt.NDArray[np.float64]:
     return np.asarray(values, dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class Cell:
+    """One image of a labelled grid: its title, pixels, frame and position."""
+
+    title: Text
+    pixels: npt.NDArray[np.float64]
+    frame: tuple[float, float, float, float]  # RGBA
+    linewidth: float
+    corner: tuple[float, float]  # (x, y) of the top-left pixel's corner
+
+
+def _cells(fig: Figure) -> list[Cell]:
+    """The images of a labelled grid (show_samples, ...), read back from its one axes.
+
+    The grid is one mosaic image; each image's frame lies exactly around it, so the frames
+    cut the mosaic back into the images, and the axes' texts are their titles in order.
+    """
+    (ax,) = fig.axes
+    (mosaic,) = ax.images
+    assert mosaic.get_clim() == (0.0, 1.0)
+    shown = _data(mosaic.get_array())  # the gaps' NaN are masked; the images are not
+    (frames,) = ax.collections
+    paths = frames.get_paths()
+    edges, widths = _data(frames.get_edgecolor()), _data(frames.get_linewidth())
+    assert len(paths) == len(ax.texts) == len(edges) == len(widths)
+    cells = []
+    for path, text, edge, width in zip(paths, ax.texts, edges, widths, strict=True):
+        corners = _data(path.vertices)
+        (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+        rows, cols = slice(round(y0), round(y1)), slice(round(x0), round(x1))
+        r, g, b, a = (float(v) for v in edge)
+        cells.append(Cell(text, shown[rows, cols], (r, g, b, a), float(width), (x0, y0)))
+    return cells
+
+
+def _shape(cells: list[Cell]) -> tuple[int, int]:
+    """(rows, columns) of a labelled grid."""
+    xs, ys = {cell.corner[0] for cell in cells}, {cell.corner[1] for cell in cells}
+    return len(ys), len(xs)
+
+
 def _pixels(ax: Axes) -> npt.NDArray[np.float64]:
     """The array shown by the (first) image of ``ax``."""
     return _data(ax.images[0].get_array())
@@ -120,14 +164,15 @@ def _mixed_indices(trained: Trained, wrong: int = 5, right: int = 20) -> torch.T
 
 def test_show_samples_titles_images_and_grid(mnist: DatasetSplits) -> None:
     fig = plotting.show_samples(mnist.test, n=10, title="MNIST test")
-    axes = fig.axes
-    assert len(axes) == 10
+    cells = _cells(fig)
+    assert len(cells) == 10
     labels = mnist.test.labels[:10].tolist()
-    assert [ax.get_title() for ax in axes] == [mnist.classes[y] for y in labels]
-    for ax, image in zip(axes, mnist.test.images[:10], strict=True):
-        np.testing.assert_allclose(_pixels(ax), image.numpy() / 255.0)
-        assert ax.images[0].get_clim() == (0.0, 1.0)
-    assert _geometry(axes[0]) == (3, 4)  # square-ish default grid
+    assert [cell.title.get_text() for cell in cells] == [mnist.classes[y] for y in labels]
+    for cell, image in zip(cells, mnist.test.images[:10], strict=True):
+        np.testing.assert_allclose(cell.pixels, image.numpy() / 255.0)
+        assert not _is_red(cell.frame[:3]) and cell.linewidth < 1
+    assert _shape(cells) == (3, 4)  # square-ish default grid, filled row by row
+    assert [cell.corner[1] for cell in cells[:4]] == [cells[0].corner[1]] * 4
     assert fig.get_suptitle() == "MNIST test"
 
 
@@ -135,10 +180,43 @@ def test_show_samples_arrays_classes_and_ncols(fashion: DatasetSplits) -> None:
     images = fashion.train.images[:7].numpy()
     labels = fashion.train.labels[:7].numpy()
     fig = plotting.show_samples(images, labels, classes=fashion.classes, ncols=7)
-    assert [ax.get_title() for ax in fig.axes] == [fashion.classes[y] for y in labels]
-    assert _geometry(fig.axes[0]) == (1, 7)
+    cells = _cells(fig)
+    assert [cell.title.get_text() for cell in cells] == [fashion.classes[y] for y in labels]
+    assert _shape(cells) == (1, 7)
     untitled = plotting.show_samples(images, n=3)
-    assert [ax.get_title() for ax in untitled.axes] == ["", "", ""]
+    assert [cell.title.get_text() for cell in _cells(untitled)] == ["", "", ""]
+
+
+def test_show_samples_floats_each_on_its_own_scale(mnist: DatasetSplits) -> None:
+    images = mnist.test.images[:4].double() * 3.0 - 100.0  # not in [0, 1]
+    images[3] = 7.0  # a blank image
+    cells = _cells(plotting.show_samples(images))
+    for cell, image in zip(cells[:3], images[:3], strict=True):
+        low, high = float(image.min()), float(image.max())
+        np.testing.assert_allclose(cell.pixels, (image.numpy() - low) / (high - low))
+    np.testing.assert_array_equal(cells[3].pixels, 0.0)
+
+
+def test_labelled_grid_keeps_long_titles_apart(fashion: DatasetSplits) -> None:
+    labels = fashion.test.labels[:6]
+    wrong = (labels + 3) % 10  # all wrong: bold titles such as "Pullover / Ankle boot"
+    probs = torch.full((6, 10), 0.02)
+    probs[torch.arange(6), wrong] = 0.82
+    fig = plotting.show_top_losses(
+        fashion.test.images[:6], probs, labels, classes=fashion.classes, ncols=6
+    )
+    cells = _cells(fig)
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = [cell.title.get_window_extent(renderer) for cell in cells]
+    for left, right in itertools.pairwise(boxes):
+        assert left.x1 < right.x0  # side by side, not overlapping
+    for box in boxes:  # and inside the figure
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+    for cell, box in zip(cells, boxes, strict=True):
+        x0 = cell.corner[0]
+        centre = cell.title.get_position()[0]
+        assert centre == pytest.approx(x0 + 14)  # over the middle of its 28-pixel image
+        assert box.y0 > 0
 
 
 def test_show_samples_rejects_bad_input(mnist: DatasetSplits) -> None:
@@ -160,32 +238,36 @@ def test_show_predictions_marks_wrong_ones_red(mnist: DatasetSplits, trained: Tr
     images, probs, truth = trained.images[index], trained.probs[index], trained.labels[index]
     pred = probs.argmax(1)
     fig = plotting.show_predictions(images, pred, truth, classes=mnist.classes, probabilities=probs)
-    assert len(fig.axes) == 25
+    cells = _cells(fig)
+    assert len(cells) == 25 and _shape(cells) == (5, 5)
     n_red = 0
-    for ax, p, t, row in zip(fig.axes, pred.tolist(), truth.tolist(), probs, strict=True):
-        title = ax.title
+    for cell, p, t, row, image in zip(
+        cells, pred.tolist(), truth.tolist(), probs, images, strict=True
+    ):
+        title = cell.title
         text = title.get_text()
         assert text.startswith(f"{mnist.classes[p]} · {float(row[p]):.0%}")
-        frame = ax.spines["left"].get_edgecolor()
+        np.testing.assert_allclose(cell.pixels, image.numpy() / 255.0)
         if p != t:
             n_red += 1
             assert f"(true {mnist.classes[t]})" in text
-            assert _is_red(title.get_color())
-            assert _is_red(frame) and ax.spines["left"].get_linewidth() > 2
+            assert _is_red(title.get_color()) and title.get_fontweight() == "bold"
+            assert _is_red(cell.frame[:3]) and cell.linewidth > 2
         else:
             assert "true" not in text
             assert not _is_red(title.get_color())
             r, g, b = to_rgb(title.get_color())
             assert g > r and g > b  # green for right
-            assert not _is_red(frame)
+            assert not _is_red(cell.frame[:3]) and cell.linewidth < 1
     assert n_red == 5
 
 
 def test_show_predictions_numpy_without_truth(trained: Trained) -> None:
     fig = plotting.show_predictions(trained.images[:6].numpy(), trained.pred[:6].numpy(), n=4)
-    assert [ax.get_title() for ax in fig.axes] == [str(p) for p in trained.pred[:4].tolist()]
-    for ax in fig.axes:
-        assert not _is_red(ax.title.get_color())
+    cells = _cells(fig)
+    assert [cell.title.get_text() for cell in cells] == [str(p) for p in trained.pred[:4].tolist()]
+    for cell in cells:
+        assert not _is_red(cell.title.get_color()) and not _is_red(cell.frame[:3])
 
 
 def test_show_predictions_png_has_expected_size(trained: Trained, tmp_path: Path) -> None:
@@ -204,6 +286,25 @@ def test_show_predictions_png_has_expected_size(trained: Trained, tmp_path: Path
         assert abs(png.size[0] - width) <= 1 and abs(png.size[1] - height) <= 1
         pixels = np.asarray(png.convert("RGB"))
     assert pixels.std() > 10  # digits were drawn, not a blank page
+
+
+def test_save_png_keeps_a_grid_whole_and_crops_a_laid_out_figure(
+    trained: Trained, tmp_path: Path
+) -> None:
+    grid = plotting.show_misclassified(trained.images, trained.probs, trained.labels, n=5)
+    width, height = grid.get_size_inches() * 100
+    save_png(grid, tmp_path / "grid.png")
+    with Image.open(tmp_path / "grid.png") as png:  # the grid is sized to its mosaic
+        assert abs(png.size[0] - width) <= 1 and abs(png.size[1] - height) <= 1
+    report = Report.from_probabilities(trained.probs, trained.labels)
+    matrix = plotting.plot_confusion_matrix(report)
+    figure = matrix.get_figure(root=True)
+    assert figure is not None
+    width, height = figure.get_size_inches() * 100
+    save_png(figure, tmp_path / "matrix.png")
+    with Image.open(tmp_path / "matrix.png") as png:  # cropped to what it shows
+        assert png.size[0] < width - 5 or png.size[1] < height - 5
+    assert not plt.get_fignums()  # both closed
 
 
 def test_show_predictions_rejects_bad_input(trained: Trained) -> None:
@@ -226,13 +327,14 @@ def test_show_predictions_rejects_bad_input(trained: Trained) -> None:
 def test_show_misclassified(trained: Trained) -> None:
     fig = plotting.show_misclassified(trained.images, trained.probs, trained.labels, n=12)
     wrong = (trained.pred != trained.labels).nonzero().flatten()
-    assert len(fig.axes) == 12
+    cells = _cells(fig)
+    assert len(cells) == 12
     assert fig.get_suptitle().startswith(f"{len(wrong)} of {N_EVAL} misclassified")
-    for ax, i in zip(fig.axes, wrong[:12].tolist(), strict=True):
+    for cell, i in zip(cells, wrong[:12].tolist(), strict=True):
         p, t = int(trained.pred[i]), int(trained.labels[i])
-        assert ax.get_title() == f"{p} · {float(trained.probs[i, p]):.0%}\n(true {t})"
-        assert _is_red(ax.title.get_color())
-        np.testing.assert_allclose(_pixels(ax), trained.images[i].numpy() / 255.0)
+        assert cell.title.get_text() == f"{p} · {float(trained.probs[i, p]):.0%}\n(true {t})"
+        assert _is_red(cell.title.get_color()) and _is_red(cell.frame[:3])
+        np.testing.assert_allclose(cell.pixels, trained.images[i].numpy() / 255.0)
 
 
 def test_show_misclassified_when_all_right(trained: Trained) -> None:
@@ -243,17 +345,18 @@ def test_show_misclassified_when_all_right(trained: Trained) -> None:
 
 def test_show_top_losses_sorted_by_loss(trained: Trained) -> None:
     fig = plotting.show_top_losses(trained.images, trained.probs, trained.labels, k=6)
-    assert len(fig.axes) == 6
+    cells = _cells(fig)
+    assert len(cells) == 6
     losses = -torch.log(trained.probs[torch.arange(N_EVAL), trained.labels].clamp(min=1e-12))
     expected = losses.double().sort(descending=True).values[:6].tolist()
     shown = []
-    for ax in fig.axes:
-        first, second = ax.get_title().split("\n")
+    for cell in cells:
+        first, second = cell.title.get_text().split("\n")
         pred, true = first.split(" / ")
         loss, prob = (float(v) for v in second.split(" / "))
         shown.append(loss)
         assert math.exp(-loss) == pytest.approx(prob, abs=0.006)
-        assert _is_red(ax.title.get_color()) == (pred != true)
+        assert _is_red(cell.title.get_color()) == (pred != true) == _is_red(cell.frame[:3])
     assert shown == sorted(shown, reverse=True)
     assert shown == pytest.approx(expected, abs=0.006)
 

@@ -70,7 +70,8 @@ def show_samples(
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per shown image, in order.
+        One axes showing the images, in order, as one mosaic image; each image's title is
+        one of the axes' texts and its frame one rectangle of the axes' collection.
 
     Raises
     ------
@@ -150,7 +151,8 @@ def show_predictions(
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per shown image, in order.
+        One axes showing the images, in order, as one mosaic image; each image's title is
+        one of the axes' texts and its frame one rectangle of the axes' collection.
 
     Raises
     ------
@@ -243,7 +245,8 @@ def show_misclassified(
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per shown image; when nothing is misclassified, a single empty axes
+        One axes showing the images as one mosaic, each titled (the axes' texts) and
+        framed (its collection), in order; when nothing is misclassified, an empty axes
         saying so.
 
     Raises
@@ -320,7 +323,8 @@ def show_top_losses(
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per shown image, in order of decreasing loss.
+        One axes showing the images as one mosaic, in order of decreasing loss, each
+        titled (the axes' texts) and framed (its collection).
 
     Raises
     ------
