@@ -59,7 +59,8 @@ class TrainConfig:
         Outlier exposure (Hendrycks, Mazeika and Dietterich, ICLR 2019): with a weight
         ``w > 0``, every training step also shows the model ``batch_size // 2`` synthetic
         pictures that are no digit (:func:`mnistkit.outliers.synthetic_non_digits`) and adds
-        ``w`` times their cross-entropy to the uniform distribution to the loss, so that
+        ``w`` times their cross-entropy to the uniform distribution to the loss (less its
+        minimum, ``log`` of the number of classes, so that a uniform answer adds 0), so that
         the model learns to be unsure of what is not a digit and its "not a digit" scores
         (:func:`mnistkit.metrics.ood_scores`) separate better. The pictures are drawn from
         the seed, the epoch and the step, so a resumed run sees the same ones. ``0`` (the

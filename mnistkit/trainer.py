@@ -266,7 +266,8 @@ class Trainer:
         outliers : torch.Tensor, optional
             float32 (M, 1, 28, 28) pictures that are no digit, on the trainer's device:
             they go through the model with the batch, and ``config.outlier_exposure`` times
-            the mean cross-entropy of their answers to the uniform distribution is added to
+            the mean cross-entropy of their answers to the uniform distribution, less its
+            minimum ``log C`` (the KL divergence of the answers from uniform), is added to
             the loss. :meth:`fit` passes
             :func:`~mnistkit.outliers.synthetic_non_digits` here when that weight is above 0.
 
@@ -301,9 +302,13 @@ class Trainer:
                 )
                 summed = loss * labels.shape[0]
             if outliers is not None and other.shape[0] > 0:
-                # cross-entropy to the uniform distribution: logsumexp minus the mean logit
+                # cross-entropy to the uniform distribution (logsumexp minus the mean
+                # logit) less its minimum log(C): the same gradient, and 0 for a uniform
+                # answer, so the reported training loss is not raised by a constant
                 other = other.float()
-                uniform = (torch.logsumexp(other, 1) - other.mean(1)).mean()
+                uniform = (
+                    torch.logsumexp(other, 1) - other.mean(1) - math.log(other.shape[1])
+                ).mean()
                 weighted = self.config.outlier_exposure * uniform
                 loss = loss + weighted
                 summed = summed + weighted.detach() * count_in
