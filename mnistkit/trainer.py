@@ -376,11 +376,12 @@ class Trainer:
         with torch.enable_grad() if training else torch.inference_mode():
             for batch, (images, labels) in enumerate(loader):
                 if training:
+                    outliers = self._outliers(epoch, batch, labels.shape[0])
+                    # passed only when drawn, so that a subclass's train_step written
+                    # before the option existed keeps working without it
+                    extra = {} if outliers is None else {"outliers": outliers}
                     loss_sum, correct = self.train_step(
-                        images,
-                        labels,
-                        global_count=loader.global_batch_size(batch),
-                        outliers=self._outliers(epoch, batch, labels.shape[0]),
+                        images, labels, global_count=loader.global_batch_size(batch), **extra
                     )
                 else:
                     loss_sum, correct = self.eval_step(images, labels)

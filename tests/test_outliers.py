@@ -110,3 +110,20 @@ def test_a_resumed_run_with_outlier_exposure_ends_as_the_uninterrupted_one(
     # and the outliers' term is in the loss: the same run without it ends elsewhere
     plain = _fit(small, **{**settings, "outlier_exposure": 0.0})
     assert not torch.equal(next(plain.model.parameters()), next(whole.model.parameters()))
+
+
+def test_a_train_step_override_without_outliers_still_works(digits: Split) -> None:
+    # Trainer.train_step is documented for subclassing; one written before the option
+    # existed takes no ``outliers`` and is called as before when the option is off
+    calls: list[int] = []
+
+    class Counting(Trainer):
+        def train_step(  # type: ignore[override]  # the signature before the option
+            self, images: torch.Tensor, labels: torch.Tensor, *, global_count: int | None = None
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            calls.append(images.shape[0])
+            return super().train_step(images, labels, global_count=global_count)
+
+    config = TrainConfig(epochs=1, batch_size=100, device="cpu", progress=False)
+    Counting(get_model("linear"), config).fit(digits.subset(slice(0, 300)))
+    assert calls == [100, 100, 100]
