@@ -19,9 +19,16 @@ similarity to the 10th nearest of 20,000 training digits' normalised features.
 
 ``--outlier-exposure EPOCHS`` then fine-tunes a copy of each model for that many epochs on
 its training digits (the training split less the held-out ones) plus synthetic non-digits
-(:func:`synthetic_non_digits`: noise, blobs, random scribbles, shapes; never Fashion-MNIST),
-whose loss is the cross-entropy to the uniform distribution (outlier exposure, Hendrycks,
-Mazeika and Dietterich, ICLR 2019), and measures it again.
+(:func:`mnistkit.outliers.synthetic_non_digits`: noise, blobs, random scribbles, shapes;
+never Fashion-MNIST), whose loss is the cross-entropy to the uniform distribution (outlier
+exposure, Hendrycks, Mazeika and Dietterich, ICLR 2019), and measures it again.
+
+``--train-oe W [W ...]`` instead trains from scratch, with ``mnistkit train --recipe
+RECIPE --outlier-exposure W`` for each weight (into ``--runs``; a run whose model file is
+there already is reused), picks one weight on the validation digits and synthetic pictures
+alone (the highest energy AUROC of validation digits against 5,000 synthetic pictures no
+step drew, among the runs whose validation accuracy is within 0.1 point of the best), and
+measures the chosen model as above; Fashion-MNIST chooses nothing.
 
 Usage::
 
@@ -30,6 +37,7 @@ Usage::
         --outlier-exposure 1
     python benchmarks/bench_ood.py pretrained:fast pretrained:default pretrained:best \\
         --split train
+    python benchmarks/bench_ood.py --train-oe 0.5 --runs runs/oe --split val
 
 Prints a table per model and writes ``benchmarks/results/bench_ood.json``.
 """
@@ -38,8 +46,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import itertools
 import math
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -55,69 +64,9 @@ from mnistkit.checkpoints import load_model
 from mnistkit.datasets import Split
 from mnistkit.loaders import train_val_split
 from mnistkit.metrics import ood_report, ood_scores, threshold_for_recall
+from mnistkit.outliers import synthetic_non_digits
 
 KEEP = 0.99
-
-
-def synthetic_non_digits(count: int, generator: torch.Generator) -> torch.Tensor:
-    """``count`` pictures that are no digit, float32 (N, 1, 28, 28) in [0, 1].
-
-    A quarter each (at random): uniform noise, sometimes smoothed or binarised; one to four
-    Gaussian blobs; a scribble of 3 to 11 random straight strokes; one to three filled or
-    hollow rectangles and ellipses. Each is scaled so its brightest pixel is 1.
-    """
-    yy, xx = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
-    grid = torch.stack([yy, xx], -1)  # (28, 28, 2)
-    out = torch.empty(count, 28, 28)
-
-    def uniform(n: int = 1) -> torch.Tensor:
-        return torch.rand(n, generator=generator)
-
-    def integer(low: int, high: int) -> int:
-        return int(torch.randint(low, high, (1,), generator=generator))
-
-    for i in range(count):
-        kind = integer(0, 4)
-        if kind == 0:  # noise
-            image = torch.rand(1, 1, 28, 28, generator=generator)
-            smooth = integer(0, 3)
-            if smooth:
-                image = F.avg_pool2d(image, 2 * smooth + 1, 1, smooth, count_include_pad=False)
-            image = image[0, 0]
-            image = (image - image.min()) / (image.max() - image.min() + 1e-6)
-            if float(uniform()) < 0.5:
-                image = (image > float(uniform()) * 0.5 + 0.3).float()
-        elif kind == 1:  # blobs
-            image = torch.zeros(28, 28)
-            for _ in range(integer(1, 5)):
-                cy, cx = (uniform(2) * 24 + 2).tolist()
-                sy, sx = (uniform(2) * 6 + 1.5).tolist()
-                image += torch.exp(-((yy - cy) ** 2 / (2 * sy**2) + (xx - cx) ** 2 / (2 * sx**2)))
-        elif kind == 2:  # a scribble of straight strokes
-            points = torch.rand(integer(4, 12), 2, generator=generator) * 24 + 2
-            width = float(uniform()) * 1.2 + 0.8
-            distance = torch.full((28, 28), 1e9)
-            for a, b in itertools.pairwise(points):
-                ab = b - a
-                t = (((grid - a) @ ab) / (ab @ ab + 1e-9)).clamp(0, 1)
-                nearest = a + t[..., None] * ab
-                distance = torch.minimum(distance, ((grid - nearest) ** 2).sum(-1))
-            image = torch.exp(-distance / (2 * width**2))
-        else:  # shapes
-            image = torch.zeros(28, 28)
-            for _ in range(integer(1, 4)):
-                cy, cx = (uniform(2) * 20 + 4).tolist()
-                ry, rx = (uniform(2) * 10 + 2).tolist()
-                if float(uniform()) < 0.5:
-                    r = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2
-                else:
-                    r = torch.maximum(((yy - cy) / ry).abs(), ((xx - cx) / rx).abs()) ** 2
-                shape = (r <= 1).float()
-                if float(uniform()) < 0.4:
-                    shape = shape * (r >= 0.5).float()
-                image = torch.maximum(image, shape * (0.5 + 0.5 * float(uniform())))
-        out[i] = image / (image.max() + 1e-6)
-    return out.unsqueeze(1)
 
 
 def _forward(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -209,7 +158,7 @@ def outlier_exposure(
     """A copy of ``model`` fine-tuned with synthetic non-digits of uniform target."""
     tuned = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(seed)
-    pool = synthetic_non_digits(20_000, generator)
+    pool = synthetic_non_digits(20_000, generator=generator)
     optimizer = torch.optim.AdamW(tuned.parameters(), lr=lr, weight_decay=1e-4)
     batch = 128
     steps = epochs * math.ceil(len(train) / batch)
@@ -235,6 +184,47 @@ def outlier_exposure(
     return tuned.eval()
 
 
+def train_with_outlier_exposure(
+    weights: list[float], runs: Path, *, recipe: str, val_fraction: float, seed: int
+) -> dict[float, Path]:
+    """``mnistkit train --outlier-exposure W`` for each weight; the model files."""
+    models = {}
+    for weight in weights:
+        out = runs / f"{recipe}-oe{weight:g}"
+        model = out / "model.safetensors"
+        if not model.exists():
+            command = [
+                *(sys.executable, "-m", "mnistkit", "train", "--recipe", recipe),
+                *("--outlier-exposure", str(weight), "--val-fraction", str(val_fraction)),
+                *("--seed", str(seed), "--quiet", "--out", str(out)),
+            ]
+            print(" ".join(command[1:]), flush=True)
+            subprocess.run(command, check=True)
+        models[weight] = model
+    return models
+
+
+def choose_weight(
+    models: dict[float, nn.Module], held_out: Split, *, seed: int
+) -> tuple[float, dict[float, dict[str, float]]]:
+    """The weight chosen on validation digits and unseen synthetic pictures only."""
+    # a generator no training step used (those are seeded from seed, epoch, step, rank)
+    others = synthetic_non_digits(5000, generator=torch.Generator().manual_seed(10**6 + seed))
+    others_u8 = others.mul(255).round().to(torch.uint8).squeeze(1)
+    table = {}
+    for weight, model in models.items():
+        logits, _ = _forward(model, held_out.images)
+        outside, _ = _forward(model, others_u8)
+        report = ood_report(ood_scores(logits, kind="energy"), ood_scores(outside, kind="energy"))
+        table[weight] = {
+            "val_accuracy": float((logits.argmax(1) == held_out.labels).double().mean()),
+            "val_vs_synthetic_auroc": report.auroc,
+        }
+    best = max(row["val_accuracy"] for row in table.values())
+    eligible = [w for w, row in table.items() if row["val_accuracy"] >= best - 0.001]
+    return max(eligible, key=lambda w: table[w]["val_vs_synthetic_auroc"]), table
+
+
 def _table(name: str, result: dict[str, Any]) -> str:
     rows = [
         [
@@ -252,15 +242,22 @@ def _table(name: str, result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="+", help="model files or pretrained:NAME")
+    parser.add_argument("models", nargs="*", help="model files or pretrained:NAME")
     parser.add_argument("--split", choices=["val", "train"], default="val")
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--outlier-exposure", type=int, default=0, metavar="EPOCHS")
     parser.add_argument("--oe-weight", type=float, default=0.5)
     parser.add_argument("--oe-lr", type=float, default=1e-3)
+    parser.add_argument("--train-oe", type=float, nargs="+", default=[], metavar="WEIGHT")
+    parser.add_argument("--recipe", default="default")
+    parser.add_argument("--runs", type=Path, default=Path("runs/oe"))
     parser.add_argument("--json", type=Path, default=RESULTS_DIR / "bench_ood.json")
     args = parser.parse_args(argv)
+    if not args.models and not args.train_oe:
+        parser.error("give model files, or --train-oe WEIGHT")
+    if args.train_oe and args.split != "val":
+        parser.error("--train-oe chooses on the validation split: use --split val")
     torch.manual_seed(0)
     mnist, fashion = datasets.load("mnist"), datasets.load("fashion-mnist")
     if args.split == "val":
@@ -270,6 +267,28 @@ def main(argv: list[str] | None = None) -> int:
     else:
         train, held_out = mnist.train, mnist.train
     results: dict[str, Any] = {}
+    if args.train_oe:
+        started = time.perf_counter()
+        files = train_with_outlier_exposure(
+            args.train_oe,
+            args.runs,
+            recipe=args.recipe,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+        )
+        trained = {w: load_model(path).model for w, path in files.items()}
+        chosen, table = choose_weight(trained, held_out, seed=args.seed)
+        name = f"mnistkit train --recipe {args.recipe} --outlier-exposure {chosen:g}"
+        result = measure(trained[chosen], train, held_out, mnist.test, fashion.test)
+        result["selection"] = {str(w): row for w, row in table.items()}
+        result["train_and_choose_seconds"] = time.perf_counter() - started
+        for weight, row in table.items():
+            print(
+                f"weight {weight:g}: validation accuracy {row['val_accuracy']:.2%}, energy "
+                f"AUROC validation digits vs synthetic {row['val_vs_synthetic_auroc']:.4f}"
+            )
+        print(_table(f"{name} (chosen)", result), flush=True)
+        results[name] = result
     for spec in args.models:
         loaded = pretrained.load(spec) if spec.startswith(pretrained.PREFIX) else load_model(spec)
         result = measure(loaded.model, train, held_out, mnist.test, fashion.test)

@@ -55,6 +55,16 @@ class TrainConfig:
         Decoupled for ``"adamw"``, L2 for the others.
     label_smoothing : float, default=0.0
         In [0, 1): mixes the one-hot target with the uniform distribution.
+    outlier_exposure : float, default=0.0
+        Outlier exposure (Hendrycks, Mazeika and Dietterich, ICLR 2019): with a weight
+        ``w > 0``, every training step also shows the model ``batch_size // 2`` synthetic
+        pictures that are no digit (:func:`mnistkit.outliers.synthetic_non_digits`) and adds
+        ``w`` times their cross-entropy to the uniform distribution to the loss (less its
+        minimum, ``log`` of the number of classes, so that a uniform answer adds 0), so that
+        the model learns to be unsure of what is not a digit and its "not a digit" scores
+        (:func:`mnistkit.metrics.ood_scores`) separate better. The pictures are drawn from
+        the seed, the epoch and the step, so a resumed run sees the same ones. ``0`` (the
+        default, and every recipe's) adds nothing.
     grad_clip : float, optional
         Clip the gradients' global L2 norm to this value.
     ema_decay : float, optional
@@ -127,6 +137,12 @@ class TrainConfig:
         default=0.0,
         metadata={"help": "mix this share of the uniform distribution into the targets"},
     )
+    outlier_exposure: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of a uniform-answer loss on synthetic non-digits added to each step"
+        },
+    )
     grad_clip: float | None = field(
         default=None, metadata={"help": "clip the gradients' L2 norm to this value"}
     )
@@ -182,6 +198,7 @@ class TrainConfig:
         check_number(
             self.label_smoothing, "label_smoothing", low=0, high=1, high_open=True, who=_WHO
         )
+        check_number(self.outlier_exposure, "outlier_exposure", low=0, who=_WHO)
         check_optional_number(self.grad_clip, "grad_clip", low=0, low_open=True, who=_WHO)
         check_optional_number(
             self.ema_decay, "ema_decay", low=0, high=1, low_open=True, high_open=True, who=_WHO

@@ -49,6 +49,7 @@ from mnistkit.inference import predict_proba as _predict_proba
 from mnistkit.loaders import Augment, DeviceLoader
 from mnistkit.metrics import Report
 from mnistkit.optim import build_optimizer, build_schedule, build_weight_average
+from mnistkit.outliers import step_generator, synthetic_non_digits
 
 __all__ = ["Trainer"]
 
@@ -242,7 +243,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ steps
     def train_step(
-        self, images: torch.Tensor, labels: torch.Tensor, *, global_count: int | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        global_count: int | None = None,
+        outliers: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step on a batch.
 
@@ -257,17 +263,30 @@ class Trainer:
             summed loss is divided by it (times the world size, which DDP's gradient
             average divides again), so the step follows the mean loss of the whole global
             batch even when the ranks' parts differ in size. Defaults to ``B``.
+        outliers : torch.Tensor, optional
+            float32 (M, 1, 28, 28) pictures that are no digit, on the trainer's device:
+            they go through the model with the batch, and ``config.outlier_exposure`` times
+            the mean cross-entropy of their answers to the uniform distribution, less its
+            minimum ``log C`` (the KL divergence of the answers from uniform), is added to
+            the loss. :meth:`fit` passes
+            :func:`~mnistkit.outliers.synthetic_non_digits` here when that weight is above 0.
 
         Returns
         -------
         (torch.Tensor, torch.Tensor)
-            The batch's summed loss and its number of correct predictions, as 0-d tensors
-            (reading them would wait for the device).
+            The batch's summed loss (with the outliers' term, times ``B``) and its number of
+            correct predictions, as 0-d tensors (reading them would wait for the device).
         """
         state = self._require_state()
+        count_in = labels.shape[0]
+        if outliers is not None:
+            # one forward pass over both, so batch normalisation sees the mixture it is
+            # trained on
+            images = torch.cat([images, outliers.to(images.dtype)])
         images = images.contiguous(memory_format=self._memory_format)
         with self.precision.autocast():
-            logits = self._network(images)  # (B, C)
+            logits = self._network(images)  # (B + M, C)
+            logits, other = logits[:count_in], logits[count_in:]
             if self.distributed.enabled:
                 summed = F.cross_entropy(
                     logits.float(),
@@ -282,6 +301,17 @@ class Trainer:
                     logits.float(), labels, label_smoothing=self.config.label_smoothing
                 )
                 summed = loss * labels.shape[0]
+            if outliers is not None and other.shape[0] > 0:
+                # cross-entropy to the uniform distribution (logsumexp minus the mean
+                # logit) less its minimum log(C): the same gradient, and 0 for a uniform
+                # answer, so the reported training loss is not raised by a constant
+                other = other.float()
+                uniform = (
+                    torch.logsumexp(other, 1) - other.mean(1) - math.log(other.shape[1])
+                ).mean()
+                weighted = self.config.outlier_exposure * uniform
+                loss = loss + weighted
+                summed = summed + weighted.detach() * count_in
         state.optimizer.zero_grad(set_to_none=True)
         clip = self.config.grad_clip
         if state.scaler is not None:
@@ -346,8 +376,12 @@ class Trainer:
         with torch.enable_grad() if training else torch.inference_mode():
             for batch, (images, labels) in enumerate(loader):
                 if training:
+                    outliers = self._outliers(epoch, batch, labels.shape[0])
+                    # passed only when drawn, so that a subclass's train_step written
+                    # before the option existed keeps working without it
+                    extra = {} if outliers is None else {"outliers": outliers}
                     loss_sum, correct = self.train_step(
-                        images, labels, global_count=loader.global_batch_size(batch)
+                        images, labels, global_count=loader.global_batch_size(batch), **extra
                     )
                 else:
                     loss_sum, correct = self.eval_step(images, labels)
@@ -375,6 +409,17 @@ class Trainer:
         if training and not math.isfinite(mean_loss):
             raise self._diverged(epoch, int(first_bad), len(loader), run.lr)
         return mean_loss, int(total_correct) / seen
+
+    def _outliers(self, epoch: int, batch: int, count: int) -> torch.Tensor | None:
+        """The synthetic non-digits of one training step, or ``None`` without outlier
+        exposure: half as many as the batch's digits, drawn from a generator seeded from
+        the seed, epoch, step and rank, so that a resumed run needs no saved state to draw
+        the same ones."""
+        if self.config.outlier_exposure <= 0:
+            return None
+        generator = step_generator(self.config.seed, epoch, batch, self.distributed.rank)
+        pictures = synthetic_non_digits(max(count // 2, 1), generator=generator)
+        return pictures.to(self.device, non_blocking=True)
 
     def _notify(self, hook: str, run: RunView, *args: Any) -> None:
         """Call the callbacks' ``hook`` with ``run`` and ``args``: the one place hooks are

@@ -251,6 +251,7 @@ EXPECTED: dict[str, dict[str, Row]] = {
         "--no-download": {"action": "store_true"},
         "--optimizer": {"choices": "sgd momentum adam adamw adadelta"},
         "--out": {"type": "Path"},
+        "--outlier-exposure": {"type": "value"},
         "--precision": {"choices": "32 bf16-mixed 16-mixed auto"},
         "--quiet": {"action": "store_true"},
         # no --recipe: the --model's own recipe, else default (recipes.resolve_recipe)
@@ -350,6 +351,7 @@ ACCEPTED = {
     "grad_clip": {"0.5", "1", "2", "4294967296"},
     "weight_decay": {"0", "0.5", "1", "2", "4294967296"},
     "label_smoothing": {"0", "0.5"},
+    "outlier_exposure": {"0", "0.5", "1", "2", "4294967296"},
 }
 
 

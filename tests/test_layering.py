@@ -296,6 +296,10 @@ def test_no_import_cycles_at_run_time_counting_imports_inside_functions() -> Non
     # augment owns the Augment protocol; the loaders take it from there
     assert "mnistkit.augment" in graph["mnistkit.loaders"]
     assert "mnistkit.loaders" not in graph["mnistkit.augment"]
+    # the synthetic non-digits sit in the data row beside augment: ground modules only, and
+    # the trainer draws them (outlier exposure)
+    assert graph["mnistkit.outliers"] <= {"mnistkit._validation", "mnistkit.exceptions"}
+    assert "mnistkit.outliers" in graph["mnistkit.trainer"]
 
     # checkpoints is a package: the training state knows the callbacks only as types
     assert "mnistkit.callbacks" not in graph["mnistkit.checkpoints.training_state"]

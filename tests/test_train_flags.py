@@ -119,6 +119,7 @@ def test_each_derived_train_flag_sets_its_recipe_field(
         "schedule": (["--schedule", "step"], "step"),
         "weight_decay": (["--weight-decay", "0.001"], 0.001),
         "label_smoothing": (["--label-smoothing", "0.1"], 0.1),
+        "outlier_exposure": (["--outlier-exposure", "0.5"], 0.5),
         "grad_clip": (["--grad-clip", "5"], 5.0),
         "seed": (["--seed", "7"], 7),
         "device": (["--device", "cpu"], "cpu"),
