@@ -54,7 +54,7 @@ def test_wheel_contents(dist: Path) -> None:
     assert "License-Expression: MIT\n" in metadata and "License-File: LICENSE\n" in metadata
     # user extras are the ecosystem features; development tools are dependency groups
     extras = set(re.findall(r"^Provides-Extra: (.+)$", metadata, re.M))
-    assert extras == {"tensorboard", "explain", "tune", "notebook", "export"}
+    assert extras == {"tensorboard", "explain", "tune", "notebook", "export", "mlflow", "sklearn"}
     assert not any(n.startswith(("tests/", "docs/", "examples/", "benchmarks/")) for n in names)
     assert f"Version: {VERSION}\n" in metadata
     assert "Requires-Dist: torch>=2.4.1" in metadata
