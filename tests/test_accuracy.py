@@ -450,11 +450,15 @@ def test_resume_continues_the_weight_average(mnist: DatasetSplits, tmp_path: Pat
 # -------------------------------------------------------------------------------- recipes
 @pytest.fixture
 def small_mnist(mnist: DatasetSplits, monkeypatch: pytest.MonkeyPatch) -> DatasetSplits:
-    """`datasets.load` gives 256 training and 200 test images of real MNIST."""
+    """`datasets.load` (and `load_split`) gives 256 training and 200 test images of real MNIST."""
     small = DatasetSplits(
         mnist.info, mnist.train.subset(slice(0, 256)), mnist.test.subset(slice(0, 200)), mnist.root
     )
     monkeypatch.setattr(datasets, "load", lambda *args, **kwargs: small)
+    # `mnistkit evaluate` reads one split
+    monkeypatch.setattr(
+        datasets, "load_split", lambda name, split="test", **kw: getattr(small, split)
+    )
     return small
 
 

@@ -190,7 +190,7 @@ for line, code in blocks:
 """
 
 
-def run_page(path: Path, data_root: Path, cwd: Path, *, timeout: float = 120.0) -> str:
+def run_page(path: Path, data_root: Path, cwd: Path, *, timeout: float = 600.0) -> str:
     """Run the page's non-fragment blocks in a fresh interpreter; fail with the block's line.
 
     Returns the interpreter's standard error: each block's line and seconds.

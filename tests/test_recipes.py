@@ -157,11 +157,15 @@ def test_a_model_without_a_recipe_trains_with_the_default_settings(
 
 @pytest.fixture
 def small_mnist(mnist: DatasetSplits, monkeypatch: pytest.MonkeyPatch) -> DatasetSplits:
-    """`datasets.load` gives 512 training and 200 test images of real MNIST."""
+    """`datasets.load` (and `load_split`) gives 512 training and 200 test images of real MNIST."""
     small = DatasetSplits(
         mnist.info, mnist.train.subset(slice(0, 512)), mnist.test.subset(slice(0, 200)), mnist.root
     )
     monkeypatch.setattr(mnistkit.datasets, "load", lambda *args, **kwargs: small)
+    # `mnistkit evaluate` reads one split
+    monkeypatch.setattr(
+        mnistkit.datasets, "load_split", lambda name, split="test", **kw: getattr(small, split)
+    )
     return small
 
 
