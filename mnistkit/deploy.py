@@ -582,7 +582,12 @@ def read_pt2_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
 
     try:
         with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if n.endswith("/extra/" + PT2_METADATA)]
+            # "<archive>/extra/<name>" in recent PyTorch, "extra_files/<name>" in 2.4
+            names = [
+                n
+                for n in archive.namelist()
+                if n.endswith("/extra/" + PT2_METADATA) or n == "extra_files/" + PT2_METADATA
+            ]
             if not names:
                 return {}
             info = archive.getinfo(names[0])

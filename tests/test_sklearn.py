@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone  # type: ignore[import-untyped]
 from sklearn.pipeline import Pipeline, make_pipeline  # type: ignore[import-untyped]
 from sklearn.utils.estimator_checks import (  # type: ignore[import-untyped]
@@ -127,6 +128,12 @@ PIPELINE_EXPECTED = dict.fromkeys(
     ["check_estimators_overwrite_params", "check_dont_overwrite_parameters"],
     "a Pipeline fits its steps in place; scikit-learn's own pipelines fail this check too",
 )
+if tuple(int(part) for part in torch.__version__.split(".")[:2]) < (2, 5):
+    # PyTorch 2.4's CPU kernels round float32 products differently for a batch of one than
+    # for a larger batch (1.4e-7 measured, the check allows 1e-7); later releases agree
+    PIPELINE_EXPECTED["check_methods_subset_invariance"] = (
+        "PyTorch 2.4: float32 results depend on the batch size in the last bit"
+    )
 
 
 @pytest.mark.parametrize(
