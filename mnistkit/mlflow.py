@@ -79,6 +79,7 @@ def flatten_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, str
     Returns
     -------
     dict of str to str
+        One entry per leaf value, its key the dotted path to it.
     """
     flat: dict[str, str] = {}
     for key, value in values.items():

@@ -8,6 +8,8 @@
   the code.
 * The ``answer`` directive holds the answer to an exercise, hidden in HTML until the
   reader opens it (a ``<details>`` element); other builders show it as it is.
+* Members that scikit-learn generates on an estimator (``set_*_request``) are left out of
+  the API reference.
 * A ``missing-reference`` handler lets docstrings name an object by any public path. Most
   public names are importable from two places, e.g. ``mnistkit.Trainer`` and
   ``mnistkit.trainer.Trainer``, but the API reference documents each object once. When a
@@ -235,8 +237,21 @@ def _resolve_alias(
     return None
 
 
+def _skip_generated_routing(
+    app: Sphinx, what: str, name: str, obj: Any, skip: bool, options: Any
+) -> bool | None:
+    """Leave out the ``set_*_request`` methods scikit-learn generates on an estimator class
+    (metadata routing): their text is scikit-learn's, documented there, and refers to its
+    glossary; :class:`mnistkit.sklearn.DigitClassifier` has them as every estimator does."""
+    generated = getattr(obj, "__module__", "") or ""
+    if name.startswith("set_") and name.endswith("_request") and generated.startswith("sklearn"):
+        return True
+    return None
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("cli-help", CliHelp)
+    app.connect("autodoc-skip-member", _skip_generated_routing)
     app.add_directive("answer", Answer)
     app.connect("missing-reference", _resolve_alias)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

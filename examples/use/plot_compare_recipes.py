@@ -81,7 +81,6 @@ for cnn in ("fast", "fast, seed 1"):
 #
 # Only the disagreements count
 # ----------------------------
-# ----------------------------
 #
 # :func:`~mnistkit.plotting.plot_comparison` draws, for each pair, the images only A gets
 # right (to the left) against those only B gets right (to the right). Two bars of about the

@@ -312,8 +312,16 @@ def load_split(
         for every data set; QMNIST adds ``"test10k"`` (its reconstruction of MNIST's test
         set), ``"test50k"`` (the 50,000 test digits MNIST never released) and ``"nist"``
         (all 402,953 NIST digits).
-    root, download, verify, progress, mirrors
-        As for :func:`load`.
+    root : path-like, optional
+        The data folder, as for :func:`load`.
+    download : bool, default=True
+        Fetch the split's missing files, as for :func:`load`.
+    verify : bool, default=True
+        Check the files' sizes and hashes, as for :func:`load`.
+    progress : bool, default=True
+        Show download progress, as for :func:`load`.
+    mirrors : sequence of str, optional
+        The addresses to try, as for :func:`load`.
 
     Returns
     -------

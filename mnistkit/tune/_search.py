@@ -77,7 +77,18 @@ class Param:
         return f"{self.name}={self.kind}:{self.low:g}:{self.high:g}"
 
     def suggest(self, trial: Any) -> Any:
-        """The trial's value for this dimension (``trial`` is an :class:`optuna.Trial`)."""
+        """The trial's value for this dimension.
+
+        Parameters
+        ----------
+        trial : optuna.Trial
+            The trial that asks.
+
+        Returns
+        -------
+        int, float or str
+            The value Optuna suggests, within this dimension's range or choices.
+        """
         if self.kind == "choice":
             return trial.suggest_categorical(self.name, list(self.choices))
         if self.kind == "int":
@@ -108,6 +119,7 @@ def parse_param(text: str) -> Param:
     Returns
     -------
     Param
+        The parsed search dimension.
 
     Raises
     ------
@@ -298,6 +310,7 @@ def search(
     Returns
     -------
     SearchResult
+        The study, its best settings and, when retrained, the test report.
 
     Raises
     ------
