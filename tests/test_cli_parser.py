@@ -142,7 +142,7 @@ EXPECTED: dict[str, dict[str, Row]] = {
     "compare": {
         "--confidence": {"default": 0.95, "type": "value"},
         "--data-dir": {"type": "Path"},
-        "--dataset": {"choices": "<datasets>"},
+        "--dataset": {"choices": "<datasets>", "metavar": "DATASET"},
         "--device": {"default": "auto"},
         "--figure": {"metavar": "OUT.png", "type": "Path"},
         "--json": {"action": "store_true"},
@@ -160,7 +160,7 @@ EXPECTED: dict[str, dict[str, Row]] = {
     },
     "ensemble": {
         "--data-dir": {"type": "Path"},
-        "--dataset": {"default": "mnist", "choices": "<datasets>"},
+        "--dataset": {"default": "mnist", "choices": "<datasets>", "metavar": "DATASET"},
         "--device": {},
         "--epochs": {"type": "value"},
         "--members": {"default": 3, "type": "value", "group": "--members --seeds"},
@@ -179,7 +179,7 @@ EXPECTED: dict[str, dict[str, Row]] = {
     },
     "evaluate": {
         "--data-dir": {"type": "Path"},
-        "--dataset": {"choices": "<datasets>"},
+        "--dataset": {"choices": "<datasets>", "metavar": "DATASET"},
         "--device": {"default": "auto"},
         "--json": {"action": "store_true"},
         # "is this even a digit?" (issue 26)
@@ -193,7 +193,7 @@ EXPECTED: dict[str, dict[str, Row]] = {
     },
     "export": {
         "--data-dir": {"type": "Path"},
-        "--dataset": {"choices": "<datasets>"},
+        "--dataset": {"choices": "<datasets>", "metavar": "DATASET"},
         "--format": {"choices": "onnx pt2"},
         "--no-check": {"action": "store_true"},
         "--opset": {"type": "value"},
@@ -226,7 +226,7 @@ EXPECTED: dict[str, dict[str, Row]] = {
     # a model file's "not a digit" threshold (issue 26)
     "threshold": {
         "--data-dir": {"type": "Path"},
-        "--dataset": {"choices": "<datasets>"},
+        "--dataset": {"choices": "<datasets>", "metavar": "DATASET"},
         "--keep": {"default": 0.99, "type": "value"},
         "--out": {"type": "Path"},
         "--score": {"choices": "msp energy"},
@@ -241,7 +241,7 @@ EXPECTED: dict[str, dict[str, Row]] = {
         "--channels-last --no-channels-last": {"action": "boolean_optional"},
         "--compile --no-compile": {"action": "boolean_optional"},
         "--data-dir": {"type": "Path"},
-        "--dataset": {"default": "mnist", "choices": "<datasets>"},
+        "--dataset": {"default": "mnist", "choices": "<datasets>", "metavar": "DATASET"},
         "--device": {},
         "--epochs": {"type": "value"},
         "--grad-clip": {"type": "value"},

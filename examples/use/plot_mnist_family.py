@@ -76,9 +76,8 @@ trainer = mnistkit.Trainer(model, mnistkit.TrainConfig(epochs=1, batch_size=128)
 trainer.fit(data.train.subset(slice(0, 5_000)))
 report = trainer.evaluate(data.test)
 print(f"{NAME}: test accuracy {report.accuracy:.2%} after one epoch on 5,000 images")
-print(
-    f"normalised with mean {data.info.mean} and std {data.info.std}, measured on its files"
-)
+mean, std = data.info.mean, data.info.std
+print(f"normalised with mean {mean} and std {std}, measured on its files")
 assert report.accuracy > 2 / len(data.classes)  # well above chance
 assert report.classes == data.classes
 
@@ -131,5 +130,6 @@ plt.show()
 #
 # .. code-block:: console
 #
-#    $ mnistkit evaluate runs/mnist-default/model.safetensors --dataset qmnist --split test50k
+#    $ mnistkit evaluate runs/mnist-default/model.safetensors \
+#          --dataset qmnist --split test50k
 assert lost_error > mnist_error + bar_10k

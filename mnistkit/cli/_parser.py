@@ -186,6 +186,10 @@ def _add_names(
     ``add_argument`` formats an option's metavar once, to check it, and without a metavar
     that reads the choices; a stand-in metavar avoids the read and is then taken back."""
     metavar = kwargs.pop("metavar", None)
+    if metavar is None and "--dataset" in flags:
+        # ten names and more: listed in full they fill three lines of every usage; the
+        # names are in 'mnistkit datasets list' and in the message for a wrong one
+        metavar = "DATASET"
     action = parser.add_argument(*flags, choices=choices, metavar="X", **kwargs)  # type: ignore[arg-type]
     action.metavar = metavar  # type: ignore[assignment]
 
