@@ -85,6 +85,103 @@ def _momentum_sgd(params: Params, lr: float, cfg: TrainConfig) -> Optimizer:
     )
 
 
+def _undecorated(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` without the ``torch._disable_dynamo`` wrapper PyTorch puts around some
+    :class:`~torch.optim.Optimizer` methods (``functools.wraps`` keeps the original as
+    ``__wrapped__``); the wrapper imports ``torch._dynamo`` on its first call."""
+    return getattr(method, "__wrapped__", method)
+
+
+class _CpuAdamW(torch.optim.AdamW):
+    """:class:`torch.optim.AdamW` for parameters on the CPU that never imports
+    ``torch._dynamo``.
+
+    Every PyTorch optimiser imports ``torch._dynamo`` the first time it steps, adds a
+    parameter group, zeroes gradients or saves its state: 1.7 to 2.0 CPU seconds on a
+    2-core CPU (``benchmarks/RESULTS.md``, "Where the train command's time goes"), a
+    fifth of a ``fast`` recipe's training and paid again by every process. This class
+    does the same arithmetic as AdamW's single-tensor update, which is what PyTorch runs
+    for CPU tensors by default (``foreach`` and ``fused`` off): the weights after each
+    step are bit-for-bit those of :class:`torch.optim.AdamW` (``tests/test_optim.py``),
+    its state dictionary is AdamW's, and it is an instance of it. Options this update
+    does not cover (``amsgrad``, ``maximize``, sparse or complex gradients, ...) fall
+    back to PyTorch's own step.
+    """
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        _undecorated(Optimizer.add_param_group)(self, param_group)
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = _undecorated(Optimizer.state_dict)(self)
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        _undecorated(Optimizer.load_state_dict)(self, state_dict)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                if set_to_none:
+                    param.grad = None
+                else:
+                    param.grad.detach_().requires_grad_(False).zero_()
+
+    @staticmethod
+    def _plain(group: dict[str, Any]) -> bool:
+        """Whether ``group`` asks for nothing but the plain update written out here."""
+        flags = ("amsgrad", "maximize", "capturable", "differentiable", "foreach", "fused")
+        return not any(group.get(flag) for flag in flags) and all(
+            isinstance(group[key], float | int) for key in ("lr", "eps", "weight_decay")
+        )
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        stepped = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+        if not all(self._plain(group) for group in self.param_groups) or any(
+            p.grad.is_sparse or p.is_complex() or not p.is_cpu for p in stepped
+        ):
+            return super().step(closure)  # type: ignore[no-any-return]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        scalar = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+        for group in self.param_groups:
+            lr, eps, decay = group["lr"], group["eps"], group["weight_decay"]
+            beta1, beta2 = (float(b) for b in group["betas"])
+            for param in group["params"]:
+                grad = param.grad
+                if grad is None:
+                    continue
+                state = self.state[param]
+                if not state:
+                    state["step"] = torch.tensor(0.0, dtype=scalar)
+                    state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(
+                        param, memory_format=torch.preserve_format
+                    )
+                state["step"] += 1
+                step = state["step"].item()
+                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                if decay != 0:
+                    param.mul_(1 - lr * decay)
+                exp_avg.lerp_(grad, 1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                correction1 = 1 - beta1**step
+                correction2_sqrt = (1 - beta2**step) ** 0.5
+                denom = (exp_avg_sq.sqrt() / correction2_sqrt).add_(eps)
+                param.addcdiv_(exp_avg, denom, value=-(lr / correction1))
+        return loss
+
+
+def _adamw(params: Params, lr: float, cfg: TrainConfig) -> Optimizer:
+    listed = list(params)
+    kind = _CpuAdamW if all(p.is_cpu for p in listed) else torch.optim.AdamW
+    return kind(listed, lr=lr, weight_decay=cfg.weight_decay)
+
+
 #: The optimisers, by name. ``"momentum"`` is SGD with Nesterov momentum; weight decay is
 #: decoupled for ``"adamw"`` and an L2 term for the others.
 OPTIMIZERS: Mapping[str, OptimizerSpec] = MappingProxyType(
@@ -96,11 +193,7 @@ OPTIMIZERS: Mapping[str, OptimizerSpec] = MappingProxyType(
         "adam": OptimizerSpec(
             lambda p, lr, cfg: torch.optim.Adam(p, lr=lr, weight_decay=cfg.weight_decay), 1e-3, True
         ),
-        "adamw": OptimizerSpec(
-            lambda p, lr, cfg: torch.optim.AdamW(p, lr=lr, weight_decay=cfg.weight_decay),
-            1e-3,
-            True,
-        ),
+        "adamw": OptimizerSpec(_adamw, 1e-3, True),
         "adadelta": OptimizerSpec(
             lambda p, lr, cfg: torch.optim.Adadelta(p, lr=lr, weight_decay=cfg.weight_decay),
             1.0,

@@ -218,6 +218,37 @@ def test_empty_and_truncated_gzip(data_root: Path, tmp_path: Path) -> None:
     assert str(target) in str(info.value)
 
 
+@pytest.mark.parametrize("steps", [None, (7, 5)], ids=["default steps", "tiny steps"])
+def test_gzip_members_padding_and_damage(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: tuple[int, int] | None
+) -> None:
+    # mnistkit's own gzip reading (long zlib calls): real labels split into two members
+    # with zero padding between and after them read as Python's gzip module reads them;
+    # a flipped byte of the compressed data or of a CRC, or a cut, is a CorruptFileError
+    if steps is not None:  # every boundary of input and output falls inside a member
+        monkeypatch.setattr("mnistkit.datasets.idx._INPUT_STEP", steps[0])
+        monkeypatch.setattr("mnistkit.datasets.idx._READ_STEP", steps[1])
+    content = gzip.decompress((data_root / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    first, second = gzip.compress(content[:5000], mtime=0), gzip.compress(content[5000:], mtime=0)
+    target = tmp_path / "labels.gz"
+    joined = first + b"\0" * 9 + second + b"\0" * 3
+    target.write_bytes(joined)
+    assert gzip.decompress(joined) == content
+    labels = datasets.read_idx(target)
+    assert labels.shape == (10000,)
+    assert labels.tobytes() == content[8:]
+    crc = len(first) - 8  # each member ends with its CRC-32 and length
+    for damaged in (
+        joined[:crc] + bytes([joined[crc] ^ 1]) + joined[crc + 1 :],
+        joined[:100] + bytes([joined[100] ^ 0xFF]) + joined[101:],
+        first + second[: len(second) // 2],
+    ):
+        target.write_bytes(damaged)
+        with pytest.raises(mnistkit.CorruptFileError, match="not a complete gzip file") as info:
+            datasets.read_idx(target)
+        assert str(target) in str(info.value)
+
+
 def test_file_not_gzip(tmp_path: Path) -> None:
     target = tmp_path / "t10k-labels-idx1-ubyte.gz"
     target.write_bytes(b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + b"\x01\x02\x03")

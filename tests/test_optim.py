@@ -6,12 +6,24 @@ the tables hold and the edges of the builders, in milliseconds.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch.optim import lr_scheduler
 
 from mnistkit import TrainConfig
-from mnistkit.optim import OPTIMIZERS, SCHEDULES, Schedule, build_optimizer, build_schedule
+from mnistkit.datasets import DatasetSplits
+from mnistkit.optim import (
+    OPTIMIZERS,
+    SCHEDULES,
+    Schedule,
+    _CpuAdamW,
+    build_optimizer,
+    build_schedule,
+)
 
 
 def _params() -> list[torch.nn.Parameter]:
@@ -33,7 +45,9 @@ def test_the_optimizer_table() -> None:
         assert (spec.default_lr, spec.has_momentum) == (default_lr, has_momentum), name
         config = TrainConfig(optimizer=name, schedule="none", lr=0.123, weight_decay=0.01)
         optimizer = build_optimizer(config, _params())
-        assert type(optimizer) is kind, name
+        assert isinstance(optimizer, kind), name
+        # on the CPU, adamw is PyTorch's update written out (below); the rest are PyTorch's
+        assert (type(optimizer) is _CpuAdamW) if name == "adamw" else (type(optimizer) is kind)
         group = optimizer.param_groups[0]
         assert (group["lr"], group["weight_decay"]) == (0.123, 0.01), name
         default = build_optimizer(config.replace(lr=None), _params())
@@ -109,3 +123,108 @@ def test_a_constant_schedule_has_no_state_and_ignores_one() -> None:
     assert repr(step) == "Schedule(StepLR, per_batch=False)"
     state = step.state_dict()
     assert state is not None and state["last_epoch"] == 0
+
+
+def _small_cnn() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 13 * 13, 10),
+    )
+
+
+def _train(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: list[tuple[torch.Tensor, torch.Tensor]],
+    schedule: lr_scheduler.LRScheduler | None = None,
+) -> None:
+    for images, labels in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = torch.nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if schedule is not None:
+            schedule.step()
+
+
+def test_cpu_adamw_matches_torch_adamw_bit_for_bit(mnist: DatasetSplits) -> None:
+    # the same real digits, one-cycle schedule (which cycles beta1) and decoupled weight
+    # decay: PyTorch's AdamW and the written-out update give identical weights, and each
+    # one's saved state continues in the other
+    images = mnist.train.images[:640].unsqueeze(1).float() / 255
+    labels = mnist.train.labels[:640]
+    batches = [(images[i : i + 64], labels[i : i + 64]) for i in range(0, 640, 64)]
+    config = TrainConfig(optimizer="adamw", lr=0.01, weight_decay=0.05, epochs=1)
+    results = []
+    for kind in ("ours", "torch"):
+        model = _small_cnn()
+        optimizer = (
+            build_optimizer(config, model.parameters())
+            if kind == "ours"
+            else torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.05)
+        )
+        schedule = build_schedule(config, optimizer, len(batches)).scheduler
+        _train(model, optimizer, batches, schedule)
+        results.append((model, optimizer))
+    (ours, our_opt), (theirs, their_opt) = results
+    assert type(our_opt) is _CpuAdamW
+    for a, b in zip(ours.state_dict().values(), theirs.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    saved_ours, saved_theirs = our_opt.state_dict(), their_opt.state_dict()
+    assert saved_ours["param_groups"][0]["betas"] == saved_theirs["param_groups"][0]["betas"]
+    assert torch.equal(saved_ours["state"][0]["exp_avg_sq"], saved_theirs["state"][0]["exp_avg_sq"])
+    # swap the states: each continues where the other stopped, still identically
+    swapped_ours = torch.optim.AdamW(ours.parameters(), lr=0.01, weight_decay=0.05)
+    swapped_ours.load_state_dict(saved_ours)
+    swapped_theirs = _CpuAdamW(theirs.parameters(), lr=0.01, weight_decay=0.05)
+    swapped_theirs.load_state_dict(saved_theirs)
+    _train(ours, swapped_ours, batches[:3])
+    _train(theirs, swapped_theirs, batches[:3])
+    for a, b in zip(ours.state_dict().values(), theirs.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert int(swapped_theirs.state_dict()["state"][0]["step"]) == len(batches) + 3
+
+
+def test_cpu_adamw_falls_back_for_what_it_does_not_write_out() -> None:
+    # amsgrad is not written out: PyTorch's own step runs, and keeps its extra state
+    model = _small_cnn()
+    optimizer = _CpuAdamW(model.parameters(), lr=0.01, amsgrad=True)
+    model(torch.rand(4, 1, 28, 28)).sum().backward()
+    optimizer.step()
+    assert "max_exp_avg_sq" in optimizer.state[next(model.parameters())]
+
+
+def test_training_on_the_cpu_never_imports_dynamo(data_root: Path) -> None:
+    # every PyTorch optimiser imports torch._dynamo (1.7-2 CPU s) when it first steps,
+    # zeroes gradients or saves its state; a CPU training run with adamw, saved and
+    # resumed (a per-epoch schedule, so that it may run longer), does none of that
+    code = (
+        "import sys, tempfile\n"
+        "from pathlib import Path\n"
+        "from mnistkit import Trainer, datasets, recipes\n"
+        "from mnistkit.callbacks import TrainingStateCheckpoint\n"
+        f"data = datasets.load('mnist', root={str(data_root)!r}, download=False)\n"
+        "recipe = recipes.get_recipe('fast')\n"
+        "config = recipe.config.replace(epochs=2, schedule='step', device='cpu', progress=False)\n"
+        "train = data.train.subset(slice(0, 512))\n"
+        "state = Path(tempfile.mkdtemp()) / 'state.pt'\n"
+        "first = Trainer(recipe.build_model('mnist'), config.replace(epochs=1),\n"
+        "                callbacks=[TrainingStateCheckpoint(state)])\n"
+        "first.fit(train)\n"
+        "again = Trainer(recipe.build_model('mnist'), config)\n"
+        "history = again.fit(train, resume_from=state)\n"
+        "assert again.state is not None\n"
+        "kind = type(again.state.optimizer).__name__\n"
+        "print(kind, len(history), 'torch._dynamo' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["_CpuAdamW", "2", "False"]

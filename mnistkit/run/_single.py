@@ -194,9 +194,10 @@ def _run(
     writes: bool,
 ) -> RunResult:
     config = recipe.config
-    # the figures' Matplotlib after the optimiser's torch._dynamo: both are then loaded
-    # while the data are read and the first steps run, not after the training
-    _import_in_background("torch._dynamo", *_FIGURE_MODULES if figures and writes else ())
+    # PyTorch's optimisers import torch._dynamo when they first step (mnistkit's adamw on
+    # the CPU does not): then it is loaded while the data are read
+    if not (config.optimizer == "adamw" and resolve_device(config.device).type == "cpu"):
+        _import_in_background("torch._dynamo")
     data = datasets.load(
         dataset, root=data_dir, download=download, progress=config.progress is not False
     )
@@ -272,20 +273,17 @@ def _run(
     return RunResult(out, model_path, metrics, history, report, trainer)
 
 
-#: What drawing the figures imports (0.3 s of CPU): the Agg backend writes the PNGs, and
-#: no GUI toolkit is imported (pyplot, which may pick one, stays in the main thread).
-_FIGURE_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg")
-
-
 def _import_in_background(*modules: str) -> None:
     """Start importing ``modules``, one after the other, in a thread, so that they overlap
     with reading the data and the training.
 
-    PyTorch's optimisers import ``torch._dynamo`` on their first use (1-3 s on a 2-core
+    PyTorch's optimisers import ``torch._dynamo`` on their first use (1.7-2 s on a 2-core
     CPU, before the first step); the data are read meanwhile, mostly in zlib, which
-    releases the GIL, and the training's kernels release it too. A module's own import in
-    the main thread then finds it loaded, or waits for it; should the thread fail, that
-    import does the work (or raises) as before.
+    releases the interpreter lock. A module's own import in the main thread then finds it
+    loaded, or waits for it; should the thread fail, that import does the work (or
+    raises) as before. Matplotlib is not imported this way: overlapping the training
+    steps, whose every kernel hands the lock back and forth, it slowed them by as much
+    as it saved (benchmarks/RESULTS.md).
     """
 
     def load() -> None:
