@@ -189,8 +189,31 @@ class PrecisionPlan:
             yield
 
 
+#: oneDNN's instruction-set caps (``ONEDNN_MAX_CPU_ISA``) that still compute bfloat16 in
+#: hardware; any lower cap (``AVX2``, ``AVX512_CORE``, ...) makes oneDNN emulate it.
+_BF16_ISAS = frozenset(
+    {
+        "ALL",
+        "AVX512_CORE_BF16",
+        "AVX512_CORE_FP16",
+        "AVX512_CORE_AMX",
+        "AVX512_CORE_AMX_FP16",
+        "AVX10_1_512",
+        "AVX10_1_512_AMX",
+        "AVX10_1_512_AMX_FP16",
+    }
+)
+
+
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX).
+    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX), as PyTorch is
+    allowed to use it.
+
+    PyTorch's own kernels follow ``ATEN_CPU_CAPABILITY`` and oneDNN's follow
+    ``ONEDNN_MAX_CPU_ISA`` (or ``DNNL_MAX_CPU_ISA``); capped below AVX-512 (``avx2``,
+    ``AVX2``), bfloat16 would be emulated, slower than float32, so this answers ``False``
+    then, and ``precision="auto"`` trains in float32. The caps also let one machine
+    measure what a CPU without AVX-512 does (``benchmarks/RESULTS.md``).
 
     Returns
     -------
@@ -199,7 +222,12 @@ def cpu_has_native_bf16() -> bool:
     """
     cpu = torch.cpu
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+    if not any(bool(getattr(cpu, name, lambda: False)()) for name in checks):
+        return False
+    if not torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512"):
+        return False
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL"
+    return isa.strip().upper() in _BF16_ISAS
 
 
 def _auto_precision(device: torch.device) -> str:

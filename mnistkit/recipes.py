@@ -270,13 +270,23 @@ register_recipe(
     )
 )
 
+# `fast`: like `default`, batch norm after each stage's max-pool, and batches of 256 at twice
+# the rate: 25% less training time than 0.2's `fast` (pool, then normalise; batches of 128
+# at 0.01) for the same validation accuracy (three seeds each, 10% validation split: 98.88%
+# against 98.90%). benchmarks/RESULTS.md, "The `fast` recipe, step three (issue 30)".
 register_recipe(
     Recipe(
         name="fast",
         summary="a 29k-parameter batch-norm CNN, one epoch: 99% in seconds on a laptop CPU",
         model="cnn",
-        model_config={"channels": (16, 32, 64), "hidden": 0, "batch_norm": True, "dropout": 0.0},
-        config=TrainConfig(epochs=1, lr=0.01, precision="auto", channels_last=True),
+        model_config={
+            "channels": (16, 32, 64),
+            "hidden": 0,
+            "batch_norm": True,
+            "pool_before_norm": True,
+            "dropout": 0.0,
+        },
+        config=TrainConfig(epochs=1, batch_size=256, lr=0.02, precision="auto", channels_last=True),
     )
 )
 

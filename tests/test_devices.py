@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -68,6 +69,38 @@ def test_precision_plans_on_cpu() -> None:
     with pytest.warns(mnistkit.PrecisionFallbackWarning, match="falls back to 'bf16-mixed'"):
         plan = resolve_precision("16-mixed", cpu)
     assert plan.precision == "bf16-mixed" and not plan.use_grad_scaler
+
+
+def test_auto_precision_follows_the_kernels_caps(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "auto" trains in bfloat16 only where it is computed in hardware and PyTorch may use
+    # that hardware: capping oneDNN or ATen below AVX-512 (as on a CPU without it) means float32
+    from mnistkit.devices import cpu_has_native_bf16
+
+    cpu = torch.device("cpu")
+    native = cpu_has_native_bf16()
+    assert resolve_precision("auto", cpu).precision == ("bf16-mixed" if native else "32")
+    for cap in ("AVX2", "avx512_core", "SSE41"):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+        assert not cpu_has_native_bf16(), cap
+        assert resolve_precision("auto", cpu).precision == "32"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core_amx")
+    assert cpu_has_native_bf16() == native
+    code = (
+        "import torch\n"
+        "from mnistkit.devices import cpu_has_native_bf16, resolve_precision\n"
+        "print(torch.backends.cpu.get_cpu_capability(), cpu_has_native_bf16(),\n"
+        "      resolve_precision('auto', torch.device('cpu')).precision)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
+    capped = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "ATEN_CPU_CAPABILITY": "avx2"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert capped.stdout.split() == ["AVX2", "False", "32"]
 
 
 def test_precision_fallback_on_mps_is_documented() -> None:

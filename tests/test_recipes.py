@@ -81,10 +81,12 @@ def _train_recipe(name: str, mnist: DatasetSplits, **changes: object) -> Trainer
 
 @pytest.mark.slow
 def test_fast_recipe_reaches_99_percent_in_one_epoch(mnist: DatasetSplits) -> None:
-    """Seed 0 of `fast` reaches 99.05% here; CI's bar leaves room for other CPUs' kernels."""
+    """Seed 0 of `fast` reaches 99.15% here (bfloat16 on AVX-512 with AMX) and 99.24% in
+    float32 with AVX2 kernels (``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``): the
+    recipe's 99% holds with either precision, with room for other CPUs' kernels."""
     trainer = _train_recipe("fast", mnist)
     assert len(trainer.history) == 1
-    assert trainer.evaluate(mnist.test).accuracy >= 0.988
+    assert trainer.evaluate(mnist.test).accuracy >= 0.990
 
 
 @pytest.mark.slow
