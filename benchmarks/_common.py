@@ -162,6 +162,13 @@ def environment(device: torch.device | None = None) -> dict[str, Any]:
         "torch_interop_threads": torch.get_num_interop_threads(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "uptime": _uptime(),
+        # what PyTorch's CPU kernels may use, and the caps that emulate an older CPU
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "kernel_caps": {
+            name: os.environ[name]
+            for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+            if name in os.environ
+        },
     }
     if device is not None:
         info["device"] = str(device)

@@ -271,9 +271,10 @@ register_recipe(
 )
 
 # `fast`: like `default`, batch norm after each stage's max-pool, and batches of 256 at twice
-# the rate: 25% less training time than 0.2's `fast` (pool, then normalise; batches of 128
-# at 0.01) for the same validation accuracy (three seeds each, 10% validation split: 98.88%
-# against 98.90%). benchmarks/RESULTS.md, "The `fast` recipe, step three (issue 30)".
+# the rate: 0.2's `fast` (normalise, then pool; batches of 128 at 0.01) trained 45% longer for
+# the same validation accuracy (three seeds, the 10% validation split: 98.66% against 98.64%,
+# median 7.51 s against 5.18 s). benchmarks/select_fast.py; benchmarks/RESULTS.md, "Issue 30,
+# step three".
 register_recipe(
     Recipe(
         name="fast",
