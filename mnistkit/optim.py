@@ -98,8 +98,9 @@ class _CpuAdamW(torch.optim.AdamW):
 
     Every PyTorch optimiser imports ``torch._dynamo`` the first time it steps, adds a
     parameter group, zeroes gradients or saves its state: 1.7 to 2.0 CPU seconds on a
-    2-core CPU (``benchmarks/RESULTS.md``, "Where the train command's time goes"), a
-    fifth of a ``fast`` recipe's training and paid again by every process. This class
+    2-core CPU (``benchmarks/RESULTS.md``, "Where ``mnistkit train --recipe fast`` spends
+    its time outside the training"), a third of the ``fast`` recipe's training, paid
+    again by every process. This class
     does the same arithmetic as AdamW's single-tensor update, which is what PyTorch runs
     for CPU tensors by default (``foreach`` and ``fused`` off): the weights after each
     step are bit-for-bit those of :class:`torch.optim.AdamW` (``tests/test_optim.py``),
