@@ -96,15 +96,27 @@ def _name(check: Any) -> str:
     return str(getattr(check, "func", check).__name__)
 
 
-def _checks(estimator: Any, expected: dict[str, str]) -> list[Any]:
+def _checks(
+    estimator: Any, expected: dict[str, str], may_fail: dict[str, str] | None = None
+) -> list[Any]:
     """scikit-learn's checks of ``estimator``, as ``parametrize_with_checks`` makes them
-    (strict: a check listed as failing that passes fails), :data:`LEFT_OUT` left out."""
+    (strict: a check listed as failing that passes fails), :data:`LEFT_OUT` left out; the
+    checks in ``may_fail`` are expected to fail without being held to it."""
+    may_fail = may_fail or {}
     kept = []
     for param in estimator_checks_generator(
-        estimator, legacy=True, expected_failed_checks=expected, mark="xfail", xfail_strict=True
+        estimator,
+        legacy=True,
+        expected_failed_checks={**expected, **may_fail},
+        mark="xfail",
+        xfail_strict=True,
     ):
         values = getattr(param, "values", param)  # a pytest.param when marked
-        if _name(values[1]) != LEFT_OUT:
+        name = _name(values[1])
+        if name in may_fail:
+            mark = pytest.mark.xfail(strict=False, reason=may_fail[name])
+            param = pytest.param(*values, marks=mark, id=getattr(param, "id", None))
+        if name != LEFT_OUT:
             kept.append(param)
     return kept
 
@@ -128,17 +140,21 @@ PIPELINE_EXPECTED = dict.fromkeys(
     ["check_estimators_overwrite_params", "check_dont_overwrite_parameters"],
     "a Pipeline fits its steps in place; scikit-learn's own pipelines fail this check too",
 )
+#: Checks that may fail, or not, by the last bit of a float32 result.
+PIPELINE_MAY_FAIL: dict[str, str] = {}
 if tuple(int(part) for part in torch.__version__.split(".")[:2]) < (2, 5):
     # PyTorch 2.4's CPU kernels round float32 products differently for a batch of one than
-    # for a larger batch (1.4e-7 measured, the check allows 1e-7); later releases agree
-    PIPELINE_EXPECTED["check_methods_subset_invariance"] = (
+    # for a larger batch (1.4e-7 measured, the check allows 1e-7); later releases agree.
+    # Whether the difference crosses 1e-7 varied between runs (it failed in one CI run of
+    # the minimum versions and passed in the next), so it is not held to failing.
+    PIPELINE_MAY_FAIL["check_methods_subset_invariance"] = (
         "PyTorch 2.4: float32 results depend on the batch size in the last bit"
     )
 
 
 @pytest.mark.parametrize(
     ("estimator", "check"),
-    _checks(make_pipeline(ToyToImages(), _tiny()), PIPELINE_EXPECTED),
+    _checks(make_pipeline(ToyToImages(), _tiny()), PIPELINE_EXPECTED, PIPELINE_MAY_FAIL),
     ids=_id,
 )
 def test_scikit_learn_checks_behind_toy_to_images(estimator: Pipeline, check: Any) -> None:
