@@ -177,9 +177,25 @@ class _CpuAdamW(torch.optim.AdamW):
         return loss
 
 
+#: The optimisers written out here instead of PyTorch's, by (name, device type): they never
+#: import ``torch._dynamo`` (see :class:`_CpuAdamW`).
+_WRITTEN_OUT: Mapping[tuple[str, str], type[torch.optim.AdamW]] = MappingProxyType(
+    {("adamw", "cpu"): _CpuAdamW}
+)
+
+
+def _imports_dynamo(optimizer: str, device: torch.device) -> bool:
+    """Whether the optimiser named ``optimizer`` imports ``torch._dynamo`` when it first
+    steps on ``device``: PyTorch's all do, those in ``_WRITTEN_OUT`` do not (for
+    :func:`mnistkit.run.run_training`, which imports it ahead, in a thread, when needed)."""
+    return (optimizer, device.type) not in _WRITTEN_OUT
+
+
 def _adamw(params: Params, lr: float, cfg: TrainConfig) -> Optimizer:
     listed = list(params)
-    kind = _CpuAdamW if all(p.is_cpu for p in listed) else torch.optim.AdamW
+    types = {p.device.type for p in listed}
+    device_type = types.pop() if len(types) == 1 else ""
+    kind = _WRITTEN_OUT.get(("adamw", device_type), torch.optim.AdamW)
     return kind(listed, lr=lr, weight_decay=cfg.weight_decay)
 
 

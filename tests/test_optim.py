@@ -238,3 +238,16 @@ def test_training_on_the_cpu_never_imports_dynamo(data_root: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["_CpuAdamW", "2", "False"]
+
+
+def test_the_run_imports_dynamo_ahead_exactly_when_the_optimiser_will() -> None:
+    # run_training loads torch._dynamo in a thread only for optimisers that import it;
+    # the one table decides both that and which class build_optimizer returns
+    from mnistkit.optim import _imports_dynamo
+
+    cpu = torch.device("cpu")
+    for name in OPTIMIZERS:
+        built = build_optimizer(TrainConfig(optimizer=name, schedule="none"), _params())
+        assert _imports_dynamo(name, cpu) == (type(built) is not _CpuAdamW), name
+    assert _imports_dynamo("adamw", torch.device("cuda"))
+    assert _imports_dynamo("adamw", torch.device("meta"))

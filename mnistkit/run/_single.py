@@ -23,6 +23,7 @@ from mnistkit.history import History
 from mnistkit.inference import choose_rejection_threshold, evaluate_model
 from mnistkit.loaders import train_val_split
 from mnistkit.metrics import RejectionThreshold, Report
+from mnistkit.optim import _imports_dynamo
 from mnistkit.recipes import Recipe, resolve_recipe
 from mnistkit.run._records import draw_figures, machine_record, settings_record
 from mnistkit.trainer import Trainer
@@ -196,7 +197,7 @@ def _run(
     config = recipe.config
     # PyTorch's optimisers import torch._dynamo when they first step (mnistkit's adamw on
     # the CPU does not): then it is loaded while the data are read
-    if not (config.optimizer == "adamw" and resolve_device(config.device).type == "cpu"):
+    if _imports_dynamo(config.optimizer, resolve_device(config.device)):
         _import_in_background("torch._dynamo")
     data = datasets.load(
         dataset, root=data_dir, download=download, progress=config.progress is not False
